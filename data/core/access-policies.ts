@@ -1,0 +1,175 @@
+/**
+ * Baseline's AccessPolicies, one typed definition per role, upserted by deploy by their `meta.tag` key.
+ *
+ * Rules these follow (reference/medplum.md §3):
+ * - Medplum ORs the criteria of every entry for a type across all of a membership's policies, and one entry without
+ *   criteria lifts the filter for that type entirely. So every patient-data entry here carries `%patient` criteria,
+ *   and the only criteria-free entries are terminology (StructureDefinition, ValueSet, CodeSystem) and, for the EHR
+ *   client whose job is to read every patient, its three clinical types.
+ * - No policy sets the top-level `compartment`: a clinician holding several share entries would have every write
+ *   tagged with whichever patient's policy came last, and owners' writes are placed in their compartment by Medplum
+ *   anyway (it computes `meta.compartment` from references).
+ * - Nothing a person holds names `Basic` (the token store, see connection.ts), `Subscription` (a rest-hook
+ *   Subscription would deliver data without re-checking its author's policy), `Bot` writes, `ClientApplication`
+ *   secrets, or another patient.
+ * Parameters are substituted by Medplum as strings: `%patient` → `Patient/<id>`, `%patient.id` → `<id>`,
+ * `%profile` → the membership's own profile. Owners get `patient` implicitly (their profile); clinician shares pass
+ * it in `ProjectMembership.access[].parameter`.
+ */
+import type { AccessPolicy, AccessPolicyResource } from '@medplum/fhirtypes';
+import {
+  BOT_IDENTIFIER_SYSTEM,
+  CLIENT_IDENTIFIER_SYSTEM,
+  POLICY_IDENTIFIER_SYSTEM,
+} from '../../bots/shared/systems.ts';
+import type { BotDefinition } from './bots.ts';
+import { identityTag, tokenSearch } from './identity.ts';
+
+export interface PolicyDefinition {
+  /** Stable key: the `meta.tag` code, and what BotDefinition.accessPolicy and ClientDefinition.accessPolicy name. */
+  readonly key: string;
+  /** AccessPolicy.name, shown in the Medplum console. */
+  readonly name: string;
+  readonly resource: readonly AccessPolicyResource[];
+}
+
+type Interaction = NonNullable<AccessPolicyResource['interaction']>[number];
+
+const READ_ONLY: Interaction[] = ['read', 'vread', 'history', 'search'];
+const READ_SEARCH: Interaction[] = ['read', 'search'];
+
+/** Keys of the role policies (bot policies live beside the bots, in bots.ts). */
+export const POLICY_KEYS = {
+  owner: 'patient-owner',
+  clinicianShare: 'clinician-share',
+  clinicianBase: 'clinician-base',
+  ehrClient: 'ehr-client',
+  publicClient: 'public-client',
+} as const;
+
+/** The SMART launch app's key; the clinician base policy lets clinicians see this client and no other. */
+export const CLINICIAN_LAUNCH_CLIENT_KEY = 'clinician-launch';
+
+/** Types whose instances belong to the patient compartment and which the owner may read. */
+const OWNER_READABLE_TYPES = ['Patient', 'Observation', 'Device', 'Task', 'AuditEvent', 'DocumentReference'] as const;
+
+/** Types a clinician share exposes (read-only). Narrowed per metric group by the sharing bot later. */
+const SHARED_TYPES = ['Patient', 'Observation', 'Device', 'DocumentReference', 'Consent'] as const;
+
+const TERMINOLOGY: AccessPolicyResource[] = ['StructureDefinition', 'ValueSet', 'CodeSystem'].map((resourceType) => ({
+  resourceType,
+  interaction: READ_SEARCH,
+}));
+
+function compartmentEntry(resourceType: string, interaction: Interaction[]): AccessPolicyResource {
+  return { resourceType, criteria: `${resourceType}?_compartment=%patient`, interaction };
+}
+
+/**
+ * The owner's policy. `Bot` read is what `$execute` checks, so it is granted per bot, only for the bots meant for
+ * owners, by identifier; with no such bot there is no Bot entry at all.
+ * @param bots - The bot registry.
+ * @returns The owner policy definition.
+ */
+export function ownerPolicy(bots: readonly BotDefinition[]): PolicyDefinition {
+  return {
+    key: POLICY_KEYS.owner,
+    name: 'Baseline owner (own record only)',
+    resource: [
+      ...OWNER_READABLE_TYPES.map((type) => compartmentEntry(type, READ_ONLY)),
+      // Grants and revocations are Consents the owner writes about themselves; the sharing bot acts on them.
+      compartmentEntry('Consent', [...READ_ONLY, 'create', 'update']),
+      ...bots
+        .filter((bot) => bot.ownerInvocable)
+        .map((bot): AccessPolicyResource => ({
+          resourceType: 'Bot',
+          criteria: `Bot?identifier=${tokenSearch(BOT_IDENTIFIER_SYSTEM, bot.identifier)}`,
+          interaction: READ_SEARCH,
+          hiddenFields: ['sourceCode', 'executableCode', 'cronString', 'cronTiming'],
+        })),
+      ...TERMINOLOGY,
+    ],
+  };
+}
+
+/** Bound once per grant with `parameter: [{ name: 'patient', valueReference: Patient/<id> }]`. */
+export const CLINICIAN_SHARE_POLICY: PolicyDefinition = {
+  key: POLICY_KEYS.clinicianShare,
+  name: 'Baseline clinician share (one patient, read-only)',
+  resource: SHARED_TYPES.map((type) => compartmentEntry(type, READ_ONLY)),
+};
+
+/** Every clinician's standing policy: no patient data, just enough to sign in and launch the SMART app. */
+export const CLINICIAN_BASE_POLICY: PolicyDefinition = {
+  key: POLICY_KEYS.clinicianBase,
+  name: 'Baseline clinician base (no patient data)',
+  resource: [
+    { resourceType: 'Practitioner', criteria: 'Practitioner?_id=%profile.id', interaction: READ_SEARCH },
+    {
+      resourceType: 'ClientApplication',
+      criteria: `ClientApplication?_tag=${tokenSearch(CLIENT_IDENTIFIER_SYSTEM, CLINICIAN_LAUNCH_CLIENT_KEY)}`,
+      interaction: READ_SEARCH,
+      hiddenFields: ['secret', 'retiringSecret'],
+    },
+    // The Medplum app creates a SmartAppLaunch as the clinician before opening the launch URL.
+    { resourceType: 'SmartAppLaunch', interaction: ['create'] },
+    ...TERMINOLOGY,
+  ],
+};
+
+/** The EHR backend client (client credentials): standard read and search of every patient's wearable data. */
+export const EHR_CLIENT_POLICY: PolicyDefinition = {
+  key: POLICY_KEYS.ehrClient,
+  name: 'Baseline EHR client (read-only Patient, Observation, Device)',
+  resource: [
+    { resourceType: 'Patient', interaction: READ_ONLY },
+    { resourceType: 'Observation', interaction: READ_ONLY },
+    { resourceType: 'Device', interaction: READ_ONLY },
+    ...TERMINOLOGY,
+  ],
+};
+
+/**
+ * For the patient app and SMART app clients. Their users act through their own memberships; the client's own
+ * membership is only used by a client-credentials login, which these public apps never need. Medplum gives a
+ * membership with no policy full access, so this empty policy is what stops a leaked client secret.
+ */
+export const PUBLIC_CLIENT_POLICY: PolicyDefinition = {
+  key: POLICY_KEYS.publicClient,
+  name: 'Baseline public app clients (no direct access)',
+  resource: [],
+};
+
+/**
+ * Every AccessPolicy deploy manages: the role policies plus one per bot.
+ * @param bots - The bot registry (decides the owner's Bot entries).
+ * @param botPolicies - The bots' own policies.
+ * @returns Role policies first, then bot policies.
+ */
+export function buildPolicyDefinitions(
+  bots: readonly BotDefinition[],
+  botPolicies: readonly PolicyDefinition[]
+): PolicyDefinition[] {
+  return [
+    ownerPolicy(bots),
+    CLINICIAN_SHARE_POLICY,
+    CLINICIAN_BASE_POLICY,
+    EHR_CLIENT_POLICY,
+    PUBLIC_CLIENT_POLICY,
+    ...botPolicies,
+  ];
+}
+
+/**
+ * The AccessPolicy resource for a definition.
+ * @param def - The policy definition.
+ * @returns The resource deploy writes (no id).
+ */
+export function toAccessPolicy(def: PolicyDefinition): AccessPolicy {
+  return {
+    resourceType: 'AccessPolicy',
+    meta: { tag: [identityTag(POLICY_IDENTIFIER_SYSTEM, def.key)] },
+    name: def.name,
+    ...(def.resource.length > 0 ? { resource: def.resource.map((entry) => ({ ...entry })) } : {}),
+  };
+}

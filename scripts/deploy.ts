@@ -1,0 +1,74 @@
+/**
+ * `npm run deploy [-- --dry-run]`: deploys Baseline to the Medplum project of the admin client named in the
+ * environment or .env. Expected failures (bad credentials, unreachable server, missing features, inconsistent
+ * definitions) print what to do and one `deploy: error: ...` line, exit 1, and no stack trace.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { OperationOutcomeError } from '@medplum/core';
+import { BOT_DEFINITIONS, checkBotConfig } from '../data/core/bots.ts';
+import { readBotConfig, DEFAULT_CONFIG_PATH } from './build-bots.ts';
+import { deploy } from './deploy/deploy.ts';
+import { loadEnv, parseArgs, parseDeployEnv, USAGE } from './deploy/env.ts';
+import { DeployError } from './deploy/errors.ts';
+import { signIn } from './deploy/sign-in.ts';
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  // `.env` in the working directory, as dotenv does (npm run starts scripts in the package root).
+  const env = parseDeployEnv(loadEnv(path.resolve('.env'), process.env));
+
+  if (existsSync(DEFAULT_CONFIG_PATH)) {
+    const problems = checkBotConfig(BOT_DEFINITIONS, readBotConfig(DEFAULT_CONFIG_PATH));
+    if (problems.length > 0) {
+      throw new DeployError('medplum.config.json and data/core/bots.ts disagree', { details: problems });
+    }
+  }
+
+  const client = await signIn(env);
+  const report = await deploy({
+    client,
+    dryRun: args.dryRun,
+    appBaseUrls: env.appBaseUrls,
+    log: (line) => console.log(line),
+  });
+
+  for (const [key, id] of Object.entries(report.clients)) {
+    if (id) {
+      console.log(`ClientApplication ${key}: client_id ${id}`);
+    }
+  }
+  for (const bot of report.bots) {
+    if (bot.webhookUrl) {
+      console.log(`Bot ${bot.name}: public webhook ${bot.webhookUrl}`);
+    }
+  }
+  if (report.missingSecrets.length > 0) {
+    console.log(
+      `Project secrets still to set by a project admin (Medplum app → Project → Secrets): ${report.missingSecrets.join(', ')}`
+    );
+  }
+  console.log(report.summary);
+}
+
+try {
+  await main();
+} catch (err) {
+  if (err instanceof DeployError) {
+    for (const line of err.details) {
+      console.error(line);
+    }
+    console.error(`deploy: error: ${err.message}`);
+    process.exitCode = 1;
+  } else if (err instanceof OperationOutcomeError) {
+    // The server refused a write (validation, permissions); the lines above show which item was being deployed.
+    console.error(`deploy: error: Medplum refused a request: ${err.message}`);
+    process.exitCode = 1;
+  } else {
+    throw err;
+  }
+}

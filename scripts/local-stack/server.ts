@@ -1,0 +1,379 @@
+/**
+ * The local stack: one process on loopback that speaks the subset of Medplum's HTTP API Baseline uses, built on
+ * Medplum's own engine (@medplum/fhir-router for FHIR REST/batch/search, @medplum/core for matching, policies and
+ * subscription criteria). It is a development and CI stand-in, never a production store.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { getStatus, normalizeErrorString, OperationOutcomeError, notFound } from '@medplum/core';
+import type { WithId } from '@medplum/core';
+import { FhirRouter } from '@medplum/fhir-router';
+import type { FhirRequest, HttpMethod } from '@medplum/fhir-router';
+import type {
+  Bundle,
+  ClientApplication,
+  Practitioner,
+  Project,
+  ProjectMembership,
+  Resource,
+  User,
+} from '@medplum/fhirtypes';
+import { createClientApplication } from './admin.ts';
+import { handleAdminRoute } from './admin.ts';
+import { authenticate, handleAuthRoute } from './auth.ts';
+import { CronRunner, handleDeploy, handleExecute, handleWebhook, SubscriptionDispatcher } from './bots.ts';
+import type { StackContext } from './context.ts';
+import { LocalRepository, ResourceStore } from './fhir/index.ts';
+import { errorToResponse, HttpError, isJsonContentType, readBody, sendJson, sendOutcome, setCors } from './http.ts';
+import { loadOrCreateKeys, publicJwks } from './jwt.ts';
+import { hashPassword } from './passwords.ts';
+
+export const REQUIRED_FEATURES = ['bots', 'cron', 'transaction-bundles', 'websocket-subscriptions'] as const;
+export const DEFAULT_SEARCH_COUNT = 20;
+export const ADMIN_LOGIN = { email: 'admin@baseline.local', password: 'baseline-admin' } as const;
+
+export interface LocalStackOptions {
+  /** Where the journal and keys live; undefined = memory only (lost on exit). */
+  dataDir?: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Run cron bots once a minute (off in most tests, which call `cron.tick` directly). */
+  cron?: boolean;
+  log?: (message: string, data?: Record<string, unknown>) => void;
+}
+
+export interface AdminClient {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface LocalStack {
+  baseUrl: string;
+  projectId: string;
+  adminClient: AdminClient;
+  /** True when this start created the project (first start of an empty data directory). */
+  seeded: boolean;
+  ctx: StackContext;
+  subscriptions: SubscriptionDispatcher;
+  cron: CronRunner;
+  close(): Promise<void>;
+}
+
+function withDefaultCount(url: URL, method: string, fhirPath: string): void {
+  const isTypeSearch = method === 'GET' && /^[A-Z][A-Za-z]+$/.test(fhirPath);
+  if (isTypeSearch && !url.searchParams.has('_count')) {
+    url.searchParams.set('_count', String(DEFAULT_SEARCH_COUNT));
+  }
+}
+
+/** Medplum answers searches with `self`/`next` links; MedplumClient's paging follows `next`. */
+function addSearchLinks(bundle: Bundle, url: URL, publicBase: string): void {
+  if (bundle.type !== 'searchset') {
+    return;
+  }
+  const self = new URL(url.pathname.replace(/^\//, '') + url.search, publicBase);
+  bundle.link = [{ relation: 'self', url: self.toString() }];
+  const count = Number(url.searchParams.get('_count') ?? DEFAULT_SEARCH_COUNT);
+  const offset = Number(url.searchParams.get('_offset') ?? 0);
+  if (bundle.total !== undefined && offset + count < bundle.total && count > 0) {
+    const next = new URL(self);
+    next.searchParams.set('_offset', String(offset + count));
+    bundle.link.push({ relation: 'next', url: next.toString() });
+  }
+}
+
+function capabilityStatement(baseUrl: string): Record<string, unknown> {
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    kind: 'instance',
+    date: new Date().toISOString(),
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    software: { name: 'Baseline local stack (Medplum stand-in)' },
+    implementation: {
+      description: 'Development stand-in for a Medplum 5 server',
+      url: new URL('fhir/R4/', baseUrl).toString(),
+    },
+    rest: [
+      {
+        mode: 'server',
+        security: {
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [
+                { url: 'authorize', valueUri: new URL('oauth2/authorize', baseUrl).toString() },
+                { url: 'token', valueUri: new URL('oauth2/token', baseUrl).toString() },
+              ],
+            },
+          ],
+        },
+      },
+    ],
+  };
+}
+
+async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const method = (req.method ?? 'GET') as HttpMethod;
+  const fhirPath = url.pathname.replace(/^\/fhir\/R4\/?/, '');
+  if (method === 'GET' && fhirPath === 'metadata') {
+    sendJson(res, 200, capabilityStatement(ctx.baseUrl));
+    return;
+  }
+  const caller = await authenticate(ctx, req);
+
+  const execute = /^Bot\/(?:([^/$]+)\/)?\$execute(?:\/.*)?$/.exec(fhirPath);
+  if (execute && (method === 'GET' || method === 'POST')) {
+    await handleExecute(ctx, caller, req, res, url, execute[1]);
+    return;
+  }
+  const deploy = /^Bot\/([^/]+)\/\$deploy$/.exec(fhirPath);
+  if (deploy?.[1] && method === 'POST') {
+    await handleDeploy(ctx, caller, req, res, deploy[1]);
+    return;
+  }
+
+  let body: unknown;
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    const raw = await readBody(req);
+    if (raw.text !== '') {
+      const isJson = isJsonContentType(raw.contentType);
+      if (!isJson && raw.contentType !== 'application/x-www-form-urlencoded') {
+        throw new HttpError(400, `Unsupported content type: ${raw.contentType || '(none)'}`);
+      }
+      try {
+        body = isJson ? JSON.parse(raw.text) : Object.fromEntries(new URLSearchParams(raw.text));
+      } catch {
+        throw new HttpError(400, 'Invalid JSON body');
+      }
+    }
+  }
+  withDefaultCount(url, method, fhirPath);
+  const project = caller.project as Project;
+  const request: FhirRequest = {
+    method,
+    url: fhirPath + url.search,
+    pathname: '',
+    body,
+    params: {},
+    query: {},
+    headers: req.headers,
+    config: { transactions: (project.features ?? []).includes('transaction-bundles') },
+  };
+  const [outcome, resource] = await ctx.router.handleRequest(request, caller.repo);
+  const status = getStatus(outcome);
+  if (!resource) {
+    sendOutcome(res, outcome, status);
+    return;
+  }
+  if (resource.resourceType === 'Bundle') {
+    addSearchLinks(resource as Bundle, url, ctx.baseUrl);
+  }
+  const withId = resource as WithId<Resource>;
+  if (withId.id && withId.meta?.versionId) {
+    res.setHeader('ETag', `W/"${withId.meta.versionId}"`);
+    if (withId.meta.lastUpdated) {
+      res.setHeader('Last-Modified', new Date(withId.meta.lastUpdated).toUTCString());
+    }
+    if (status === 201) {
+      res.setHeader('Location', new URL(`fhir/R4/${withId.resourceType}/${withId.id}`, ctx.baseUrl).toString());
+    }
+  }
+  sendJson(res, status, resource);
+}
+
+async function route(ctx: StackContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', ctx.baseUrl);
+  setCors(req, res);
+  if (req.method === 'OPTIONS') {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  const path = url.pathname;
+  if (path === '/healthcheck') {
+    sendJson(res, 200, { ok: true, version: 'baseline-local-stack' }, 'application/json');
+    return;
+  }
+  if (path === '/.well-known/jwks.json') {
+    sendJson(res, 200, publicJwks(ctx.keys), 'application/json');
+    return;
+  }
+  if (await handleAuthRoute(ctx, req, res, url)) {
+    return;
+  }
+  if (await handleAdminRoute(ctx, req, res, url)) {
+    return;
+  }
+  const webhook = /^\/webhook\/([^/]+)\/?$/.exec(path);
+  if (webhook?.[1]) {
+    // Medplum routes only POST here; a GET (e.g. a browser redirect) is a 404.
+    if (req.method !== 'POST') {
+      throw new OperationOutcomeError(notFound);
+    }
+    await handleWebhook(ctx, req, res, webhook[1]);
+    return;
+  }
+  if (path === '/fhir/R4' || path.startsWith('/fhir/R4/')) {
+    await handleFhir(ctx, req, res, url);
+    return;
+  }
+  throw new OperationOutcomeError(notFound);
+}
+
+/** First start of an empty store: the project (features, secrets), the admin and the deploy client. */
+async function seedProject(
+  store: ResourceStore,
+  log: LocalStackOptions['log']
+): Promise<{ projectId: string; adminClient: AdminClient }> {
+  const projectId = crypto.randomUUID();
+  const author = { reference: 'system' };
+  const system = new LocalRepository(store, { project: projectId, author });
+  const tokenKey = randomBytes(32).toString('base64');
+  await system.createResource<Project>(
+    {
+      resourceType: 'Project',
+      id: projectId,
+      name: 'Baseline',
+      description: 'Baseline local development project',
+      strictMode: true,
+      features: [...REQUIRED_FEATURES],
+      secret: [
+        { name: 'BASELINE_TOKEN_KEY', valueString: tokenKey },
+        { name: 'BASELINE_TOKEN_KEY_ID', valueString: 'local-1' },
+      ],
+    },
+    { assignedId: true }
+  );
+  const practitioner = await system.createResource<Practitioner>({
+    resourceType: 'Practitioner',
+    name: [{ given: ['Baseline'], family: 'Admin' }],
+    telecom: [{ system: 'email', value: ADMIN_LOGIN.email }],
+  });
+  const user = await system.createResource<User>({
+    resourceType: 'User',
+    firstName: 'Baseline',
+    lastName: 'Admin',
+    email: ADMIN_LOGIN.email,
+    passwordHash: hashPassword(ADMIN_LOGIN.password),
+  });
+  await system.createResource<ProjectMembership>({
+    resourceType: 'ProjectMembership',
+    project: { reference: `Project/${projectId}` },
+    user: { reference: `User/${user.id}` },
+    profile: { reference: `Practitioner/${practitioner.id}` },
+    admin: true,
+  });
+  const ctxForClient = { system, projectId } as unknown as StackContext;
+  const client: WithId<ClientApplication> = await createClientApplication(ctxForClient, {
+    name: 'Baseline deploy',
+    description: 'Project-admin client used by `npm run deploy` against the local stack',
+  });
+  const membership = await system.searchOne<ProjectMembership>({
+    resourceType: 'ProjectMembership',
+    filters: [{ code: 'profile', operator: 'eq' as never, value: `ClientApplication/${client.id}` }],
+  });
+  if (membership) {
+    await system.updateResource({ ...membership, admin: true });
+  }
+  log?.('seeded project', { projectId });
+  return { projectId, adminClient: { clientId: client.id, clientSecret: client.secret ?? '' } };
+}
+
+async function findSeed(store: ResourceStore): Promise<{ projectId: string; adminClient: AdminClient } | undefined> {
+  const probe = new LocalRepository(store, { project: '', author: { reference: 'system' }, crossProject: true });
+  const project = await probe.searchOne<Project>({ resourceType: 'Project' });
+  if (!project) {
+    return undefined;
+  }
+  const system = new LocalRepository(store, { project: project.id, author: { reference: 'system' } });
+  const client = await system.searchOne<ClientApplication>({
+    resourceType: 'ClientApplication',
+    filters: [{ code: 'name', operator: 'eq' as never, value: 'Baseline deploy' }],
+  });
+  return { projectId: project.id, adminClient: { clientId: client?.id ?? '', clientSecret: client?.secret ?? '' } };
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? ((): void => undefined);
+  if (options.dataDir) {
+    mkdirSync(options.dataDir, { recursive: true });
+  }
+  const store = await ResourceStore.open({ dataDir: options.dataDir });
+  const existing = await findSeed(store);
+  const seed = existing ?? (await seedProject(store, log));
+  const keys = loadOrCreateKeys(options.dataDir);
+
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8103, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const baseUrl = `http://${host}:${port}/`;
+
+  const ctx: StackContext = {
+    baseUrl,
+    store,
+    keys,
+    router: new FhirRouter(),
+    projectId: seed.projectId,
+    system: new LocalRepository(store, { project: seed.projectId, author: { reference: 'system' } }),
+    log,
+  };
+  const subscriptions = new SubscriptionDispatcher(ctx);
+  store.onCommit((changes) => subscriptions.onCommit(changes));
+  const cron = new CronRunner(ctx);
+  if (options.cron) {
+    cron.start();
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    route(ctx, req, res).catch((err: unknown) => {
+      const { status, outcome } = errorToResponse(err);
+      if (status >= 500) {
+        log('request failed', { method: req.method, path: req.url?.split('?')[0], error: normalizeErrorString(err) });
+      }
+      if (!res.headersSent) {
+        sendOutcome(res, outcome, status);
+      } else {
+        res.end();
+      }
+    });
+  });
+
+  if (options.dataDir) {
+    // For `npm start`, the deploy script and tests on the same machine: loopback-only, owner-readable.
+    writeFileSync(
+      join(options.dataDir, 'admin-client.json'),
+      JSON.stringify({ baseUrl, projectId: seed.projectId, ...seed.adminClient }, null, 2),
+      { mode: 0o600 }
+    );
+  }
+
+  return {
+    baseUrl,
+    projectId: seed.projectId,
+    adminClient: seed.adminClient,
+    seeded: !existing,
+    ctx,
+    subscriptions,
+    cron,
+    async close() {
+      cron.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await subscriptions.idle();
+      await store.close();
+    },
+  };
+}

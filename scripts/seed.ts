@@ -1,0 +1,81 @@
+/**
+ * Demo people for a fresh project: the owner (a patient with wearables), a second patient, a clinician and the
+ * admin. Uses only Medplum's admin invite API with the policies `deploy` put in place, so it runs unchanged against
+ * a real Medplum (`npm run seed` with the same credentials as deploy). Re-running changes nothing.
+ */
+import type { MedplumClient } from '@medplum/core';
+import type { AccessPolicy, ProjectMembership, Reference } from '@medplum/fhirtypes';
+import { POLICY_IDENTIFIER_SYSTEM } from '../bots/shared/systems.ts';
+import { POLICY_KEYS } from '../data/core/access-policies.ts';
+import { tokenSearch } from '../data/core/identity.ts';
+
+export interface DemoLogin {
+  email: string;
+  password: string;
+}
+
+export const DEMO_LOGINS = {
+  owner: { email: 'owner@baseline.local', password: 'baseline-owner' },
+  other: { email: 'other@baseline.local', password: 'baseline-other' },
+  clinician: { email: 'clinician@baseline.local', password: 'baseline-clinician' },
+  admin: { email: 'admin@baseline.local', password: 'baseline-admin' },
+} as const satisfies Record<string, DemoLogin>;
+
+interface DemoPerson {
+  key: keyof typeof DEMO_LOGINS;
+  resourceType: 'Patient' | 'Practitioner';
+  firstName: string;
+  lastName: string;
+  policy: string;
+}
+
+const PEOPLE: DemoPerson[] = [
+  { key: 'owner', resourceType: 'Patient', firstName: 'Alex', lastName: 'Rivera', policy: POLICY_KEYS.owner },
+  { key: 'other', resourceType: 'Patient', firstName: 'Sam', lastName: 'Okafor', policy: POLICY_KEYS.owner },
+  {
+    key: 'clinician',
+    resourceType: 'Practitioner',
+    firstName: 'Jordan',
+    lastName: 'Lee',
+    policy: POLICY_KEYS.clinicianBase,
+  },
+];
+
+async function policyRef(medplum: MedplumClient, key: string): Promise<Reference<AccessPolicy>> {
+  const policy = await medplum.searchOne('AccessPolicy', { _tag: tokenSearch(POLICY_IDENTIFIER_SYSTEM, key) });
+  if (!policy) {
+    throw new Error(`AccessPolicy "${key}" not found: run the deploy first`);
+  }
+  return { reference: `AccessPolicy/${policy.id}` };
+}
+
+/**
+ * Invites the demo people (idempotent: `upsert` rewrites an existing membership to the same content).
+ * @param medplum - A client signed in as a project admin.
+ * @param projectId - The project to invite into.
+ * @returns The memberships, keyed like DEMO_LOGINS.
+ */
+export async function seedDemoPeople(
+  medplum: MedplumClient,
+  projectId: string
+): Promise<Record<DemoPerson['key'], ProjectMembership>> {
+  const result: Partial<Record<DemoPerson['key'], ProjectMembership>> = {};
+  for (const person of PEOPLE) {
+    const login = DEMO_LOGINS[person.key];
+    const membership = await medplum.invite(projectId, {
+      resourceType: person.resourceType,
+      firstName: person.firstName,
+      lastName: person.lastName,
+      email: login.email,
+      password: login.password,
+      sendEmail: false,
+      upsert: true,
+      membership: { accessPolicy: await policyRef(medplum, person.policy) },
+    });
+    if (membership.resourceType !== 'ProjectMembership') {
+      throw new Error(`Inviting ${login.email} failed: ${JSON.stringify(membership.issue)}`);
+    }
+    result[person.key] = membership;
+  }
+  return result as Record<DemoPerson['key'], ProjectMembership>;
+}

