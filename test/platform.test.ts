@@ -201,6 +201,16 @@ describe('bots', () => {
   });
 });
 
+describe('cron', () => {
+  test('a bot runs on the minutes its cron string names, with itself as input', async () => {
+    const bot = await botByName('fixture-cron');
+    expect(await env.stack.cron.tick(new Date('2026-11-21T10:06:00Z'))).not.toContain(bot.id);
+    expect(await env.stack.cron.tick(new Date('2026-11-21T10:05:00Z'))).toContain(bot.id);
+    const comms = await env.adminClient.searchResources('Communication', { 'based-on': getReferenceString(bot) });
+    expect(comms).toHaveLength(1);
+  });
+});
+
 describe('public webhooks', () => {
   async function webhookUrl(name: string): Promise<string> {
     const bot = await botByName(name);
