@@ -9,6 +9,7 @@ import { CLIENT_KEYS } from '../data/core/client-applications.ts';
 import { deploy } from './deploy/index.ts';
 import { startLocalStack } from './local-stack/server.ts';
 import { clientCredentialsClient } from './medplum-client.ts';
+import { registerWhoopWebhook, startWiredWhoopSandbox } from './sandboxes/wire.ts';
 import { DEMO_LOGINS, seedDemoPeople } from './seed.ts';
 
 const t0 = Date.now();
@@ -25,8 +26,24 @@ const stack = await startLocalStack({
 console.log(`local stack   ${stack.baseUrl}  (${stack.seeded ? 'new project' : 'existing data'} in ${dataDir})`);
 
 const admin = await clientCredentialsClient(stack.baseUrl, stack.adminClient.clientId, stack.adminClient.clientSecret);
-const report = await deploy({ client: admin, projectId: stack.projectId, log: (line) => console.log(`  ${line}`) });
+const appBaseUrl = `http://127.0.0.1:${appPort}`;
+// The WHOOP sandbox stands in for api.prod.whoop.com: the project's WHOOP secrets point at it.
+const whoop = await startWiredWhoopSandbox({
+  admin,
+  projectId: stack.projectId,
+  appBaseUrls: [appBaseUrl],
+  dataDir,
+  port: Number(process.env.WHOOP_SANDBOX_PORT ?? 8111),
+  overwriteSecrets: true,
+});
+const report = await deploy({
+  client: admin,
+  projectId: stack.projectId,
+  appBaseUrls: [appBaseUrl],
+  log: (line) => console.log(`  ${line}`),
+});
 console.log(`deploy        ${report.summary}`);
+registerWhoopWebhook(whoop, report);
 await seedDemoPeople(admin, stack.projectId);
 
 buildApp({ force: process.env.BASELINE_REBUILD_APP === '1' });
@@ -41,6 +58,7 @@ Baseline is running (${((Date.now() - t0) / 1000).toFixed(1)} s)
   Patient app    ${app.url}
   FHIR API       ${stack.baseUrl}fhir/R4/
   SMART config   ${stack.baseUrl}.well-known/smart-configuration
+  WHOOP sandbox  ${whoop.sandbox.baseUrl}  (stand-in for WHOOP: consent page, API, signed webhooks)
 
   Sign in as
     owner        ${DEMO_LOGINS.owner.email} / ${DEMO_LOGINS.owner.password}
@@ -54,6 +72,7 @@ The local stack is a development stand-in for a Medplum 5 server, not a producti
 
 const shutdown = (): void => {
   app.server.close();
+  void whoop.sandbox.close();
   void stack.close().then(() => process.exit(0));
 };
 process.on('SIGINT', shutdown);

@@ -128,7 +128,10 @@ describe('patient isolation', () => {
   test('owner cannot see bots, subscriptions or memberships', async () => {
     // Types outside the policy are refused outright (Medplum answers 403 for a search of an unlisted type).
     await expect(owner.searchResources('Subscription', {})).rejects.toThrow('Forbidden');
-    await expect(owner.searchResources('Bot', {})).rejects.toThrow('Forbidden');
+    // Bots: only the owner-facing ones, and without their code.
+    const bots = await owner.searchResources('Bot', {});
+    expect(bots.map((b) => b.name).sort()).toEqual(['connect-callback', 'connect-start', 'connections', 'disconnect']);
+    expect(bots.every((b) => !b.sourceCode)).toBe(true);
     await expect(owner.searchResources('ProjectMembership', {})).rejects.toThrow('Forbidden');
     await expect(owner.searchResources('Basic', {})).rejects.toThrow('Forbidden');
   });
@@ -156,7 +159,7 @@ describe('bots', () => {
     )) as { input: unknown };
     expect(result.input).toEqual({ hello: 'world' });
     await expect(owner.executeBot({ system: BOT_IDENTIFIER_SYSTEM, value: def?.identifier ?? '' }, {})).rejects.toThrow(
-      'Forbidden'
+      'Could not find bot with identifier'
     );
   });
 

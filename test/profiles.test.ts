@@ -125,11 +125,13 @@ describe('examples', () => {
     }
   });
 
-  test('the examples cover Quantity, SampledData, the BP panel, a derived and a narrative Observation', () => {
+  test('the examples cover Quantity, SampledData, CodeableConcept, both panels, a derived and a narrative Observation', () => {
     const observations = examples.filter((r): r is Observation => r.resourceType === 'Observation');
     expect(observations.some((o) => o.valueQuantity)).toBe(true);
     expect(observations.some((o) => o.valueSampledData)).toBe(true);
+    expect(observations.some((o) => o.valueCodeableConcept)).toBe(true);
     expect(observations.some((o) => o.code.coding?.[0]?.code === '85354-9')).toBe(true);
+    expect(observations.some((o) => o.code.coding?.[0]?.code === 'hr-zone-durations')).toBe(true);
     expect(observations.some((o) => o.meta?.profile?.includes(DERIVED_PROFILE))).toBe(true);
     expect(observations.some((o) => o.meta?.profile?.includes(NARRATIVE_PROFILE))).toBe(true);
   });
@@ -197,13 +199,68 @@ describe('wearable profile rejects', () => {
     expect(errorsOf(o, sd())).toEqual(['Missing required property @ Observation.effective[x]']);
   });
 
-  test('a value type outside Quantity/SampledData', () => {
+  test('a value type outside Quantity/SampledData/CodeableConcept', () => {
     const o = hrv();
     delete o.valueQuantity;
     o.valueString = '52 ms';
     expect(errorsOf(o, sd())).toEqual([
-      'Constraint bwo-types not met: effective[x] must be dateTime or Period; value[x] must be Quantity or SampledData @ Observation',
+      'Constraint bwo-types not met: effective[x] must be dateTime or Period; value[x] must be Quantity or SampledData or CodeableConcept @ Observation',
     ]);
+  });
+
+  test('a coded value on a numeric metric', () => {
+    const o = hrv();
+    delete o.valueQuantity;
+    o.valueCodeableConcept = { text: 'high' };
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hrv-rmssd not met/)]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['hrv-rmssd does not take valueCodeableConcept'],
+    });
+  });
+
+  test('a workout session without its sport text', () => {
+    const o = example<Observation>('baseline-demo-workout-activity');
+    o.valueCodeableConcept = { coding: [{ system: 'http://example.org/sports', code: 'run' }] };
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-workout-activity not met: .*valueCodeableConcept with text/),
+    ]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity valueCodeableConcept has no text'],
+    });
+  });
+
+  test('a workout session at an instant instead of over its period', () => {
+    const o = example<Observation>('baseline-demo-workout-activity');
+    delete o.effectivePeriod;
+    o.effectiveDateTime = '2026-11-02T17:30:00+01:00';
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-workout-activity not met: .*effectivePeriod @ Observation$/),
+    ]);
+  });
+
+  test('a workout session carrying a number instead of its sport', () => {
+    const o = example<Observation>('baseline-demo-workout-activity');
+    delete o.valueCodeableConcept;
+    o.valueQuantity = { value: 45, unit: 'min', system: 'http://unitsofmeasure.org', code: 'min' };
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-workout-activity not met/)]);
+  });
+
+  test('a heart rate zone panel missing a zone, or with a zone longer than a day', () => {
+    const missing = example<Observation>('baseline-demo-hr-zone-durations');
+    missing.component = missing.component?.filter((c) => c.code.coding?.[0]?.code !== 'hr-zone-4');
+    expect(errorsOf(missing, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hr-zone-durations not met/)]);
+    const long = example<Observation>('baseline-demo-hr-zone-durations');
+    const zone0 = long.component?.[0];
+    if (zone0?.valueQuantity) {
+      zone0.valueQuantity.value = 1500;
+    }
+    expect(errorsOf(long, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hr-zone-durations not met/)]);
+    expect(validateWearableObservation(long)).toEqual({
+      ok: false,
+      errors: ['hr-zone-durations.hr-zone-0 value 1500 min is outside the plausible range 0–1440 min'],
+    });
   });
 
   test('an unknown code (not in the catalogue value set)', () => {

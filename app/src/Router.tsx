@@ -2,13 +2,17 @@ import { useMedplumProfile } from '@medplum/react';
 import type { JSX } from 'react';
 import { Navigate, Route, Routes } from 'react-router';
 import { ClinicianPage } from './pages/clinician/ClinicianPage.tsx';
+import { ConnectCallbackPage } from './pages/connections/ConnectCallbackPage.tsx';
+import { ConnectionsPage } from './pages/connections/ConnectionsPage.tsx';
+import { DataPage } from './pages/data/DataPage.tsx';
 import { HomePage } from './pages/home/HomePage.tsx';
 import { LaunchPage } from './pages/launch/LaunchPage.tsx';
 import { SignInPage } from './pages/signin/SignInPage.tsx';
 
 /**
  * Every route. Signed-out users only reach sign-in and the SMART launch endpoint; signed-in users are routed by
- * profile type (Patient → owner home, anyone else → clinician view).
+ * profile type: a Patient gets home, Connections (with the provider OAuth callback) and Data; anyone else gets the
+ * clinician view.
  * @returns The routes for the current session.
  */
 export function AppRoutes(): JSX.Element {
@@ -24,11 +28,21 @@ export function AppRoutes(): JSX.Element {
     );
   }
 
-  const home =
-    profile.resourceType === 'Patient' ? <HomePage patient={profile} /> : <ClinicianPage profile={profile} />;
+  if (profile.resourceType === 'Patient') {
+    return (
+      <Routes>
+        <Route path="/" element={<HomePage patient={profile} />} />
+        <Route path="/connections" element={<ConnectionsPage />} />
+        <Route path="/connect/:provider/callback" element={<ConnectCallbackPage />} />
+        <Route path="/data" element={<DataPage patient={profile} />} />
+        <Route path="/launch" element={<LaunchPage />} />
+        <Route path="*" element={<Navigate to="/" replace />} />
+      </Routes>
+    );
+  }
   return (
     <Routes>
-      <Route path="/" element={home} />
+      <Route path="/" element={<ClinicianPage profile={profile} />} />
       <Route path="/launch" element={<LaunchPage />} />
       <Route path="*" element={<Navigate to="/" replace />} />
     </Routes>

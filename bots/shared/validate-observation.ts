@@ -85,6 +85,16 @@ export function validateWearableObservation(observation: Observation): Observati
       }
     }
   }
+  if (observation.valueCodeableConcept) {
+    if (!metric.valueTypes.includes('CodeableConcept')) {
+      errors.push(`${metric.key} does not take valueCodeableConcept`);
+    } else if (!observation.valueCodeableConcept.text?.trim()) {
+      errors.push(`${metric.key} valueCodeableConcept has no text`);
+    }
+  }
+  if (metric.valueTypes.includes('CodeableConcept') && !observation.effectivePeriod) {
+    errors.push(`${metric.key} needs an effectivePeriod (the session it describes)`);
+  }
   if (metric.components) {
     for (const expected of metric.components) {
       const found = observation.component?.filter((c) =>
@@ -102,7 +112,7 @@ export function validateWearableObservation(observation: Observation): Observati
         errors
       );
     }
-  } else if (!observation.valueQuantity && !observation.valueSampledData) {
+  } else if (!observation.valueQuantity && !observation.valueSampledData && !observation.valueCodeableConcept) {
     errors.push(`${metric.key} has no value`);
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, metric };

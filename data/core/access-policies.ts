@@ -61,8 +61,14 @@ const TERMINOLOGY: AccessPolicyResource[] = ['StructureDefinition', 'ValueSet', 
   interaction: READ_SEARCH,
 }));
 
+/**
+ * An entry limited to one patient. Device is not in FHIR R4's Patient compartment (its CompartmentDefinition lists
+ * no parameter for it), so `_compartment` would match no Device at all: it is scoped by `Device.patient` instead.
+ */
 function compartmentEntry(resourceType: string, interaction: Interaction[]): AccessPolicyResource {
-  return { resourceType, criteria: `${resourceType}?_compartment=%patient`, interaction };
+  const criteria =
+    resourceType === 'Device' ? 'Device?patient=%patient' : `${resourceType}?_compartment=%patient`;
+  return { resourceType, criteria, interaction };
 }
 
 /**
@@ -85,7 +91,8 @@ export function ownerPolicy(bots: readonly BotDefinition[]): PolicyDefinition {
           resourceType: 'Bot',
           criteria: `Bot?identifier=${tokenSearch(BOT_IDENTIFIER_SYSTEM, bot.identifier)}`,
           interaction: READ_SEARCH,
-          hiddenFields: ['sourceCode', 'executableCode', 'cronString', 'cronTiming'],
+          // Not executableCode: $execute runs the code of the Bot as the caller read it, so hiding it breaks the run.
+          hiddenFields: ['sourceCode', 'cronString', 'cronTiming'],
         })),
       ...TERMINOLOGY,
     ],

@@ -4,11 +4,12 @@
  * One entry per bot. `name`, `source` and `dist` mirror medplum.config.json (the medplum CLI's format, read by
  * scripts/build-bots.ts); `checkBotConfig` keeps the two in step. Each bot runs as its own ProjectMembership bound to
  * its own least-privilege AccessPolicy from BOT_ACCESS_POLICIES (never a role policy, never shared with another bot).
- * The list is empty until the provider bots land.
  */
-import type { Bot } from '@medplum/fhirtypes';
+import type { AccessPolicyResource, Bot } from '@medplum/fhirtypes';
+import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { BOT_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
 import type { PolicyDefinition } from './access-policies.ts';
+import { CONNECTION_CRITERIA, OAUTH_STATE_CRITERIA } from './connection.ts';
 
 export interface BotDefinition {
   /** Bot.name and the medplum.config.json `name`; also the bundle's filename stem. */
@@ -36,10 +37,129 @@ export interface BotDefinition {
   readonly dist: string;
 }
 
-export const BOT_DEFINITIONS: readonly BotDefinition[] = [];
+const WHOOP_SECRETS = ['WHOOP_CLIENT_ID', 'WHOOP_CLIENT_SECRET', 'WHOOP_API_BASE_URL', 'WHOOP_AUTH_BASE_URL'] as const;
+const TOKEN_SECRETS = ['BASELINE_TOKEN_KEY', 'BASELINE_TOKEN_KEY_ID'] as const;
 
-/** One policy per bot in BOT_DEFINITIONS. */
-export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [];
+function bot(def: Omit<BotDefinition, 'runtimeVersion' | 'accessPolicy' | 'dist'> & { dist?: string }): BotDefinition {
+  return {
+    runtimeVersion: 'vmcontext',
+    accessPolicy: `bot-${def.identifier}`,
+    dist: `bots/dist/${def.name}.js`,
+    ...def,
+  };
+}
+
+export const BOT_DEFINITIONS: readonly BotDefinition[] = [
+  bot({
+    name: 'connect-start',
+    identifier: 'connect-start',
+    description: 'Owner starts connecting a wearable: mints a single-use OAuth state and returns the consent URL.',
+    ownerInvocable: true,
+    secrets: ['WHOOP_CLIENT_ID', 'WHOOP_AUTH_BASE_URL'],
+    source: 'bots/connect/connect-start.ts',
+  }),
+  bot({
+    name: 'connect-callback',
+    identifier: 'connect-callback',
+    description: 'Owner finishes connecting: checks the state, exchanges the code, stores encrypted tokens, queues the backfill.',
+    ownerInvocable: true,
+    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    source: 'bots/connect/connect-callback.ts',
+  }),
+  bot({
+    name: 'connections',
+    identifier: 'connections',
+    description: "The owner's wearable connections with sync and backfill progress (no tokens).",
+    ownerInvocable: true,
+    source: 'bots/connect/connections.ts',
+  }),
+  bot({
+    name: 'disconnect',
+    identifier: 'disconnect',
+    description: 'Owner disconnects a wearable: revokes access at the provider, stops syncing, keeps or erases the data.',
+    ownerInvocable: true,
+    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    source: 'bots/connect/disconnect.ts',
+  }),
+  bot({
+    name: 'whoop-webhook',
+    identifier: 'whoop-webhook',
+    description: 'WHOOP webhook receiver: verifies the signature and queues a sync Task (deduplicated by trace id).',
+    publicWebhook: true,
+    rawBody: true,
+    secrets: ['WHOOP_CLIENT_SECRET'],
+    source: 'bots/whoop/whoop-webhook.ts',
+  }),
+  bot({
+    name: 'sync',
+    identifier: 'sync',
+    description: 'Runs one sync or backfill Task: refreshes the token once, fetches, maps and writes Observations.',
+    timeoutSeconds: 60,
+    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    source: 'bots/sync/sync.ts',
+  }),
+  bot({
+    name: 'sweeper',
+    identifier: 'sweeper',
+    description: 'Every 5 minutes: retries failed Tasks, re-queues stuck ones, refreshes expiring tokens, reconciles quiet connections.',
+    cronString: '*/5 * * * *',
+    timeoutSeconds: 60,
+    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    source: 'bots/sync/sweeper.ts',
+  }),
+];
+
+type Interaction = NonNullable<AccessPolicyResource['interaction']>[number];
+const CRUS: Interaction[] = ['create', 'read', 'update', 'search'];
+const RS: Interaction[] = ['read', 'search'];
+const CONNECTIONS = (interaction: Interaction[]): AccessPolicyResource => ({
+  resourceType: 'Basic',
+  criteria: CONNECTION_CRITERIA,
+  interaction,
+});
+const STATES = (interaction: Interaction[]): AccessPolicyResource => ({
+  resourceType: 'Basic',
+  criteria: OAUTH_STATE_CRITERIA,
+  interaction,
+});
+const TASKS = (interaction: Interaction[]): AccessPolicyResource => ({
+  resourceType: 'Task',
+  criteria: `Task?code=${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync`,
+  interaction,
+});
+
+/** One policy per bot in BOT_DEFINITIONS: exactly the types (and Basic kinds) each one touches. */
+export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
+  { key: 'bot-connect-start', name: 'Bot connect-start', resource: [STATES(['create'])] },
+  {
+    key: 'bot-connect-callback',
+    name: 'Bot connect-callback',
+    resource: [STATES(CRUS), CONNECTIONS(CRUS), { resourceType: 'Device', interaction: CRUS }, TASKS(CRUS)],
+  },
+  { key: 'bot-connections', name: 'Bot connections', resource: [CONNECTIONS(RS), TASKS(RS)] },
+  {
+    key: 'bot-disconnect',
+    name: 'Bot disconnect',
+    resource: [
+      CONNECTIONS(CRUS),
+      TASKS(CRUS),
+      { resourceType: 'Device', interaction: [...CRUS, 'delete'] },
+      { resourceType: 'Observation', interaction: ['read', 'search', 'delete'] },
+    ],
+  },
+  { key: 'bot-whoop-webhook', name: 'Bot whoop-webhook', resource: [CONNECTIONS(CRUS), TASKS(CRUS)] },
+  {
+    key: 'bot-sync',
+    name: 'Bot sync',
+    resource: [
+      CONNECTIONS(CRUS),
+      TASKS(CRUS),
+      { resourceType: 'Device', interaction: RS },
+      { resourceType: 'Observation', interaction: CRUS },
+    ],
+  },
+  { key: 'bot-sweeper', name: 'Bot sweeper', resource: [CONNECTIONS(CRUS), TASKS(CRUS)] },
+];
 
 /** The Bot fields deploy owns; everything else on the resource (code attachments, audit settings) is left alone. */
 export const BOT_OWNED_FIELDS = [

@@ -8,11 +8,12 @@
  * patient's compartment. Only the bots whose own policies name `Basic?code=...` can touch it; owners see a sanitized
  * status through a bot.
  */
-import { BASELINE_BASE } from '../../bots/shared/systems.ts';
+import { BASIC_TYPE_SYSTEM, CONNECTION_CODE, OAUTH_STATE_CODE } from '../../bots/shared/extensions.ts';
 
+export { BASIC_TYPE_SYSTEM, CONNECTION_CODE, OAUTH_STATE_CODE };
 export const CONNECTION_RESOURCE_TYPE = 'Basic';
-export const BASIC_TYPE_SYSTEM = BASELINE_BASE + '/CodeSystem/basic-resource-type';
-export const CONNECTION_CODE = 'wearable-connection';
 
 /** Search criteria a bot policy uses to reach connection records and nothing else of type Basic. */
 export const CONNECTION_CRITERIA = `Basic?code=${BASIC_TYPE_SYSTEM}|${CONNECTION_CODE}`;
+/** The OAuth state records (hashed state, expiry, used flag) the connect bots keep. */
+export const OAUTH_STATE_CRITERIA = `Basic?code=${BASIC_TYPE_SYSTEM}|${OAUTH_STATE_CODE}`;

@@ -5,6 +5,7 @@
  * covers errors before the bot runs, which is why work is queued as Tasks and swept by cron.
  */
 import type { Subscription } from '@medplum/fhirtypes';
+import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { SUBSCRIPTION_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
 import { identityTag } from './identity.ts';
 
@@ -27,7 +28,30 @@ export interface SubscriptionDefinition {
   readonly fhirPathCriteria?: string;
 }
 
-export const SUBSCRIPTION_DEFINITIONS: readonly SubscriptionDefinition[] = [];
+const QUEUED_TASKS = `Task?code=${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync&status=requested`;
+
+/**
+ * The work queue: a Task that becomes `requested` runs the sync bot once. Created Tasks fire the first; Tasks put
+ * back to `requested` (retries by the sweeper, the next backfill window) fire the second, whose FHIRPath keeps
+ * unrelated updates of an already-requested Task from running it twice.
+ */
+export const SUBSCRIPTION_DEFINITIONS: readonly SubscriptionDefinition[] = [
+  {
+    key: 'sync-task-created',
+    reason: 'Run the sync bot for each new requested sync or backfill Task',
+    criteria: QUEUED_TASKS,
+    bot: 'sync',
+    interaction: 'create',
+  },
+  {
+    key: 'sync-task-requeued',
+    reason: 'Run the sync bot when a Task is put back to requested',
+    criteria: QUEUED_TASKS,
+    bot: 'sync',
+    interaction: 'update',
+    fhirPathCriteria: "%previous.status != 'requested'",
+  },
+];
 
 /**
  * The Subscription resource for a definition, pointed at the bot's id on the target server.

@@ -94,6 +94,7 @@ export async function callerForLogin(ctx: StackContext, login: WithId<Login>, ex
     projectAdmin: membership.admin === true,
     extendedMode,
     strictValidation: project.strictMode !== false,
+    baseUrl: ctx.baseUrl,
   });
   return { login, membership, project, profile, accessPolicy, repo };
 }

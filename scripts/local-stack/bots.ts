@@ -132,6 +132,7 @@ export async function executeBot(ctx: StackContext, request: ExecuteRequest): Pr
       returnValue: badRequest('Executable code not found'),
     };
   }
+  ctx.stats.botRuns++;
   const accessToken = await createBotAccessToken(ctx, request.runAs);
   const result = await runVmContextBot({
     code,

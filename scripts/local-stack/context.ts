@@ -17,6 +17,15 @@ export interface StackContext {
   /** Unchecked repository for the stack's own bookkeeping (logins, memberships, bot runs). */
   system: LocalRepository;
   log: (message: string, data?: Record<string, unknown>) => void;
+  /** Request counters, for benchmarks (e.g. FHIR requests per Observation written). */
+  stats: StackStats;
+}
+
+export interface StackStats {
+  /** Every request under /fhir/R4 (a batch Bundle counts once). */
+  fhirRequests: number;
+  botRuns: number;
+  webhookRequests: number;
 }
 
 /** The caller of one authenticated request, resolved from its bearer token on every request (as Medplum does). */

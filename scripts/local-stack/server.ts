@@ -14,7 +14,6 @@ import type { WithId } from '@medplum/core';
 import { FhirRouter } from '@medplum/fhir-router';
 import type { FhirRequest, HttpMethod } from '@medplum/fhir-router';
 import type {
-  Bundle,
   ClientApplication,
   Practitioner,
   Project,
@@ -68,22 +67,6 @@ function withDefaultCount(url: URL, method: string, fhirPath: string): void {
   const isTypeSearch = method === 'GET' && /^[A-Z][A-Za-z]+$/.test(fhirPath);
   if (isTypeSearch && !url.searchParams.has('_count')) {
     url.searchParams.set('_count', String(DEFAULT_SEARCH_COUNT));
-  }
-}
-
-/** Medplum answers searches with `self`/`next` links; MedplumClient's paging follows `next`. */
-function addSearchLinks(bundle: Bundle, url: URL, publicBase: string): void {
-  if (bundle.type !== 'searchset') {
-    return;
-  }
-  const self = new URL(url.pathname.replace(/^\//, '') + url.search, publicBase);
-  bundle.link = [{ relation: 'self', url: self.toString() }];
-  const count = Number(url.searchParams.get('_count') ?? DEFAULT_SEARCH_COUNT);
-  const offset = Number(url.searchParams.get('_offset') ?? 0);
-  if (bundle.total !== undefined && offset + count < bundle.total && count > 0) {
-    const next = new URL(self);
-    next.searchParams.set('_offset', String(offset + count));
-    bundle.link.push({ relation: 'next', url: next.toString() });
   }
 }
 
@@ -172,9 +155,6 @@ async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerRe
     sendOutcome(res, outcome, status);
     return;
   }
-  if (resource.resourceType === 'Bundle') {
-    addSearchLinks(resource as Bundle, url, ctx.baseUrl);
-  }
   const withId = resource as WithId<Resource>;
   if (withId.id && withId.meta?.versionId) {
     res.setHeader('ETag', `W/"${withId.meta.versionId}"`);
@@ -217,10 +197,12 @@ async function route(ctx: StackContext, req: IncomingMessage, res: ServerRespons
     if (req.method !== 'POST') {
       throw new OperationOutcomeError(notFound);
     }
+    ctx.stats.webhookRequests++;
     await handleWebhook(ctx, req, res, webhook[1]);
     return;
   }
   if (path === '/fhir/R4' || path.startsWith('/fhir/R4/')) {
+    ctx.stats.fhirRequests++;
     await handleFhir(ctx, req, res, url);
     return;
   }
@@ -325,8 +307,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     keys,
     router: new FhirRouter(),
     projectId: seed.projectId,
-    system: new LocalRepository(store, { project: seed.projectId, author: { reference: 'system' } }),
+    system: new LocalRepository(store, { project: seed.projectId, author: { reference: 'system' }, baseUrl }),
     log,
+    stats: { fhirRequests: 0, botRuns: 0, webhookRequests: 0 },
   };
   const subscriptions = new SubscriptionDispatcher(ctx);
   store.onCommit((changes) => subscriptions.onCommit(changes));

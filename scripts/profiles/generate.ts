@@ -53,7 +53,7 @@ import {
 } from '../../bots/shared/systems.ts';
 
 /** Bump when a profile changes meaning; Medplum resolves a profile url to its highest version. */
-export const CONTENT_VERSION = '0.1.0';
+export const CONTENT_VERSION = '0.2.0';
 const PUBLISHER = 'Baseline';
 const FHIR_OBSERVATION = 'http://hl7.org/fhir/StructureDefinition/Observation';
 const PATIENT_PROFILE = 'http://hl7.org/fhir/StructureDefinition/Patient';
@@ -73,12 +73,38 @@ function baselineCodedMetrics(): Metric[] {
   return METRICS.filter((m) => m.code.system === CODE_SYSTEM);
 }
 
+function metricDefinition(m: Metric): string {
+  if (m.valueTypes.includes('CodeableConcept')) {
+    return `${m.label}: a coded session over its effectivePeriod. ${m.codeSource}.`;
+  }
+  if (m.components) {
+    return `${m.label}: a panel of ${m.components.map((c) => c.label).join(', ')}, in ${m.unit}. ${m.codeSource}.`;
+  }
+  return `${m.label}, in ${m.unit}. ${m.codeSource}.`;
+}
+
+/** Panel members coded in the Baseline CodeSystem (BP members are LOINC and are not listed here). */
+function baselineCodedComponents(): { code: string; display: string; definition: string }[] {
+  return METRICS.flatMap((m) =>
+    (m.components ?? [])
+      .filter((c) => c.code.system === CODE_SYSTEM)
+      .map((c) => ({
+        code: c.code.code,
+        display: c.code.display,
+        definition: `${c.label} member of the ${m.key} panel, in ${c.unit}.`,
+      }))
+  );
+}
+
 export function buildCodeSystem(): CodeSystem {
-  const metricConcepts = baselineCodedMetrics().map((m) => ({
-    code: m.code.code,
-    display: m.code.display,
-    definition: `${m.label}, in ${m.unit}. ${m.codeSource}.`,
-  }));
+  const metricConcepts = [
+    ...baselineCodedMetrics().map((m) => ({
+      code: m.code.code,
+      display: m.code.display,
+      definition: metricDefinition(m),
+    })),
+    ...baselineCodedComponents(),
+  ];
   return {
     resourceType: 'CodeSystem',
     id: 'baseline-metrics',
@@ -200,6 +226,14 @@ function metricConstraint(metric: Metric, source: string): ElementDefinitionCons
     descriptions.push(`valueSampledData origin in ${metric.unit}`);
   } else {
     parts.push('value.ofType(SampledData).empty()');
+  }
+  if (metric.valueTypes.includes('CodeableConcept')) {
+    // A coded session is only meaningful with its span: the concept says what, the period says when and how long.
+    parts.push('value.ofType(CodeableConcept).text.exists()');
+    parts.push('effective.ofType(Period).exists()');
+    descriptions.push('valueCodeableConcept with text', 'effectivePeriod');
+  } else {
+    parts.push('value.ofType(CodeableConcept).empty()');
   }
   for (const c of metric.components ?? []) {
     const member = `component.where(${hasCoding('code', [c.code])})`;
@@ -499,7 +533,7 @@ export function buildStructureDefinitions(): StructureDefinition[] {
         },
         'Observation.effective[x]': { min: 1, type: [{ code: 'dateTime' }, { code: 'Period' }] },
         'Observation.device': { min: 1, type: reference(DEVICE_PROFILE) },
-        'Observation.value[x]': { type: [{ code: 'Quantity' }, { code: 'SampledData' }] },
+        'Observation.value[x]': { type: [{ code: 'Quantity' }, { code: 'SampledData' }, { code: 'CodeableConcept' }] },
       },
     }),
     buildStructureDefinition({

@@ -3,6 +3,8 @@
  * data/core, the demo people, and optionally the built app — the same steps `npm start` runs.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MedplumClient } from '@medplum/core';
@@ -17,6 +19,9 @@ import { startLocalStack } from '../../scripts/local-stack/server.ts';
 import type { LocalStack } from '../../scripts/local-stack/server.ts';
 import { clientCredentialsClient, passwordClient } from '../../scripts/medplum-client.ts';
 import { DEMO_LOGINS, seedDemoPeople } from '../../scripts/seed.ts';
+import { registerWhoopWebhook, startWiredWhoopSandbox } from '../../scripts/sandboxes/wire.ts';
+import type { WiredWhoop } from '../../scripts/sandboxes/wire.ts';
+import type { WhoopSandboxOptions } from '../../scripts/sandboxes/whoop/server.ts';
 
 export interface TestStack {
   baseUrl: string;
@@ -29,6 +34,7 @@ export interface TestStack {
   adminClient: MedplumClient;
   deployReport: DeployReport;
   signIn(who: keyof typeof DEMO_LOGINS): Promise<MedplumClient>;
+  whoop?: WiredWhoop;
   stop(): Promise<void>;
 }
 
@@ -39,6 +45,19 @@ export interface TestStackOptions {
   botPolicies?: PolicyDefinition[];
   /** Keep data in this directory (otherwise a temporary one, removed on stop). */
   dataDir?: string;
+  /** Start the WHOOP sandbox and wire it to the project (secrets, redirect URI, webhook URL). */
+  whoop?: boolean | Partial<WhoopSandboxOptions>;
+}
+
+/** Where tests that drive the OAuth flow without a browser say the app's callback is. */
+export const TEST_APP_BASE_URL = 'http://127.0.0.1:3000';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -49,13 +68,27 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     stack.adminClient.clientId,
     stack.adminClient.clientSecret
   );
+  const appPort = options.withApp ? await freePort() : undefined;
+  const appBaseUrl = appPort ? `http://127.0.0.1:${appPort}` : TEST_APP_BASE_URL;
+  const whoop = options.whoop
+    ? await startWiredWhoopSandbox({
+        admin: adminClient,
+        projectId: stack.projectId,
+        appBaseUrls: [appBaseUrl],
+        options: typeof options.whoop === 'object' ? options.whoop : {},
+      })
+    : undefined;
   const deployReport = await deploy({
     client: adminClient,
     projectId: stack.projectId,
+    appBaseUrls: [appBaseUrl],
     bots: [...BOT_DEFINITIONS, ...(options.bots ?? [])],
     botPolicies: [...BOT_ACCESS_POLICIES, ...(options.botPolicies ?? [])],
     log: () => undefined,
   });
+  if (whoop) {
+    registerWhoopWebhook(whoop, deployReport);
+  }
   await seedDemoPeople(adminClient, stack.projectId);
   let appUrl = '';
   let stopApp = async (): Promise<void> => undefined;
@@ -67,7 +100,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         projectId: stack.projectId,
         clientId: deployReport.clients[CLIENT_KEYS.patientApp],
       },
-      { port: 0 }
+      { port: appPort }
     );
     appUrl = app.url;
     stopApp = () => new Promise((resolve) => app.server.close(() => resolve()));
@@ -81,9 +114,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     stack,
     adminClient,
     deployReport,
+    whoop,
     signIn: (who) => passwordClient(stack.baseUrl, DEMO_LOGINS[who].email, DEMO_LOGINS[who].password),
     async stop() {
       await stopApp();
+      await whoop?.sandbox.close();
       await stack.close();
       if (!options.dataDir) {
         rmSync(dataDir, { recursive: true, force: true });

@@ -9,3 +9,12 @@ import { normalizeErrorString } from '@medplum/core';
 export function showErrorNotification(err: unknown, title = 'Something went wrong'): void {
   showNotification({ color: 'red', title, message: normalizeErrorString(err), autoClose: false });
 }
+
+/**
+ * Confirms an action that changed something the user cares about (a device connected, data erased).
+ * @param title - what happened.
+ * @param message - the detail.
+ */
+export function showSuccessNotification(title: string, message: string): void {
+  showNotification({ color: 'teal', title, message });
+}

@@ -8,8 +8,8 @@ export interface DeviceCardProps {
 }
 
 /**
- * One wearable provider the owner has not connected. The connect flow (connect-start / connect-callback bots) is
- * not wired into the app yet, so the button is disabled and says so rather than pretending to connect.
+ * A provider Baseline cannot connect yet (no bots for it). The button is disabled and says so rather than pretending
+ * to connect; live providers use ConnectionCard instead.
  * @param props - the provider's display name and what it measures.
  * @returns The card.
  */

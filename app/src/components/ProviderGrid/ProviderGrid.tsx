@@ -1,0 +1,48 @@
+import { SimpleGrid } from '@mantine/core';
+import type { JSX } from 'react';
+import type { ConnectionsState } from '../../hooks/useConnections.ts';
+import { useConnectProvider } from '../../hooks/useConnectProvider.ts';
+import { useNow } from '../../hooks/useNow.ts';
+import { connectionFor } from '../../lib/connections.ts';
+import { PROVIDERS } from '../../lib/providers.ts';
+import { ConnectionCard } from '../ConnectionCard/ConnectionCard.tsx';
+import { DeviceCard } from '../DeviceCard/DeviceCard.tsx';
+
+export interface ProviderGridProps {
+  /** The page's connections (the page owns the polling so it can also use the answer itself). */
+  readonly state: ConnectionsState;
+}
+
+/**
+ * A card per provider: live providers with their connection, the others as "coming soon".
+ * @param props - the connections state from useConnections.
+ * @returns The grid of cards.
+ */
+export function ProviderGrid(props: ProviderGridProps): JSX.Element {
+  const { connections, error, reload } = props.state;
+  const { connect, connecting } = useConnectProvider();
+  const now = useNow();
+
+  return (
+    <SimpleGrid cols={{ base: 1, sm: 3 }}>
+      {PROVIDERS.map((p) =>
+        p.live ? (
+          <ConnectionCard
+            key={p.key}
+            provider={p}
+            connection={connections ? connectionFor(connections, p.key) : undefined}
+            known={connections !== undefined}
+            loadError={error}
+            onRetry={reload}
+            connecting={connecting === p.key}
+            onConnect={() => void connect(p)}
+            onChanged={reload}
+            now={now}
+          />
+        ) : (
+          <DeviceCard key={p.key} name={p.name} summary={p.summary} />
+        )
+      )}
+    </SimpleGrid>
+  );
+}

@@ -1,0 +1,31 @@
+import { Alert, Stack, Text, Title } from '@mantine/core';
+import type { JSX } from 'react';
+import { ProviderGrid } from '../../components/ProviderGrid/ProviderGrid.tsx';
+import { useConnections } from '../../hooks/useConnections.ts';
+
+/**
+ * `/connections`: every provider with its connection, import progress and the connect / reconnect / disconnect
+ * actions. The list refreshes itself while a history import or sync is running.
+ * @returns The Connections page.
+ */
+export function ConnectionsPage(): JSX.Element {
+  const state = useConnections();
+
+  return (
+    <Stack maw={960} mx="auto" gap="lg">
+      <div>
+        <Title order={2}>Connections</Title>
+        <Text c="dimmed">
+          Wearables Baseline imports from. Connecting one imports its history first, then keeps up as new data arrives.
+        </Text>
+      </div>
+      {/* Connections already shown stay on screen; a failed refresh is reported without hiding them. */}
+      {state.connections && state.error && (
+        <Alert color="orange" variant="light" title="Could not refresh your connections">
+          {state.error}
+        </Alert>
+      )}
+      <ProviderGrid state={state} />
+    </Stack>
+  );
+}

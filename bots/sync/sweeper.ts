@@ -1,0 +1,135 @@
+/**
+ * Bot `sweeper` (cron, every 5 minutes): the backstop that makes the queue reliable. Medplum does not retry a bot
+ * run that failed, and a subscription delivery can be lost if a server dies, so this bot
+ * 1. puts failed Tasks whose retry time has come back to `requested` (exponential backoff, capped, bounded attempts);
+ * 2. re-queues Tasks stuck `requested` or `in-progress` longer than the stale limit (a crashed run);
+ * 3. refreshes access tokens that expire within 10 minutes (single-flight, see shared/tokens.ts), marking a
+ *    connection `credentials-expired` when the provider refuses;
+ * 4. queues a 48-hour reconcile sync for connections that have had no webhook for a day (webhooks get lost);
+ * 5. keeps each connection's backfill moving (promotes the next window if none is running).
+ * Input is the Bot resource on cron; an admin may `$execute` it with `{ staleAfterSeconds, asOf }` to force steps 1–2.
+ */
+import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
+import type { Task } from '@medplum/fhirtypes';
+import { z } from 'zod';
+import { oauthProviderFor, ProviderKeySchema } from '../providers.ts';
+import { CONNECTION_CRITERIA, parseConnection, tokenNeedsRefresh } from '../shared/connection.ts';
+import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from '../shared/extensions.ts';
+import { updateIfUnchanged } from '../shared/fhir-write.ts';
+import { promoteNextBackfill, taskKey } from '../shared/queue.ts';
+import { buildTask, isDue, isStuck } from '../shared/tasks.ts';
+import { keyringFromSecrets } from '../shared/token-crypto.ts';
+import { CredentialsExpiredError, freshAccessToken } from '../shared/tokens.ts';
+
+const SweeperOptions = z.object({
+  staleAfterSeconds: z.number().int().min(0).optional(),
+  /** Evaluate retry times as of this instant (an admin forcing due retries now). */
+  asOf: z.iso.datetime({ offset: true }).optional(),
+});
+const DEFAULT_STALE_MS = 10 * 60_000;
+const REFRESH_AHEAD_MS = 10 * 60_000;
+const QUIET_MS = 24 * 60 * 60_000;
+const RECONCILE_MS = 48 * 60 * 60_000;
+
+export interface SweeperResult {
+  retried: number;
+  requeued: number;
+  refreshed: number;
+  expired: number;
+  reconciled: number;
+  promoted: number;
+}
+
+async function tasksWithStatus(medplum: MedplumClient, status: string): Promise<WithId<Task>[]> {
+  const out: WithId<Task>[] = [];
+  const query = { code: `${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync`, status, _count: '500' };
+  for await (const page of medplum.searchResourcePages('Task', query, { cache: 'no-cache' })) {
+    out.push(...page);
+  }
+  return out;
+}
+
+/** Sets a Task back to `requested` so the sync Subscription runs it (via on-hold when it is already requested). */
+async function requeue(medplum: MedplumClient, task: WithId<Task>): Promise<boolean> {
+  let current: WithId<Task> | undefined = task;
+  if (current.status === 'requested') {
+    current = await updateIfUnchanged(medplum, { ...current, status: 'on-hold' }, current);
+  }
+  return Boolean(current && (await updateIfUnchanged(medplum, { ...current, status: 'requested' }, current)));
+}
+
+export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<SweeperResult> {
+  const options = SweeperOptions.safeParse(event.input);
+  const staleMs =
+    options.success && options.data.staleAfterSeconds !== undefined
+      ? options.data.staleAfterSeconds * 1000
+      : DEFAULT_STALE_MS;
+  const now = options.success && options.data.asOf ? new Date(options.data.asOf) : new Date();
+  const result: SweeperResult = { retried: 0, requeued: 0, refreshed: 0, expired: 0, reconciled: 0, promoted: 0 };
+
+  const code = CONNECTION_CRITERIA.split('code=')[1] ?? '';
+  const connections = (await medplum.searchResources('Basic', { code, _count: '1000' }, { cache: 'no-cache' })).map(
+    (basic) => ({ basic, connection: parseConnection(basic) })
+  );
+  const active = new Set(connections.filter((c) => c.connection.status === 'active').map((c) => `Basic/${c.basic.id}`));
+
+  // 1. Retries that are due (only for connections that can still sync).
+  for (const task of await tasksWithStatus(medplum, 'failed')) {
+    if (active.has(task.focus?.reference ?? '') && isDue(task, now) && (await requeue(medplum, task))) {
+      result.retried++;
+    }
+  }
+  // 2. Stuck work.
+  for (const status of ['in-progress', 'requested']) {
+    for (const task of await tasksWithStatus(medplum, status)) {
+      if (active.has(task.focus?.reference ?? '') && isStuck(task, now, staleMs) && (await requeue(medplum, task))) {
+        result.requeued++;
+      }
+    }
+  }
+
+  const keyring = connections.some((c) => c.connection.status === 'active') ? keyringFromSecrets(event.secrets) : undefined;
+  for (const { basic, connection } of connections) {
+    if (connection.status !== 'active' || !keyring) {
+      continue;
+    }
+    const provider = ProviderKeySchema.safeParse(connection.provider);
+    if (!provider.success) {
+      continue;
+    }
+    // 3. Tokens ahead of expiry.
+    if (tokenNeedsRefresh(connection, now, REFRESH_AHEAD_MS)) {
+      try {
+        const fresh = await freshAccessToken(medplum, basic, oauthProviderFor(provider.data, event.secrets), keyring);
+        result.refreshed += fresh.refreshed ? 1 : 0;
+      } catch (err) {
+        if (err instanceof CredentialsExpiredError) {
+          result.expired++;
+          continue;
+        }
+        console.log(JSON.stringify({ bot: 'sweeper', connection: basic.id, refresh: 'failed' }));
+      }
+    }
+    // 4. Quiet connections.
+    const lastHeard = Date.parse(connection.lastWebhook ?? connection.connectedAt ?? '');
+    if (!Number.isNaN(lastHeard) && now.getTime() - lastHeard > QUIET_MS) {
+      const key = taskKey(connection.provider, 'reconcile', basic.id, now.toISOString().slice(0, 10));
+      const task = buildTask({
+        kind: 'sync',
+        patient: connection.patient,
+        connection: { reference: `Basic/${basic.id}` },
+        provider: connection.provider,
+        dedupeKey: key,
+        window: { start: new Date(now.getTime() - RECONCILE_MS).toISOString(), end: now.toISOString() },
+      });
+      const created = await medplum.createResourceIfNoneExist(task, `identifier=${TASK_IDENTIFIER_SYSTEM}|${key}`);
+      result.reconciled += created.meta?.versionId && created.status === 'requested' ? 1 : 0;
+    }
+    // 5. Backfill progress.
+    if (await promoteNextBackfill(medplum, { reference: `Basic/${basic.id}` })) {
+      result.promoted++;
+    }
+  }
+  console.log(JSON.stringify({ bot: 'sweeper', ...result }));
+  return result;
+}
