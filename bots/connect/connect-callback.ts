@@ -21,11 +21,7 @@ import {
   withTokens,
 } from '../shared/connection.ts';
 import type { ConnectionView } from '../shared/connection.ts';
-import {
-  DEVICE_IDENTIFIER_SYSTEM,
-  OAUTH_STATE_IDENTIFIER_SYSTEM,
-  providerUserIdSystem,
-} from '../shared/extensions.ts';
+import { DEVICE_IDENTIFIER_SYSTEM, OAUTH_STATE_IDENTIFIER_SYSTEM, providerUserIdSystem } from '../shared/extensions.ts';
 import { updateIfUnchanged } from '../shared/fhir-write.ts';
 import { checkStateRecord, hashState, markStateUsed } from '../shared/oauth-state.ts';
 import { connectionTasks, queueBackfill } from '../shared/queue.ts';

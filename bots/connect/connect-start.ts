@@ -24,5 +24,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   const provider = oauthProviderFor(input.provider, event.secrets);
   const { state, hash } = mintState();
   await medplum.createResource(buildStateRecord({ hash, patient, provider: input.provider, now: new Date() }));
-  return { authorizeUrl: provider.authorizeUrl({ clientId: provider.clientId, redirectUri: input.redirectUri, state }) };
+  return {
+    authorizeUrl: provider.authorizeUrl({ clientId: provider.clientId, redirectUri: input.redirectUri, state }),
+  };
 }

@@ -9,9 +9,7 @@ import type { ExtractResource, Resource, ResourceType } from '@medplum/fhirtypes
 /** True when the server refused a write because the resource changed since it was read (HTTP 412). */
 export function isPreconditionFailed(err: unknown): boolean {
   const outcome = isOperationOutcome(err) ? err : normalizeOperationOutcome(err);
-  return (
-    getStatus(outcome) === 412 || outcome.issue?.some((i) => i.details?.text === 'Precondition Failed') === true
-  );
+  return getStatus(outcome) === 412 || outcome.issue?.some((i) => i.details?.text === 'Precondition Failed') === true;
 }
 
 /**

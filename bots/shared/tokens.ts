@@ -10,7 +10,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic } from '@medplum/fhirtypes';
-import { parseConnection, refreshLeaseHeld, tokenNeedsRefresh, withRefreshLease, withStatus, withTokens } from './connection.ts';
+import {
+  parseConnection,
+  refreshLeaseHeld,
+  tokenNeedsRefresh,
+  withRefreshLease,
+  withStatus,
+  withTokens,
+} from './connection.ts';
 import type { Connection } from './connection.ts';
 import { updateIfUnchanged } from './fhir-write.ts';
 import { ProviderHttpError } from './http.ts';

@@ -3,9 +3,10 @@
  *
  * Why this exists beside the profile: @medplum/core's validateResource does not enforce required bindings (it only
  * collects the codes so the server can check them when the project has the `validate-terminology` feature), and it
- * ignores constraints inside type slices. The generated profile therefore carries per-metric FHIRPath invariants
- * (enforced by Medplum on write), and this module gives the same verdict without a server and with messages a
- * person can act on.
+ * ignores constraints inside type slices. The generated profile therefore carries table-driven FHIRPath invariants
+ * (enforced by Medplum on write; one per rule, each naming the whole catalogue table), and this module gives the
+ * same verdict without a server, with a message about the one metric at hand. It is also the only layer that checks
+ * the samples inside valueSampledData.data against the plausible range: FHIRPath cannot split that string.
  */
 import type { Observation, Quantity } from '@medplum/fhirtypes';
 import { checkPlausible, metricByCode } from './catalogue.ts';

@@ -88,7 +88,9 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     }
   }
 
-  const keyring = connections.some((c) => c.connection.status === 'active') ? keyringFromSecrets(event.secrets) : undefined;
+  const keyring = connections.some((c) => c.connection.status === 'active')
+    ? keyringFromSecrets(event.secrets)
+    : undefined;
   for (const { basic, connection } of connections) {
     if (connection.status !== 'active' || !keyring) {
       continue;
@@ -122,8 +124,16 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
         dedupeKey: key,
         window: { start: new Date(now.getTime() - RECONCILE_MS).toISOString(), end: now.toISOString() },
       });
-      const created = await medplum.createResourceIfNoneExist(task, `identifier=${TASK_IDENTIFIER_SYSTEM}|${key}`);
-      result.reconciled += created.meta?.versionId && created.status === 'requested' ? 1 : 0;
+      const existing = await medplum.searchOne(
+        'Task',
+        { identifier: `${TASK_IDENTIFIER_SYSTEM}|${key}` },
+        { cache: 'no-cache' }
+      );
+      if (!existing) {
+        // Conditional even so: two sweeps racing still make one Task.
+        await medplum.createResourceIfNoneExist(task, `identifier=${TASK_IDENTIFIER_SYSTEM}|${key}`);
+        result.reconciled++;
+      }
     }
     // 5. Backfill progress.
     if (await promoteNextBackfill(medplum, { reference: `Basic/${basic.id}` })) {

@@ -35,8 +35,7 @@ const TaskInput = z.looseObject({
 });
 
 export type SyncResult =
-  | { task: string; status: 'completed'; counts: TaskCounts }
-  | { task?: string; status: 'skipped'; reason: string };
+  { task: string; status: 'completed'; counts: TaskCounts } | { task?: string; status: 'skipped'; reason: string };
 
 class NotRetryable extends Error {}
 

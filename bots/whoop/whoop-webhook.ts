@@ -26,8 +26,7 @@ import { WebhookBodySchema } from './schemas.ts';
 import { verifyWhoopSignature } from './signature.ts';
 
 export type WebhookResult =
-  | { accepted: true; task: string; verified: boolean }
-  | { ignored: 'unknown user' | 'unsupported event' };
+  { accepted: true; task: string; verified: boolean } | { ignored: 'unknown user' | 'unsupported event' };
 
 export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<WebhookResult> {
   const raw = typeof event.input === 'string' ? event.input : undefined;

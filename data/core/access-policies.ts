@@ -66,8 +66,7 @@ const TERMINOLOGY: AccessPolicyResource[] = ['StructureDefinition', 'ValueSet', 
  * no parameter for it), so `_compartment` would match no Device at all: it is scoped by `Device.patient` instead.
  */
 function compartmentEntry(resourceType: string, interaction: Interaction[]): AccessPolicyResource {
-  const criteria =
-    resourceType === 'Device' ? 'Device?patient=%patient' : `${resourceType}?_compartment=%patient`;
+  const criteria = resourceType === 'Device' ? 'Device?patient=%patient' : `${resourceType}?_compartment=%patient`;
   return { resourceType, criteria, interaction };
 }
 

@@ -61,7 +61,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
   bot({
     name: 'connect-callback',
     identifier: 'connect-callback',
-    description: 'Owner finishes connecting: checks the state, exchanges the code, stores encrypted tokens, queues the backfill.',
+    description:
+      'Owner finishes connecting: checks the state, exchanges the code, stores encrypted tokens, queues the backfill.',
     ownerInvocable: true,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
     source: 'bots/connect/connect-callback.ts',
@@ -76,7 +77,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
   bot({
     name: 'disconnect',
     identifier: 'disconnect',
-    description: 'Owner disconnects a wearable: revokes access at the provider, stops syncing, keeps or erases the data.',
+    description:
+      'Owner disconnects a wearable: revokes access at the provider, stops syncing, keeps or erases the data.',
     ownerInvocable: true,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
     source: 'bots/connect/disconnect.ts',
@@ -101,7 +103,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
   bot({
     name: 'sweeper',
     identifier: 'sweeper',
-    description: 'Every 5 minutes: retries failed Tasks, re-queues stuck ones, refreshes expiring tokens, reconciles quiet connections.',
+    description:
+      'Every 5 minutes: retries failed Tasks, re-queues stuck ones, refreshes expiring tokens, reconciles quiet connections.',
     cronString: '*/5 * * * *',
     timeoutSeconds: 60,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],

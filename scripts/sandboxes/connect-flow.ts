@@ -11,7 +11,10 @@ export function bot(identifier: string): { system: string; value: string } {
   return { system: BOT_IDENTIFIER_SYSTEM, value: identifier };
 }
 
-export async function startConnect(client: MedplumClient, redirectUri: string): Promise<{ code: string; state: string }> {
+export async function startConnect(
+  client: MedplumClient,
+  redirectUri: string
+): Promise<{ code: string; state: string }> {
   const { authorizeUrl } = (await client.executeBot(bot('connect-start'), { provider: 'whoop', redirectUri })) as {
     authorizeUrl: string;
   };

@@ -44,6 +44,9 @@ export async function startWiredWhoopSandbox(params: {
   }
   const sandbox = await startWhoopSandbox({
     port: params.port ?? 0,
+    // The synthetic history ends yesterday (UTC): ending today would put part of "today" after the real clock,
+    // where the API's default `end=now` hides it, so what exists would depend on the time of day.
+    endDate: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10),
     ...params.options,
     clients: [
       {

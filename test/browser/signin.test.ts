@@ -3,32 +3,14 @@
  * /auth/method, /auth/login, /oauth2/token, /auth/me), the owner's home, the clinician placeholder and sign-out
  * (/oauth2/logout). The stack builds app/dist and serves it with a /config.js pointing at itself.
  */
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { formatHumanName } from '@medplum/core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, onTestFailed, test } from 'vitest';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
+import { launchBrowser, OUTPUT_DIR, signIn } from './support.ts';
 
-const OUTPUT_DIR = fileURLToPath(new URL('../output/browser/', import.meta.url));
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const UI_TIMEOUT_MS = 15_000;
-
-interface Credentials {
-  readonly email: string;
-  readonly password: string;
-}
 
 let stack: TestStack | undefined;
 let browser: Browser | undefined;
@@ -36,8 +18,7 @@ let context: BrowserContext | undefined;
 
 beforeAll(async () => {
   stack = await startTestStack({ withApp: true });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  await mkdir(OUTPUT_DIR, { recursive: true });
+  browser = await launchBrowser();
 });
 
 afterAll(async () => {
@@ -75,16 +56,6 @@ async function openApp(name: string): Promise<{ page: Page; pageErrors: string[]
   return { page, pageErrors };
 }
 
-/** Drives Medplum's two-step SignInForm exactly as a person would. */
-async function signIn(page: Page, login: Credentials): Promise<void> {
-  await page.waitForURL(/\/signin$/);
-  await page.getByRole('heading', { name: 'Sign in to Baseline' }).waitFor();
-  await page.locator('input[name="email"]').fill(login.email);
-  await page.getByRole('button', { name: 'Continue' }).click();
-  await page.locator('input[name="password"]').fill(login.password);
-  await page.getByRole('button', { name: 'Sign In' }).click();
-}
-
 /** The profile's display name, read over the API outside the browser (independent of the app's UI). */
 async function profileName(who: 'owner' | 'clinician'): Promise<string> {
   const medplum = await requireStack().signIn(who);
@@ -109,10 +80,15 @@ test('owner signs in, sees the greeting and the connect-a-device state, and sign
   expect(new URL(page.url()).pathname).toBe('/');
 
   await page.getByRole('heading', { name: 'Connect a device' }).waitFor();
-  for (const provider of ['WHOOP', 'Withings', 'Oura']) {
+  // WHOOP is live: its card asks the connections bot, then offers to connect.
+  const whoop = page.getByTestId('device-card-WHOOP');
+  await whoop.getByRole('button', { name: 'Connect WHOOP' }).waitFor();
+  expect(await whoop.getByText('Not connected', { exact: true }).isVisible()).toBe(true);
+  expect(await whoop.getByRole('button', { name: 'Connect WHOOP' }).isEnabled()).toBe(true);
+  for (const provider of ['Withings', 'Oura']) {
     const card = page.getByTestId(`device-card-${provider}`);
     expect(await card.getByText('Not connected', { exact: true }).isVisible()).toBe(true);
-    // The connect flow is not wired into the app yet: the button must not pretend it is.
+    // Not built yet: the button must not pretend it is.
     expect(await card.getByRole('button', { name: `Connect ${provider} (coming soon)` }).isDisabled()).toBe(true);
   }
   await page.screenshot({ path: `${OUTPUT_DIR}home.png`, fullPage: true });

@@ -49,7 +49,11 @@ function startStack(): Promise<{ baseUrl: string; proc: ChildProcess }> {
 }
 
 async function backfillCounts(admin: MedplumClient): Promise<Record<string, number>> {
-  const tasks = await admin.searchResources('Task', { code: `${TASK_TYPE_SYSTEM}|backfill`, _count: '100' }, { cache: 'no-cache' });
+  const tasks = await admin.searchResources(
+    'Task',
+    { code: `${TASK_TYPE_SYSTEM}|backfill`, _count: '100' },
+    { cache: 'no-cache' }
+  );
   const counts: Record<string, number> = {};
   for (const t of tasks) {
     counts[t.status] = (counts[t.status] ?? 0) + 1;

@@ -66,7 +66,12 @@ export async function allObservations(client: MedplumClient, query: Record<strin
  * What the backfill must have written: every Observation the mappers make from the sandbox's records over the
  * backfill's whole range, by identifier (fetched with a separate client straight from the sandbox).
  */
-export async function expectedIdentifiers(env: TestStack, connectedAt: Date, patientId: string, deviceId: string): Promise<Set<string>> {
+export async function expectedIdentifiers(
+  env: TestStack,
+  connectedAt: Date,
+  patientId: string,
+  deviceId: string
+): Promise<Set<string>> {
   const sandbox = env.whoop?.sandbox;
   const token = sandbox?.control.tokensFor(sandbox.userId)[0]?.accessToken;
   if (!sandbox || !token) {
@@ -93,7 +98,12 @@ export async function expectedIdentifiers(env: TestStack, connectedAt: Date, pat
   if (plan.kind !== 'window') {
     throw new Error('expected a window plan');
   }
-  const client = new WhoopClient({ clientId: 'x', clientSecret: 'x', apiBaseUrl: sandbox.apiBaseUrl, authBaseUrl: sandbox.authBaseUrl });
+  const client = new WhoopClient({
+    clientId: 'x',
+    clientSecret: 'x',
+    apiBaseUrl: sandbox.apiBaseUrl,
+    authBaseUrl: sandbox.authBaseUrl,
+  });
   const records = await fetchWhoopPlan(client, token, plan);
   const mapped = mapWhoopRecords(records, {
     patient: { reference: `Patient/${patientId}` },

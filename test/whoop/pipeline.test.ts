@@ -96,7 +96,11 @@ async function ownerObservations(): Promise<Observation[]> {
 }
 
 async function postWebhook(body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
-  const res = await fetch(webhookUrl, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body });
+  const res = await fetch(webhookUrl, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body,
+  });
   return { status: res.status, text: await res.text() };
 }
 
@@ -227,7 +231,11 @@ describe('webhooks', () => {
 
   test.each([
     ['missing headers', {}, 'Missing X-WHOOP-Signature header'],
-    ['a bad signature', { 'X-WHOOP-Signature': 'AAAA', 'X-WHOOP-Signature-Timestamp': String(Date.now()) }, 'Invalid signature'],
+    [
+      'a bad signature',
+      { 'X-WHOOP-Signature': 'AAAA', 'X-WHOOP-Signature-Timestamp': String(Date.now()) },
+      'Invalid signature',
+    ],
   ])('%s: refused with "%s" and nothing queued', async (_name, headers, message) => {
     const before = (await tasksFor({})).length;
     const res = await postWebhook(body(), headers as Record<string, string>);
@@ -318,7 +326,9 @@ describe('token rotation', () => {
     await env.adminClient.updateResource({
       ...basic,
       extension: basic.extension?.map((e) =>
-        e.url === CONNECTION_EXTENSION.tokenExpiresAt ? { ...e, valueDateTime: new Date(Date.now() - 1000).toISOString() } : e
+        e.url === CONNECTION_EXTENSION.tokenExpiresAt
+          ? { ...e, valueDateTime: new Date(Date.now() - 1000).toISOString() }
+          : e
       ),
     });
     const refreshesBefore = sandbox().control.stats().tokenRefreshes;
@@ -364,11 +374,17 @@ describe('faults: the Task fails with a reason, the sweeper retries, nothing is 
   }
 
   test('WHOOP 500', async () => {
-    await faultRun(() => sandbox().control.injectFaults({ status: 500, count: 1, pathPrefix: '/v2/activity/workout' }), 'HTTP 500');
+    await faultRun(
+      () => sandbox().control.injectFaults({ status: 500, count: 1, pathPrefix: '/v2/activity/workout' }),
+      'HTTP 500'
+    );
   });
 
   test('WHOOP 429', async () => {
-    await faultRun(() => sandbox().control.injectFaults({ status: 429, count: 1, pathPrefix: '/v2/activity/workout' }), 'HTTP 429');
+    await faultRun(
+      () => sandbox().control.injectFaults({ status: 429, count: 1, pathPrefix: '/v2/activity/workout' }),
+      'HTTP 429'
+    );
   });
 
   test('WHOOP timeout', async () => {
@@ -381,6 +397,30 @@ describe('faults: the Task fails with a reason, the sweeper retries, nothing is 
     } finally {
       await mergeProjectSecrets(env.adminClient, env.projectId, { WHOOP_TIMEOUT_MS: '15000' });
     }
+  });
+});
+
+describe('sweeper', () => {
+  test('a connection with no webhook for a day gets one 48-hour reconcile sync, which completes', async () => {
+    const basic = await ownerConnection();
+    const quiet = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    await env.adminClient.updateResource({
+      ...basic,
+      extension: [
+        ...(basic.extension ?? []).filter((e) => e.url !== CONNECTION_EXTENSION.lastWebhook),
+        { url: CONNECTION_EXTENSION.lastWebhook, valueDateTime: quiet },
+      ],
+    });
+    const first = (await env.adminClient.executeBot(bot('sweeper'), {})) as { reconciled: number };
+    const again = (await env.adminClient.executeBot(bot('sweeper'), {})) as { reconciled: number };
+    expect(first.reconciled).toBe(1);
+    expect(again.reconciled).toBe(0);
+    const key = `whoop:reconcile:${basic.id}:${new Date().toISOString().slice(0, 10)}`;
+    const task = await waitForTask(key, ['completed']);
+    // WHOOP sends no webhooks for cycles: re-scored cycles (day strain, energy) arrive through reconcile only.
+    expect(output(task, 'unchanged')).toBeGreaterThan(0);
+    const ids = (await ownerObservations()).map((o) => `${o.identifier?.[0]?.system}|${o.identifier?.[0]?.value}`);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
 
@@ -423,7 +463,9 @@ describe('credentials and disconnect', () => {
     await env.adminClient.updateResource({
       ...basic,
       extension: basic.extension?.map((e) =>
-        e.url === CONNECTION_EXTENSION.tokenExpiresAt ? { ...e, valueDateTime: new Date(Date.now() - 1000).toISOString() } : e
+        e.url === CONNECTION_EXTENSION.tokenExpiresAt
+          ? { ...e, valueDateTime: new Date(Date.now() - 1000).toISOString() }
+          : e
       ),
     });
     await env.adminClient.executeBot(bot('sweeper'), {});

@@ -1,0 +1,53 @@
+/**
+ * Real Chromium for the browser tests (Debian's /usr/bin/chromium; `npx playwright install` cannot work here), a
+ * fresh profile per test that records uncaught page errors and screenshots failures, and Medplum's two-step
+ * SignInForm driven as a person would.
+ */
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { onTestFailed } from 'vitest';
+
+export const OUTPUT_DIR = fileURLToPath(new URL('../output/browser/', import.meta.url));
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+export async function launchBrowser(): Promise<Browser> {
+  await mkdir(OUTPUT_DIR, { recursive: true });
+  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+}
+
+export async function openPage(
+  browser: Browser,
+  url: string,
+  name: string,
+  timeoutMs = 15_000
+): Promise<{ context: BrowserContext; page: Page; pageErrors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(timeoutMs);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  onTestFailed(async () => {
+    await page.screenshot({ path: `${OUTPUT_DIR}failed-${name}.png`, fullPage: true });
+  });
+  await page.goto(url);
+  return { context, page, pageErrors };
+}
+
+export async function signIn(page: Page, login: { email: string; password: string }): Promise<void> {
+  await page.waitForURL(/\/signin$/);
+  await page.locator('input[name="email"]').fill(login.email);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.locator('input[name="password"]').fill(login.password);
+  await page.getByRole('button', { name: 'Sign In' }).click();
+}
