@@ -4,7 +4,7 @@
  * connection records themselves).
  */
 import type { BotEvent, MedplumClient } from '@medplum/core';
-import { CONNECTION_CRITERIA, parseConnection, toConnectionView } from '../shared/connection.ts';
+import { CONNECTION_CODE_TOKEN, parseConnection, toConnectionView } from '../shared/connection.ts';
 import type { ConnectionView } from '../shared/connection.ts';
 import { connectionTasks } from '../shared/queue.ts';
 import { requesterPatient } from '../shared/requester.ts';
@@ -15,8 +15,11 @@ export interface ConnectionsResult {
 
 export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<ConnectionsResult> {
   const patient = requesterPatient(event);
-  const code = CONNECTION_CRITERIA.split('code=')[1] ?? '';
-  const records = await medplum.searchResources('Basic', { subject: patient.reference, code }, { cache: 'no-cache' });
+  const records = await medplum.searchResources(
+    'Basic',
+    { subject: patient.reference, code: CONNECTION_CODE_TOKEN },
+    { cache: 'no-cache' }
+  );
   const connections: ConnectionView[] = [];
   for (const record of records) {
     const tasks = await connectionTasks(medplum, { reference: `Basic/${record.id}` }, 'backfill');

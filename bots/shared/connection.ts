@@ -22,7 +22,9 @@ import type { ProviderKey } from './provider.ts';
 export { BASIC_TYPE_SYSTEM, CONNECTION_CODE } from './extensions.ts';
 export const CONNECTION_RESOURCE_TYPE = 'Basic';
 /** Search criteria a bot policy uses to reach connection records and nothing else of type Basic. */
-export const CONNECTION_CRITERIA = `Basic?code=${BASIC_TYPE_SYSTEM}|${CONNECTION_CODE}`;
+/** `Basic.code` token of a connection record, for searches. */
+export const CONNECTION_CODE_TOKEN = `${BASIC_TYPE_SYSTEM}|${CONNECTION_CODE}`;
+export const CONNECTION_CRITERIA = `Basic?code=${CONNECTION_CODE_TOKEN}`;
 
 export const CONNECTION_STATUSES = ['active', 'credentials-expired', 'disconnected'] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];

@@ -9,6 +9,7 @@ import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic, Bundle, Patient, Reference, Task } from '@medplum/fhirtypes';
 import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from './extensions.ts';
 import { updateIfUnchanged } from './fhir-write.ts';
+import { searchAll } from './search.ts';
 import { buildTask, readTaskInput } from './tasks.ts';
 import type { TaskWindow } from './tasks.ts';
 
@@ -43,15 +44,11 @@ export async function connectionTasks(
   connection: Reference<Basic>,
   kind?: 'backfill' | 'sync'
 ): Promise<WithId<Task>[]> {
-  const tasks: WithId<Task>[] = [];
   const query: Record<string, string> = { focus: connection.reference ?? '', _count: '500' };
   if (kind) {
     query.code = `${TASK_TYPE_SYSTEM}|${kind}`;
   }
-  for await (const page of medplum.searchResourcePages('Task', query, { cache: 'no-cache' })) {
-    tasks.push(...page);
-  }
-  return tasks;
+  return searchAll(medplum, 'Task', query);
 }
 
 /**

@@ -13,10 +13,11 @@ import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { oauthProviderFor, ProviderKeySchema } from '../providers.ts';
-import { CONNECTION_CRITERIA, parseConnection, tokenNeedsRefresh } from '../shared/connection.ts';
+import { CONNECTION_CODE_TOKEN, parseConnection, tokenNeedsRefresh } from '../shared/connection.ts';
 import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from '../shared/extensions.ts';
 import { updateIfUnchanged } from '../shared/fhir-write.ts';
 import { promoteNextBackfill, taskKey } from '../shared/queue.ts';
+import { searchAll } from '../shared/search.ts';
 import { buildTask, isDue, isStuck } from '../shared/tasks.ts';
 import { keyringFromSecrets } from '../shared/token-crypto.ts';
 import { CredentialsExpiredError, freshAccessToken } from '../shared/tokens.ts';
@@ -41,12 +42,11 @@ export interface SweeperResult {
 }
 
 async function tasksWithStatus(medplum: MedplumClient, status: string): Promise<WithId<Task>[]> {
-  const out: WithId<Task>[] = [];
-  const query = { code: `${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync`, status, _count: '500' };
-  for await (const page of medplum.searchResourcePages('Task', query, { cache: 'no-cache' })) {
-    out.push(...page);
-  }
-  return out;
+  return searchAll(medplum, 'Task', {
+    code: `${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync`,
+    status,
+    _count: '500',
+  });
 }
 
 /** Sets a Task back to `requested` so the sync Subscription runs it (via on-hold when it is already requested). */
@@ -67,10 +67,9 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   const now = options.success && options.data.asOf ? new Date(options.data.asOf) : new Date();
   const result: SweeperResult = { retried: 0, requeued: 0, refreshed: 0, expired: 0, reconciled: 0, promoted: 0 };
 
-  const code = CONNECTION_CRITERIA.split('code=')[1] ?? '';
-  const connections = (await medplum.searchResources('Basic', { code, _count: '1000' }, { cache: 'no-cache' })).map(
-    (basic) => ({ basic, connection: parseConnection(basic) })
-  );
+  const connections = (
+    await medplum.searchResources('Basic', { code: CONNECTION_CODE_TOKEN, _count: '1000' }, { cache: 'no-cache' })
+  ).map((basic) => ({ basic, connection: parseConnection(basic) }));
   const active = new Set(connections.filter((c) => c.connection.status === 'active').map((c) => `Basic/${c.basic.id}`));
 
   // 1. Retries that are due (only for connections that can still sync).

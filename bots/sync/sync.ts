@@ -12,7 +12,7 @@
  *    without a retry when the owner must reconnect. A finished backfill window starts the next one.
  */
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
-import type { Basic, Bundle, Observation, Task } from '@medplum/fhirtypes';
+import type { Bundle, Observation, Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { oauthProviderFor, ProviderKeySchema, whoopClientFor } from '../providers.ts';
 import { parseConnection, withLastSync } from '../shared/connection.ts';
@@ -20,6 +20,7 @@ import { upsertByIdentifier, summarizeFailures } from '../shared/fhir-batch.ts';
 import { updateIfUnchanged, updateWithRetry } from '../shared/fhir-write.ts';
 import { ProviderHttpError } from '../shared/http.ts';
 import { promoteNextBackfill } from '../shared/queue.ts';
+import { searchAll } from '../shared/search.ts';
 import { markCompleted, markFailed, markInProgress, readTaskInput } from '../shared/tasks.ts';
 import type { ParsedTaskInput, TaskCounts } from '../shared/tasks.ts';
 import { keyringFromSecrets } from '../shared/token-crypto.ts';
@@ -159,11 +160,10 @@ function firstIdentifier(observation: Observation): { system: string; value: str
 async function retract(medplum: MedplumClient, plan: Extract<WhoopSyncPlan, { kind: 'retract' }>): Promise<number> {
   let retracted = 0;
   for (const record of plan.records) {
-    const observations: WithId<Observation>[] = [];
-    const query = { identifier: `${record.system}|${record.value}`, _count: '200' };
-    for await (const page of medplum.searchResourcePages('Observation', query, { cache: 'no-cache' })) {
-      observations.push(...page);
-    }
+    const observations = await searchAll(medplum, 'Observation', {
+      identifier: `${record.system}|${record.value}`,
+      _count: '200',
+    });
     const toRetract = observations.filter((o) => o.status !== 'entered-in-error');
     if (toRetract.length === 0) {
       continue;
@@ -185,5 +185,3 @@ async function retract(medplum: MedplumClient, plan: Extract<WhoopSyncPlan, { ki
   }
   return retracted;
 }
-
-export type { Basic };

@@ -11,9 +11,6 @@
 import { BASIC_TYPE_SYSTEM, CONNECTION_CODE, OAUTH_STATE_CODE } from '../../bots/shared/extensions.ts';
 
 export { BASIC_TYPE_SYSTEM, CONNECTION_CODE, OAUTH_STATE_CODE };
-export const CONNECTION_RESOURCE_TYPE = 'Basic';
-
-/** Search criteria a bot policy uses to reach connection records and nothing else of type Basic. */
-export const CONNECTION_CRITERIA = `Basic?code=${BASIC_TYPE_SYSTEM}|${CONNECTION_CODE}`;
-/** The OAuth state records (hashed state, expiry, used flag) the connect bots keep. */
-export const OAUTH_STATE_CRITERIA = `Basic?code=${BASIC_TYPE_SYSTEM}|${OAUTH_STATE_CODE}`;
+/** Search criteria a bot policy uses to reach connection records (and OAuth state records) and nothing else of type Basic. */
+export { CONNECTION_CRITERIA, CONNECTION_RESOURCE_TYPE } from '../../bots/shared/connection.ts';
+export { OAUTH_STATE_CRITERIA } from '../../bots/shared/oauth-state.ts';

@@ -138,7 +138,7 @@ export async function createBot(ctx: StackContext, request: z.infer<typeof Creat
 }
 
 export async function createClientApplication(
-  ctx: StackContext,
+  ctx: Pick<StackContext, 'system' | 'projectId'>,
   request: z.infer<typeof CreateClientRequest>
 ): Promise<WithId<ClientApplication>> {
   const redirectUris = request.redirectUris ?? (request.redirectUri ? [request.redirectUri] : undefined);

@@ -245,11 +245,13 @@ async function seedProject(
     profile: { reference: `Practitioner/${practitioner.id}` },
     admin: true,
   });
-  const ctxForClient = { system, projectId } as unknown as StackContext;
-  const client: WithId<ClientApplication> = await createClientApplication(ctxForClient, {
-    name: 'Baseline deploy',
-    description: 'Project-admin client used by `npm run deploy` against the local stack',
-  });
+  const client: WithId<ClientApplication> = await createClientApplication(
+    { system, projectId },
+    {
+      name: 'Baseline deploy',
+      description: 'Project-admin client used by `npm run deploy` against the local stack',
+    }
+  );
   const membership = await system.searchOne<ProjectMembership>({
     resourceType: 'ProjectMembership',
     filters: [{ code: 'profile', operator: 'eq' as never, value: `ClientApplication/${client.id}` }],
