@@ -1,7 +1,8 @@
 /**
- * `npm run deploy [-- --dry-run]`: deploys Baseline to the Medplum project of the admin client named in the
- * environment or .env. Expected failures (bad credentials, unreachable server, missing features, inconsistent
- * definitions) print what to do and one `deploy: error: ...` line, exit 1, and no stack trace.
+ * `npm run deploy [-- --dry-run] [--owners N]`: deploys Baseline to the Medplum project of the admin client named in
+ * the environment or .env. Expected failures (bad credentials, unreachable server, a Medplum older than 5.0, missing
+ * features, inconsistent definitions, duplicates on the server) print what to do and one `deploy: error: ...` line,
+ * exit 1, and no stack trace — and happen before deploy writes anything.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { readBotConfig, DEFAULT_CONFIG_PATH } from './build-bots.ts';
 import { deploy } from './deploy/deploy.ts';
 import { loadEnv, parseArgs, parseDeployEnv, USAGE } from './deploy/env.ts';
 import { DeployError } from './deploy/errors.ts';
+import { quotaRefusal } from './deploy/ratelimit.ts';
 import { signIn } from './deploy/sign-in.ts';
 
 async function main(): Promise<void> {
@@ -30,10 +32,12 @@ async function main(): Promise<void> {
   }
 
   const client = await signIn(env);
+  const expectedOwners = args.owners ?? env.expectedOwners;
   const report = await deploy({
     client,
     dryRun: args.dryRun,
     appBaseUrls: env.appBaseUrls,
+    ...(expectedOwners === undefined ? {} : { expectedOwners }),
     log: (line) => console.log(line),
   });
 
@@ -52,6 +56,15 @@ async function main(): Promise<void> {
       `Project secrets still to set by a project admin (Medplum app → Project → Secrets): ${report.missingSecrets.join(', ')}`
     );
   }
+  if (report.quotaPointsSpent !== undefined) {
+    const left =
+      report.quotaPointsLeft === undefined
+        ? ''
+        : `; ${report.quotaPointsLeft.toLocaleString('en-US')} left in this minute's window`;
+    console.log(
+      `FHIR quota: this ${report.dryRun ? 'dry run' : 'deploy'} spent ${report.quotaPointsSpent.toLocaleString('en-US')} points (RateLimit header)${left}`
+    );
+  }
   console.log(report.summary);
 }
 
@@ -63,6 +76,11 @@ try {
       console.error(line);
     }
     console.error(`deploy: error: ${err.message}`);
+    process.exitCode = 1;
+  } else if (quotaRefusal(err) !== undefined) {
+    console.error(
+      "deploy: error: the FHIR quota stayed used up through 3 waits for its reset (something else is spending this client's quota); run deploy again later, it completes what this run started"
+    );
     process.exitCode = 1;
   } else if (err instanceof OperationOutcomeError) {
     // The server refused a write (validation, permissions); the lines above show which item was being deployed.

@@ -26,7 +26,20 @@ export async function clientCredentialsClient(
   return medplum;
 }
 
-export async function passwordClient(baseUrl: string, email: string, password: string): Promise<MedplumClient> {
+/**
+ * @param baseUrl - the server
+ * @param email - the person's email
+ * @param password - their password
+ * @param projectId - the project, for project-scoped users (Medplum makes invited Patients project-scoped; its
+ *   `/auth/login` finds them only with the project id)
+ * @returns a client signed in as that person
+ */
+export async function passwordClient(
+  baseUrl: string,
+  email: string,
+  password: string,
+  projectId?: string
+): Promise<MedplumClient> {
   // The client hashes the PKCE verifier with `window.crypto`, which Node lacks (it then falls back to `plain`):
   // do the S256 step here and leave the verifier where processCode() looks for it.
   const storage = new ClientStorage(new MemoryStorage());
@@ -34,7 +47,13 @@ export async function passwordClient(baseUrl: string, email: string, password: s
   const verifier = randomBytes(32).toString('base64url');
   storage.setString('codeVerifier', verifier);
   const codeChallenge = createHash('sha256').update(verifier).digest('base64url');
-  const response = await medplum.startLogin({ email, password, codeChallenge, codeChallengeMethod: 'S256' });
+  const response = await medplum.startLogin({
+    email,
+    password,
+    codeChallenge,
+    codeChallengeMethod: 'S256',
+    ...(projectId ? { projectId } : {}),
+  });
   if (!response.code) {
     throw new Error(`Sign-in for ${email} did not return a code`);
   }

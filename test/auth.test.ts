@@ -54,7 +54,8 @@ describe('FHIR error statuses', () => {
     expect(res.status).toBe(400);
     const outcome = (await res.json()) as { resourceType: string; issue: { details?: { text?: string } }[] };
     expect(outcome.resourceType).toBe('OperationOutcome');
-    expect(outcome.issue[0]?.details?.text).toBe('Invalid JSON body');
+    // Medplum's error handler for a body its JSON parser rejects (`entity.parse.failed`).
+    expect(outcome.issue[0]?.details?.text).toBe('Content could not be parsed');
   });
 
   test('If-Match on a stale version: 412, and the resource is unchanged', async () => {

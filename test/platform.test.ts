@@ -158,8 +158,9 @@ describe('bots', () => {
       { hello: 'world' }
     )) as { input: unknown };
     expect(result.input).toEqual({ hello: 'world' });
+    // Medplum 5.0.10: a bot the caller cannot see by identifier is simply "Not found" (404).
     await expect(owner.executeBot({ system: BOT_IDENTIFIER_SYSTEM, value: def?.identifier ?? '' }, {})).rejects.toThrow(
-      'Could not find bot with identifier'
+      'Not found'
     );
   });
 

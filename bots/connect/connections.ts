@@ -1,6 +1,6 @@
 /**
  * Bot `connections` (owner, `$execute`): the caller's wearable connections as the app shows them — status, last
- * sync, last error and backfill progress — without tokens, leases or provider account ids (owners cannot read the
+ * sync, last error, backfill progress and erase progress — without tokens, leases or provider account ids (owners cannot read the
  * connection records themselves).
  */
 import type { BotEvent, MedplumClient } from '@medplum/core';
@@ -22,7 +22,8 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   );
   const connections: ConnectionView[] = [];
   for (const record of records) {
-    const tasks = await connectionTasks(medplum, { reference: `Basic/${record.id}` }, 'backfill');
+    // Backfill and erase Tasks: the view shows the import's progress and, after a disconnect, the erase's.
+    const tasks = await connectionTasks(medplum, { reference: `Basic/${record.id}` });
     connections.push(toConnectionView(parseConnection(record), tasks));
   }
   return { connections };

@@ -9,10 +9,14 @@ import {
   METRICS,
   NARRATIVE_KINDS,
   VERIFIED_LOINC,
+  allowedComponents,
+  categoryCode,
   checkPlausible,
   getMetric,
   metricByCode,
+  metricCategory,
   metricCodings,
+  metricParents,
   toCatalogueUnit,
 } from './catalogue.ts';
 import { CODE_SYSTEM, LOINC } from './systems.ts';
@@ -190,6 +194,95 @@ describe('WHOOP workout metrics', () => {
       ok: false,
       message: 'heart-rate-max value 251 /min is outside the plausible range 30–250 /min',
     });
+  });
+});
+
+describe('record panels (members)', () => {
+  test('members are catalogue metrics with a number (or a whole panel), never record panels or multi-coded themselves', () => {
+    for (const metric of METRICS.filter((m) => m.members)) {
+      expect(new Set(metric.members).size, metric.key).toBe(metric.members?.length);
+      for (const key of metric.members ?? []) {
+        const member = getMetric(key);
+        expect(member.key, metric.key).not.toBe(metric.key);
+        expect(member.members, `${metric.key} → ${key}`).toBeUndefined();
+        // Component tables key a member by one code: an extra coding would be a second, unchecked identity.
+        expect(member.extraCodes, `${metric.key} → ${key}`).toBeUndefined();
+        expect(member.components !== undefined || member.valueTypes.includes('Quantity'), key).toBe(true);
+      }
+      // A record panel has its own value; only a panel (components) lives on components alone.
+      expect(metric.components, metric.key).toBeUndefined();
+    }
+  });
+
+  test('WHOOP record panels: what travels together, and the vital signs that stay alone', () => {
+    expect(getMetric('whoop-day-strain').members).toEqual(['total-energy', 'heart-rate-average', 'heart-rate-max']);
+    expect(getMetric('hrv-rmssd').members).toEqual(['whoop-recovery', 'skin-temperature']);
+    expect(getMetric('workout-activity').members).toContain('hr-zone-durations');
+    expect(getMetric('sleep-duration').members).toContain('sleep-deep');
+    // Vital signs an EHR searches by their own LOINC code are never hidden inside another Observation.
+    for (const key of ['resting-heart-rate', 'spo2', 'respiratory-rate']) {
+      expect(metricParents(key), key).toEqual([]);
+      expect(getMetric(key).category, key).toBe('vital-signs');
+    }
+    expect(metricParents('total-energy').map((m) => m.key)).toEqual(['workout-activity', 'whoop-day-strain']);
+  });
+
+  test('allowedComponents: a panel member contributes all its components, each with its own range key', () => {
+    const workout = allowedComponents(getMetric('workout-activity'));
+    expect(workout.map((c) => c.rangeKey)).toEqual([
+      'whoop-workout-strain',
+      'total-energy',
+      'distance',
+      'altitude-gain',
+      'heart-rate-average',
+      'heart-rate-max',
+      ...[0, 1, 2, 3, 4, 5].map((n) => `hr-zone-durations.hr-zone-${n}`),
+    ]);
+    expect(allowedComponents(getMetric('blood-pressure')).map((c) => c.rangeKey)).toEqual([
+      'blood-pressure.8480-6',
+      'blood-pressure.8462-4',
+    ]);
+    expect(allowedComponents(getMetric('resting-heart-rate'))).toEqual([]);
+  });
+
+  test('workout energy is total energy, whose range admits a short workout', () => {
+    expect(checkPlausible('total-energy', 35)).toEqual({ ok: true, value: 35 });
+    expect(getMetric('active-energy').providers).not.toContain('whoop');
+  });
+});
+
+describe('terminology (issue 6 §6)', () => {
+  test('a heart rate series does not claim vital-signs; a spot heart rate does', () => {
+    const hr = getMetric('heart-rate');
+    expect(categoryCode(hr, false)).toBe('vital-signs');
+    expect(categoryCode(hr, true)).toBe('activity');
+    expect(metricCategory(hr, true).coding[0]?.code).toBe('activity');
+    for (const m of METRICS.filter((x) => x.valueTypes.includes('SampledData'))) {
+      expect(categoryCode(m, true), m.key).not.toBe('vital-signs');
+    }
+  });
+
+  test('skin temperature keeps a Baseline code: LOINC 39106-0 is a nominal finding, not a Cel quantity', () => {
+    const skin = getMetric('skin-temperature');
+    expect(skin.code.system).toBe(CODE_SYSTEM);
+    expect(skin.codeSource).toContain('39106-0');
+    expect(skin.codeSource).toContain('Find/Pt/Skin/Nom');
+    expect(VERIFIED_LOINC['39106-0']).toBeUndefined();
+  });
+
+  test('fat-free mass is not coded as lean body weight 91557-9', () => {
+    expect(getMetric('fat-free-mass').code).toEqual({
+      system: CODE_SYSTEM,
+      code: 'fat-free-mass',
+      display: 'Fat-free mass',
+    });
+    expect(VERIFIED_LOINC['91557-9']).toBeUndefined();
+    expect(metricByCode(LOINC, '91557-9')).toBeUndefined();
+  });
+
+  test('sleep latency 103212-7 is kept with the LOINC record it was checked against', () => {
+    expect(getMetric('sleep-latency').code.code).toBe('103212-7');
+    expect(VERIFIED_LOINC['103212-7']?.evidence).toMatch(/Time\/Pt\/\^Patient\/Qn/);
   });
 });
 

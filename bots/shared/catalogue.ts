@@ -8,6 +8,13 @@
  * code is listed in VERIFIED_LOINC with the evidence that was checked. Everything else (vendor composite scores,
  * RMSSD, skin temperature, body-composition masses without a confirmed code, estimated VO2max) gets a code in
  * Baseline's own CodeSystem. LOINC 80404-7 is an SDNN code and is never used for RMSSD.
+ *
+ * Granularity rule (each write costs 100 FHIR-quota points on Medplum): one Observation per value that an EHR
+ * searches by its own LOINC code (vital signs: resting heart rate, SpO2, respiratory rate), and one Observation with
+ * components for values a device measures together over the same period (a night's sleep stages, a workout's
+ * strain, energy and heart rate zones). A metric's `members` say which other catalogue metrics may appear as
+ * components of its Observation; each member keeps its own code, unit and plausible range there, so the app and
+ * `combo-code` search find a member value whether it is stored alone or inside its record's Observation.
  */
 import { CODE_SYSTEM, LOINC, OBSERVATION_CATEGORY_SYSTEM, UCUM } from './systems.ts';
 
@@ -67,6 +74,18 @@ export interface Metric {
   readonly range?: PlausibleRange;
   /** Panel members (only for valueTypes ['component']). */
   readonly components?: readonly MetricComponent[];
+  /**
+   * Catalogue keys of metrics that may appear as components of this metric's Observation, each at most once and
+   * each optional, in the member's own code, unit and range. A member that is a panel contributes all of its
+   * components or none. Members have no members of their own and no extra codes.
+   */
+  readonly members?: readonly string[];
+  /**
+   * Category of a valueSampledData series of this metric when it differs from `category`: an intraday heart rate
+   * series is not a vital sign (the R4 vital-signs profile takes one valueQuantity), so it must not claim that
+   * category. Never 'vital-signs'.
+   */
+  readonly seriesCategory?: ObservationCategory;
   readonly providers: readonly ProviderId[];
   readonly group: MetricGroup;
   readonly profile: ProfileId;
@@ -103,10 +122,6 @@ export const VERIFIED_LOINC: Readonly<Record<string, { readonly display: string;
     display: 'Percentage of body fat Measured',
     evidence: 'HealthKitOnFHIR mapping (third-party; not checked on loinc.org)',
   },
-  '91557-9': {
-    display: 'Lean body weight',
-    evidence: 'HealthKitOnFHIR mapping (third-party); fat-free mass stored as lean body weight',
-  },
   '55423-8': {
     display: 'Number of steps in unspecified time Pedometer',
     evidence: 'LOINC table in CGM LIFE docs; HealthKitOnFHIR; Smart Bear IG StepsObservation',
@@ -124,7 +139,9 @@ export const VERIFIED_LOINC: Readonly<Record<string, { readonly display: string;
   '93829-0': { display: 'REM sleep duration', evidence: 'HL7 PCD sleep ValueSet (pcd-sleep-observation-code)' },
   '103212-7': {
     display: 'Duration of falling asleep',
-    evidence: 'LOINC 2.82 record (Time/Pt/^Patient/Qn, unit min)',
+    evidence:
+      'LOINC 2.82 record as mirrored by healthassure.in (Nov 2026): ACTIVE, Time/Pt/^Patient/Qn, example unit min, ' +
+      'class H&P.HX; not checked on loinc.org itself',
   },
 };
 
@@ -164,6 +181,8 @@ export const METRICS: readonly Metric[] = [
     unit: '/min',
     unitLabel: 'beats/min',
     category: 'vital-signs',
+    // A spot reading is a vital sign; an intraday series is device activity data (see seriesCategory).
+    seriesCategory: 'activity',
     valueTypes: ['Quantity', 'SampledData'],
     range: { min: 20, max: 250 },
     providers: ['whoop', 'withings', 'oura'],
@@ -194,6 +213,8 @@ export const METRICS: readonly Metric[] = [
     category: 'exam',
     valueTypes: ['Quantity', 'SampledData'],
     range: { min: 1, max: 300 },
+    // WHOOP measures these in the same night's recovery window; no EHR searches them by a LOINC code.
+    members: ['whoop-recovery', 'skin-temperature'],
     providers: ['whoop', 'withings', 'oura'],
     group: 'heart',
     profile: WEARABLE,
@@ -341,7 +362,11 @@ export const METRICS: readonly Metric[] = [
   {
     key: 'skin-temperature',
     code: baseline('skin-temperature', 'Skin temperature'),
-    codeSource: 'no LOINC: Baseline code (39106-0 "Temperature of Skin" is used as a qualitative exam finding)',
+    codeSource:
+      'no LOINC: Baseline code. 39106-0 "Temperature of Skin" was checked and rejected: its LOINC 2.82 record ' +
+      '(mirrored by healthassure.in, Nov 2026) is Temperature/Find/Pt/Skin/Nom, class H&P.HX, a nominal exam ' +
+      'finding (warm, cold), not a quantity in Cel; 61008-9 "Body surface temperature" (Qn) is not adopted without a ' +
+      'source that maps a wrist sensor reading to it',
     label: 'Skin temperature',
     unit: 'Cel',
     unitLabel: '°C',
@@ -453,8 +478,11 @@ export const METRICS: readonly Metric[] = [
   },
   {
     key: 'fat-free-mass',
-    code: loinc('91557-9'),
-    codeSource: 'HealthKitOnFHIR mapping for lean body mass (third-party); fat-free mass approximates lean weight',
+    code: baseline('fat-free-mass', 'Fat-free mass'),
+    codeSource:
+      'no LOINC: Baseline code (91557-9 "Lean body weight" could not be confirmed to mean a measured fat-free mass: ' +
+      'the only source is a third-party HealthKit mapping for lean body mass, and LOINC keeps several lean-weight ' +
+      'terms apart by method)',
     label: 'Lean (fat-free) mass',
     unit: 'kg',
     unitLabel: 'kg',
@@ -518,7 +546,8 @@ export const METRICS: readonly Metric[] = [
     category: 'activity',
     valueTypes: ['Quantity'],
     range: { min: 0, max: 15_000 },
-    providers: ['whoop', 'withings', 'oura'],
+    // WHOOP reports total energy only (cycle and workout kilojoules include basal energy).
+    providers: ['withings', 'oura'],
     group: 'activity',
     profile: WEARABLE,
   },
@@ -531,7 +560,9 @@ export const METRICS: readonly Metric[] = [
     unitLabel: 'kcal',
     category: 'activity',
     valueTypes: ['Quantity'],
-    range: { min: 300, max: 20_000 },
+    // Energy over effectivePeriod, basal included: a day (thousands of kcal) or a workout (a few minutes can be
+    // tens of kcal), so the floor is 0.
+    range: { min: 0, max: 20_000 },
     providers: ['whoop', 'withings', 'oura'],
     group: 'activity',
     profile: WEARABLE,
@@ -574,6 +605,16 @@ export const METRICS: readonly Metric[] = [
     unitLabel: 'min',
     category: 'activity',
     valueTypes: ['CodeableConcept'],
+    // Everything WHOOP measures for one workout, over the same period: one write per workout.
+    members: [
+      'whoop-workout-strain',
+      'total-energy',
+      'distance',
+      'altitude-gain',
+      'heart-rate-average',
+      'heart-rate-max',
+      'hr-zone-durations',
+    ],
     providers: ['whoop'],
     group: 'activity',
     profile: WEARABLE,
@@ -589,6 +630,19 @@ export const METRICS: readonly Metric[] = [
     category: 'activity',
     valueTypes: ['Quantity'],
     range: { min: 0, max: 1440 },
+    // One night: its stages and scores are measured together over the sleep's period.
+    members: [
+      'sleep-deep',
+      'sleep-light',
+      'sleep-rem',
+      'sleep-awake',
+      'sleep-latency',
+      'time-in-bed',
+      'sleep-efficiency',
+      'whoop-sleep-performance',
+      'whoop-sleep-consistency',
+      'whoop-sleep-need',
+    ],
     providers: ['whoop', 'withings', 'oura'],
     group: 'sleep',
     profile: WEARABLE,
@@ -652,7 +706,7 @@ export const METRICS: readonly Metric[] = [
   {
     key: 'sleep-latency',
     code: loinc('103212-7'),
-    codeSource: 'LOINC 2.82 record (Duration of falling asleep)',
+    codeSource: 'LOINC 2.82 record (Duration of falling asleep; see VERIFIED_LOINC for where it was checked)',
     label: 'Time to fall asleep',
     unit: 'min',
     unitLabel: 'min',
@@ -730,6 +784,8 @@ export const METRICS: readonly Metric[] = [
     category: 'activity',
     valueTypes: ['Quantity'],
     range: { min: 0, max: 21 },
+    // WHOOP's physiological day (cycle): energy and heart rate over the same period as the strain.
+    members: ['total-energy', 'heart-rate-average', 'heart-rate-max'],
     providers: ['whoop'],
     group: 'scores',
     profile: WEARABLE,
@@ -969,13 +1025,91 @@ export function metricCodings(metric: Metric): MetricCoding[] {
   return [metric.code, ...(metric.extraCodes ?? [])];
 }
 
-/** The Observation.category CodeableConcept for a metric. */
-export function metricCategory(metric: Metric): { coding: { system: string; code: string; display: string }[] } {
-  return {
-    coding: [
-      { system: OBSERVATION_CATEGORY_SYSTEM, code: metric.category, display: OBSERVATION_CATEGORIES[metric.category] },
-    ],
-  };
+/**
+ * The Observation.category CodeableConcept for a metric.
+ * @param metric - the metric
+ * @param series - true for a valueSampledData series, which takes the metric's seriesCategory when it has one
+ * @returns the category
+ */
+export function metricCategory(
+  metric: Metric,
+  series = false
+): { coding: { system: string; code: string; display: string }[] } {
+  const code = categoryCode(metric, series);
+  return { coding: [{ system: OBSERVATION_CATEGORY_SYSTEM, code, display: OBSERVATION_CATEGORIES[code] }] };
+}
+
+/** @returns the category code an Observation of this metric carries (a series may differ, see seriesCategory) */
+export function categoryCode(metric: Metric, series: boolean): ObservationCategory {
+  return series ? (metric.seriesCategory ?? metric.category) : metric.category;
+}
+
+/**
+ * One component an Observation of some metric may carry: a member metric's value, or one member of a panel (a
+ * standalone panel such as blood pressure, or a panel that is itself a member, such as the heart rate zones of a
+ * workout).
+ */
+export interface AllowedComponent {
+  /** checkPlausible key: the member metric's key, or `${panelKey}.${componentCode}` for a panel member. */
+  readonly rangeKey: string;
+  /** The catalogue metric whose value this is (the panel, for a panel member). */
+  readonly metric: Metric;
+  readonly code: MetricCoding;
+  readonly label: string;
+  readonly unit: string;
+  /** Human-readable unit for Quantity.unit. */
+  readonly unitLabel: string;
+  readonly range: PlausibleRange;
+}
+
+function panelComponents(panel: Metric): AllowedComponent[] {
+  return (panel.components ?? []).map((c) => ({
+    rangeKey: `${panel.key}.${c.code.code}`,
+    metric: panel,
+    code: c.code,
+    label: c.label,
+    unit: c.unit,
+    unitLabel: panel.unitLabel,
+    range: c.range,
+  }));
+}
+
+/**
+ * @param metric - the Observation's metric
+ * @returns every component its Observation may carry: a panel's members, then each member metric's value (a member
+ *   panel contributes all its components), in catalogue order
+ */
+export function allowedComponents(metric: Metric): AllowedComponent[] {
+  const own = panelComponents(metric);
+  const members = (metric.members ?? []).flatMap((key): AllowedComponent[] => {
+    const member = getMetric(key);
+    if (member.components) {
+      return panelComponents(member);
+    }
+    if (!member.range) {
+      throw new Error(`Member ${key} of ${metric.key} has no plausible range`);
+    }
+    return [
+      {
+        rangeKey: member.key,
+        metric: member,
+        code: member.code,
+        label: member.label,
+        unit: member.unit,
+        unitLabel: member.unitLabel,
+        range: member.range,
+      },
+    ];
+  });
+  return [...own, ...members];
+}
+
+/**
+ * @param key - a catalogue key
+ * @returns the metrics whose Observations may carry this metric as a component (its "record panels")
+ */
+export function metricParents(key: string): Metric[] {
+  return METRICS.filter((m) => m.members?.includes(key));
 }
 
 /** A Quantity in the metric's catalogue unit (caller has already checked plausibility). */

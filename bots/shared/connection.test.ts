@@ -19,13 +19,17 @@ import {
   withDevice,
   withLastSync,
   withRefreshLease,
+  ofLink,
+  withNewLink,
   withStatus,
-  withTokens,
+  withTokenExpiry,
+  withoutLegacyTokens,
 } from './connection.ts';
 import { buildTask } from './tasks.ts';
 
 const now = new Date('2026-11-21T12:00:00.000Z');
 const BLOB = 'v1.k1.aaaa.bbbb.cccc';
+const LINK = 'link-one';
 
 function connection(): Basic {
   return {
@@ -33,12 +37,17 @@ function connection(): Basic {
       provider: 'whoop',
       patient: { reference: 'Patient/p1' },
       providerUserId: '10129',
-      tokens: BLOB,
+      linkId: LINK,
       tokenExpiresAt: '2026-11-21T13:00:00.000Z',
       now,
     }),
     id: 'c1',
   };
+}
+
+/** A record as written before the token store: the v1 blob on the connection itself. */
+function legacyConnection(): Basic {
+  return withExtension(connection(), CONNECTION_EXTENSION.tokens, { valueString: BLOB });
 }
 
 describe('constants', () => {
@@ -66,7 +75,8 @@ describe('buildConnection / parseConnection', () => {
       providerUserId: '10129',
       status: 'active',
       connectedAt: '2026-11-21',
-      tokens: BLOB,
+      linkId: LINK,
+      legacyTokens: undefined,
       tokenExpiresAt: '2026-11-21T13:00:00.000Z',
       device: undefined,
     });
@@ -78,7 +88,7 @@ describe('buildConnection / parseConnection', () => {
         provider: 'whoop',
         patient: { reference: 'Practitioner/x' } as never,
         providerUserId: '1',
-        tokens: BLOB,
+        linkId: LINK,
         tokenExpiresAt: now.toISOString(),
         now,
       })
@@ -86,14 +96,14 @@ describe('buildConnection / parseConnection', () => {
   });
 
   test('malformed records throw a clear error that never echoes the token blob', () => {
-    expect(() => parseConnection({ ...connection(), code: { text: 'x' } })).toThrow(
+    expect(() => parseConnection({ ...legacyConnection(), code: { text: 'x' } })).toThrow(
       'Basic/c1 is not a valid connection: code is not wearable-connection'
     );
     const badStatus = withExtension(connection(), CONNECTION_EXTENSION.status, { valueCode: 'bogus' });
     expect(() => parseConnection(badStatus)).toThrow(/^Basic\/c1 is not a valid connection: status /);
     const noUser = { ...connection(), identifier: connection().identifier?.slice(0, 1) };
     expect(() => parseConnection(noUser)).toThrow(/providerUserId/);
-    const badExpiry = withExtension(connection(), CONNECTION_EXTENSION.tokenExpiresAt, { valueDateTime: 'soon' });
+    const badExpiry = withExtension(legacyConnection(), CONNECTION_EXTENSION.tokenExpiresAt, { valueDateTime: 'soon' });
     let message = '';
     try {
       parseConnection(badExpiry);
@@ -110,23 +120,67 @@ function withExtension(basic: Basic, url: string, value: object): Basic {
 }
 
 describe('updates', () => {
-  test('withTokens replaces tokens, releases the lease, clears the error, reactivates', () => {
-    const expired = withRefreshLease(withStatus(connection(), 'credentials-expired', 'refresh rejected'), now);
-    const renewed = parseConnection(withTokens(expired, 'v1.k1.x.y.z', '2026-11-21T14:00:00.000Z'));
+  test('a connection built now holds no token material; a legacy record is read and can be cleared', () => {
+    expect(JSON.stringify(connection())).not.toContain('v1.');
+    expect(parseConnection(legacyConnection()).legacyTokens).toBe(BLOB);
+    expect(parseConnection(withoutLegacyTokens(legacyConnection())).legacyTokens).toBeUndefined();
+  });
+
+  test('withTokenExpiry sets the expiry, releases the lease, clears the error and a legacy blob, reactivates', () => {
+    const expired = withRefreshLease(withStatus(legacyConnection(), 'credentials-expired', 'refresh rejected'), now);
+    const renewed = parseConnection(withTokenExpiry(expired, '2026-11-21T14:00:00.000Z'));
     expect(renewed).toMatchObject({
       status: 'active',
-      tokens: 'v1.k1.x.y.z',
+      legacyTokens: undefined,
       lastError: undefined,
       refreshLeaseUntil: undefined,
     });
     expect(renewed.tokenExpiresAt).toBe('2026-11-21T14:00:00.000Z');
   });
 
-  test('withStatus disconnected drops the tokens', () => {
-    const parsed = parseConnection(withStatus(connection(), 'disconnected'));
+  test('withStatus disconnected drops a legacy blob and the expiry', () => {
+    const parsed = parseConnection(withStatus(legacyConnection(), 'disconnected'));
     expect(parsed.status).toBe('disconnected');
-    expect(parsed.tokens).toBeUndefined();
+    expect(parsed.legacyTokens).toBeUndefined();
     expect(parsed.tokenExpiresAt).toBeUndefined();
+  });
+
+  test('withNewLink: a reconnect takes the new account, link, device and day, and forgets the old bookkeeping', () => {
+    const old = withLastSync(withStatus(legacyConnection(), 'disconnected', 'gone'), now);
+    const later = new Date('2026-12-01T00:00:00.000Z');
+    const relinked = parseConnection(
+      withNewLink(old, {
+        providerUserId: '20000',
+        linkId: 'link-two',
+        tokenExpiresAt: '2026-12-01T01:00:00.000Z',
+        device: { reference: 'Device/d2' },
+        now: later,
+      })
+    );
+    expect(relinked).toMatchObject({
+      status: 'active',
+      providerUserId: '20000',
+      linkId: 'link-two',
+      connectedAt: '2026-12-01',
+      device: { reference: 'Device/d2' },
+      legacyTokens: undefined,
+      lastSync: undefined,
+      lastError: undefined,
+    });
+    expect(relinked.resource.identifier?.filter((i) => i.system === providerUserIdSystem('whoop'))).toHaveLength(1);
+  });
+
+  test('ofLink: a Task belongs to the link its identifier names', () => {
+    const task = buildTask({
+      kind: 'backfill',
+      patient: { reference: 'Patient/p1' },
+      connection: { reference: 'Basic/c1' },
+      provider: 'whoop',
+      dedupeKey: `whoop:backfill:c1:${LINK}:2026-01-01T00:00:00.000Z`,
+    });
+    expect(ofLink(task, LINK)).toBe(true);
+    expect(ofLink(task, 'other-link')).toBe(false);
+    expect(ofLink(task, undefined)).toBe(true);
   });
 
   test('refresh lease, last sync, device', () => {
@@ -162,7 +216,7 @@ describe('toConnectionView', () => {
         patient: { reference: 'Patient/p1' },
         connection: { reference: 'Basic/c1' },
         provider: 'whoop',
-        dedupeKey: `k-${status}`,
+        dedupeKey: `whoop:backfill:c1:${LINK}:${status}`,
       }),
       status,
       ...extra,
@@ -175,6 +229,7 @@ describe('toConnectionView', () => {
       make('in-progress'),
       make('requested'),
       make('completed', { focus: { reference: 'Basic/other' } }),
+      make('completed', { identifier: [{ value: 'whoop:backfill:c1:previous-link:x' }] }),
       {
         ...make('completed'),
         code: { coding: [{ system: 'https://baseline.health/fhir/CodeSystem/task-type', code: 'sync' }] },
@@ -193,5 +248,40 @@ describe('toConnectionView', () => {
     const text = JSON.stringify(view);
     expect(text).not.toContain(BLOB);
     expect(text).not.toContain('10129');
+  });
+});
+
+describe('erase progress', () => {
+  test("the view shows the current link's erase chain: open until every Task of it is done, with the total deleted", () => {
+    const basic = withStatus(connection(), 'disconnected');
+    const erase = (seq: number, status: Task['status'], deleted?: number, link = LINK): Task => ({
+      ...buildTask({
+        kind: 'erase',
+        patient: { reference: 'Patient/p1' },
+        connection: { reference: 'Basic/c1' },
+        provider: 'whoop',
+        dedupeKey: `whoop:erase:c1:${link}:${seq}`,
+      }),
+      status,
+      ...(deleted === undefined
+        ? {}
+        : {
+            output: [
+              {
+                type: { coding: [{ system: 'https://baseline.health/fhir/CodeSystem/task-output', code: 'deleted' }] },
+                valueInteger: deleted,
+              },
+            ],
+          }),
+    });
+    const running = toConnectionView(parseConnection(basic), [erase(0, 'completed', 500), erase(1, 'requested')]);
+    expect(running.erase).toEqual({ status: 'requested', deleted: 500 });
+    const done = toConnectionView(parseConnection(basic), [
+      erase(0, 'completed', 500),
+      erase(1, 'completed', 73),
+      erase(0, 'completed', 9000, 'previous-link'),
+    ]);
+    expect(done.erase).toEqual({ status: 'completed', deleted: 573 });
+    expect(toConnectionView(parseConnection(basic), []).erase).toBeUndefined();
   });
 });

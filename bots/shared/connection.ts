@@ -1,11 +1,20 @@
 /**
  * The provider connection record: one `Basic` per patient and provider (code BASIC_TYPE_SYSTEM|wearable-connection),
- * holding the provider user id, the AES-GCM token blob (token-crypto.ts), the status and sync bookkeeping.
+ * holding the provider user id, the link id, the status, the (plaintext) access-token expiry and sync bookkeeping.
  *
- * Only the connect/sync/sweeper bots' policies name `Basic?code=...`; owners see a connection only through
- * toConnectionView, which drops the token blob, the lease and the provider user id. Every helper is pure and
- * returns a new Basic.
+ * The tokens are NOT on it. The connection changes on every sync (last sync, refresh lease), and Medplum keeps every
+ * version in `_history`, so a token blob here would be copied into each of them. The blob lives on a separate
+ * token-store `Basic` (code wearable-tokens, identifier = the connection id, see tokens.ts) that changes only when
+ * the tokens do and is deleted on disconnect. Records written before that still carry a `v1` blob in the `tokens`
+ * extension (`legacyTokens` here); tokens.ts moves it on first touch.
+ *
+ * Each link (connect or reconnect) gets a fresh random link id: backfill Task identifiers include it, so a reconnect
+ * queues (and imports) its history again instead of finding the previous link's finished windows.
+ *
+ * Only bot policies name `Basic?code=...`; owners see a connection only through toConnectionView, which drops the
+ * lease and the provider user id. Every helper is pure and returns a new Basic.
  */
+import { randomBytes } from 'node:crypto';
 import type { Basic, Device, Extension, Patient, Reference, Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import {
@@ -14,10 +23,12 @@ import {
   CONNECTION_EXTENSION,
   CONNECTION_IDENTIFIER_SYSTEM,
   TASK_EXTENSION,
+  TASK_OUTPUT_SYSTEM,
   TASK_TYPE_SYSTEM,
   providerUserIdSystem,
 } from './extensions.ts';
 import type { ProviderKey } from './provider.ts';
+import { IDENTIFIER_BASE, PROFILE_BASE } from './systems.ts';
 
 export { BASIC_TYPE_SYSTEM, CONNECTION_CODE } from './extensions.ts';
 export const CONNECTION_RESOURCE_TYPE = 'Basic';
@@ -25,6 +36,19 @@ export const CONNECTION_RESOURCE_TYPE = 'Basic';
 /** `Basic.code` token of a connection record, for searches. */
 export const CONNECTION_CODE_TOKEN = `${BASIC_TYPE_SYSTEM}|${CONNECTION_CODE}`;
 export const CONNECTION_CRITERIA = `Basic?code=${CONNECTION_CODE_TOKEN}`;
+
+/** The connection's current link (random, minted by connect-callback on every connect and reconnect). */
+export const CONNECTION_LINK_EXTENSION = PROFILE_BASE + '/connection-link-id';
+
+/** `Basic.code` of a token-store record: one per connection, holding only the bound token blob. */
+export const TOKEN_STORE_CODE = 'wearable-tokens';
+export const TOKEN_STORE_CODE_TOKEN = `${BASIC_TYPE_SYSTEM}|${TOKEN_STORE_CODE}`;
+/** Criteria for the policies of the bots that use tokens (connect-callback, sync, sweeper, disconnect) — no other. */
+export const TOKEN_STORE_CRITERIA = `Basic?code=${TOKEN_STORE_CODE_TOKEN}`;
+/** Identifier of a token-store record: value = the connection Basic's id. */
+export const TOKEN_STORE_IDENTIFIER_SYSTEM = IDENTIFIER_BASE + '/connection-tokens';
+/** The blob extension on the token-store record. */
+export const TOKEN_STORE_BLOB_EXTENSION = PROFILE_BASE + '/token-store-blob';
 
 export const CONNECTION_STATUSES = ['active', 'credentials-expired', 'disconnected'] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
@@ -39,8 +63,10 @@ export interface Connection {
   readonly status: ConnectionStatus;
   /** `Basic.created` (a FHIR date): the day the connection was (re)made. */
   readonly connectedAt: string | undefined;
-  /** The `v1.<kid>...` token blob; absent once disconnected. */
-  readonly tokens: string | undefined;
+  /** The current link's id; absent on records made before links had ids. */
+  readonly linkId: string | undefined;
+  /** A `v1` token blob still on the record from before the token store (migrated on first touch). */
+  readonly legacyTokens: string | undefined;
   readonly tokenExpiresAt: string | undefined;
   readonly refreshLeaseUntil: string | undefined;
   readonly lastSync: string | undefined;
@@ -59,6 +85,33 @@ export interface ConnectionView {
   lastError?: string;
   deviceId?: string;
   backfill: { total: number; completed: number; failed: number; inProgress: number };
+  /** The current link's erase, once the owner asked for one: its state and how many resources it has deleted. */
+  erase?: EraseProgress;
+}
+
+export interface EraseProgress {
+  status: Task['status'];
+  deleted: number;
+}
+
+/**
+ * @param tasks - erase Tasks (one chain per link: each run hands over to the next)
+ * @returns the chain's state (completed only when every Task of it is) and the total deleted, or undefined for none
+ */
+export function summarizeErase(tasks: readonly Task[]): EraseProgress | undefined {
+  if (tasks.length === 0) {
+    return undefined;
+  }
+  let deleted = 0;
+  for (const task of tasks) {
+    for (const out of task.output ?? []) {
+      if (out.type.coding?.some((c) => c.system === TASK_OUTPUT_SYSTEM && c.code === 'deleted')) {
+        deleted += out.valueInteger ?? 0;
+      }
+    }
+  }
+  const open = tasks.find((t) => t.status !== 'completed' && t.status !== 'cancelled');
+  return { status: open ? open.status : 'completed', deleted };
 }
 
 /**
@@ -82,22 +135,27 @@ export interface BuildConnectionParams {
   readonly provider: ProviderKey;
   readonly patient: Reference<Patient>;
   readonly providerUserId: string;
-  /** Token blob from encryptJson. */
-  readonly tokens: string;
+  /** A fresh random link id (newLinkId). */
+  readonly linkId: string;
   readonly tokenExpiresAt: string;
   readonly device?: Reference<Device>;
   readonly now: Date;
 }
 
+/** @returns a random link id (22 base64url characters). */
+export function newLinkId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
 /**
- * @param params - who, which provider, encrypted tokens
- * @returns an active connection Basic (write it with PUT Basic?identifier=<connectionIdentifier>)
+ * @param params - who, which provider, which link (the tokens go to the token store, see tokens.ts)
+ * @returns an active connection Basic
  */
 export function buildConnection(params: BuildConnectionParams): Basic {
   const extension: Extension[] = [
     { url: CONNECTION_EXTENSION.provider, valueCode: params.provider },
     { url: CONNECTION_EXTENSION.status, valueCode: 'active' },
-    { url: CONNECTION_EXTENSION.tokens, valueString: params.tokens },
+    { url: CONNECTION_LINK_EXTENSION, valueString: params.linkId },
     { url: CONNECTION_EXTENSION.tokenExpiresAt, valueDateTime: params.tokenExpiresAt },
   ];
   if (params.device) {
@@ -123,7 +181,8 @@ const ConnectionSchema = z.object({
   patient: z.string().regex(/^Patient\/[^/]+$/, 'subject must be a Patient reference'),
   providerUserId: z.string().min(1),
   connectedAt: z.string().optional(),
-  tokens: z.string().min(1).optional(),
+  linkId: z.string().min(1).optional(),
+  legacyTokens: z.string().min(1).optional(),
   tokenExpiresAt: Instant.optional(),
   refreshLeaseUntil: Instant.optional(),
   lastSync: Instant.optional(),
@@ -157,7 +216,8 @@ export function parseConnection(basic: Basic): Connection {
       ? basic.identifier?.find((i) => i.system === providerUserIdSystem(provider))?.value
       : undefined,
     connectedAt: basic.created,
-    tokens: ext(basic, CONNECTION_EXTENSION.tokens)?.valueString,
+    linkId: ext(basic, CONNECTION_LINK_EXTENSION)?.valueString,
+    legacyTokens: ext(basic, CONNECTION_EXTENSION.tokens)?.valueString,
     tokenExpiresAt: ext(basic, CONNECTION_EXTENSION.tokenExpiresAt)?.valueDateTime,
     refreshLeaseUntil: ext(basic, CONNECTION_EXTENSION.refreshLeaseUntil)?.valueDateTime,
     lastSync: ext(basic, CONNECTION_EXTENSION.lastSync)?.valueDateTime,
@@ -181,7 +241,8 @@ export function parseConnection(basic: Basic): Connection {
     providerUserId: v.providerUserId,
     status: v.status,
     connectedAt: v.connectedAt,
-    tokens: v.tokens,
+    linkId: v.linkId,
+    legacyTokens: v.legacyTokens,
     tokenExpiresAt: v.tokenExpiresAt,
     refreshLeaseUntil: v.refreshLeaseUntil,
     lastSync: v.lastSync,
@@ -199,25 +260,69 @@ function withExtensions(basic: Basic, set: readonly Extension[], remove: readonl
 
 /**
  * @param basic - connection
- * @param tokens - new token blob
- * @param expiresAt - plaintext access-token expiry (read by the sweeper without decrypting)
- * @returns the connection with new tokens, the refresh lease released and the status active
+ * @param expiresAt - plaintext access-token expiry of the tokens just stored (read by the sweeper without decrypting)
+ * @returns the connection with the new expiry, the refresh lease released, the error cleared, the status active
  */
-export function withTokens(basic: Basic, tokens: string, expiresAt: string): Basic {
+export function withTokenExpiry(basic: Basic, expiresAt: string): Basic {
   return withExtensions(
     basic,
     [
-      { url: CONNECTION_EXTENSION.tokens, valueString: tokens },
       { url: CONNECTION_EXTENSION.tokenExpiresAt, valueDateTime: expiresAt },
       { url: CONNECTION_EXTENSION.status, valueCode: 'active' },
     ],
-    [CONNECTION_EXTENSION.refreshLeaseUntil, CONNECTION_EXTENSION.lastError]
+    [CONNECTION_EXTENSION.refreshLeaseUntil, CONNECTION_EXTENSION.lastError, CONNECTION_EXTENSION.tokens]
   );
 }
 
 /**
  * @param basic - connection
- * @param status - new status; `disconnected` also drops the tokens
+ * @returns the connection without the legacy token blob (after it was moved to the token store)
+ */
+export function withoutLegacyTokens(basic: Basic): Basic {
+  return withExtensions(basic, [], [CONNECTION_EXTENSION.tokens]);
+}
+
+/**
+ * A (re)connect: the record is kept, but takes the new account, link id, token expiry and day.
+ * @param basic - the existing connection (any status)
+ * @param params - the new link
+ * @returns the active connection for the new link
+ */
+export function withNewLink(
+  basic: Basic,
+  params: { providerUserId: string; linkId: string; tokenExpiresAt: string; device: Reference<Device>; now: Date }
+): Basic {
+  const provider = basic.extension?.find((e) => e.url === CONNECTION_EXTENSION.provider)?.valueCode ?? '';
+  const next = withExtensions(
+    basic,
+    [
+      { url: CONNECTION_EXTENSION.status, valueCode: 'active' },
+      { url: CONNECTION_LINK_EXTENSION, valueString: params.linkId },
+      { url: CONNECTION_EXTENSION.tokenExpiresAt, valueDateTime: params.tokenExpiresAt },
+      { url: CONNECTION_EXTENSION.device, valueReference: params.device },
+    ],
+    [
+      CONNECTION_EXTENSION.tokens,
+      CONNECTION_EXTENSION.refreshLeaseUntil,
+      CONNECTION_EXTENSION.lastError,
+      CONNECTION_EXTENSION.lastSync,
+      CONNECTION_EXTENSION.lastWebhook,
+    ]
+  );
+  const userIdSystem = providerUserIdSystem(provider);
+  return {
+    ...next,
+    created: params.now.toISOString().slice(0, 10),
+    identifier: [
+      ...(basic.identifier ?? []).filter((i) => i.system !== userIdSystem),
+      { system: userIdSystem, value: params.providerUserId },
+    ],
+  };
+}
+
+/**
+ * @param basic - connection
+ * @param status - new status; `disconnected` also drops any legacy token blob and the token expiry
  * @param lastError - why (no secrets); omitted clears the previous error
  * @returns the updated connection
  */
@@ -295,8 +400,20 @@ export function refreshLeaseHeld(connection: Connection, now: Date): boolean {
 }
 
 /**
+ * @param task - a Task of a connection
+ * @param linkId - the connection's current link id (undefined for records made before link ids)
+ * @returns true when the Task belongs to that link (its identifier names the link)
+ */
+export function ofLink(task: Task, linkId: string | undefined): boolean {
+  if (linkId === undefined) {
+    return true;
+  }
+  return (task.identifier ?? []).some((i) => i.value?.split(':').includes(linkId) === true);
+}
+
+/**
  * @param connection - parsed connection
- * @param tasks - Tasks found for it (any; only backfill Tasks focused on this connection are counted)
+ * @param tasks - Tasks found for it (any; only this link's backfill and erase Tasks focused on it are counted)
  * @returns the owner-facing view: no tokens, no lease, no provider user id
  */
 export function toConnectionView(connection: Connection, tasks: readonly Task[]): ConnectionView {
@@ -304,7 +421,7 @@ export function toConnectionView(connection: Connection, tasks: readonly Task[])
   const backfill = { total: 0, completed: 0, failed: 0, inProgress: 0 };
   for (const task of tasks) {
     const isBackfill = task.code?.coding?.some((c) => c.system === TASK_TYPE_SYSTEM && c.code === 'backfill');
-    if (!isBackfill || task.focus?.reference !== focus) {
+    if (!isBackfill || task.focus?.reference !== focus || !ofLink(task, connection.linkId)) {
       continue;
     }
     backfill.total += 1;
@@ -324,6 +441,17 @@ export function toConnectionView(connection: Connection, tasks: readonly Task[])
     connectedAt: connection.connectedAt ?? '',
     backfill,
   };
+  const erase = summarizeErase(
+    tasks.filter(
+      (t) =>
+        t.focus?.reference === focus &&
+        t.code?.coding?.some((c) => c.system === TASK_TYPE_SYSTEM && c.code === 'erase') === true &&
+        ofLink(t, connection.linkId)
+    )
+  );
+  if (erase) {
+    view.erase = erase;
+  }
   if (connection.lastSync) {
     view.lastSyncAt = connection.lastSync;
   }

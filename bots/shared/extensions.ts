@@ -60,7 +60,8 @@ export function providerUserIdSystem(provider: string): string {
 /**
  * @param provider - provider key
  * @param recordType - provider record type, e.g. 'sleep'
- * @returns the system of an Observation's per-metric identifier (value `<userId>:<recordId>:<metricKey>`)
+ * @returns the system of an Observation's own identifier (value `<patientId>:<userId>:<recordId>:<metricKey>`; the
+ *   Baseline patient id comes first so two owners of one provider account never share an identifier)
  */
 export function providerRecordTypeSystem(provider: string, recordType: string): string {
   return `${IDENTIFIER_BASE}/${provider}/${recordType}`;
@@ -68,8 +69,8 @@ export function providerRecordTypeSystem(provider: string, recordType: string): 
 
 /**
  * @param provider - provider key
- * @returns the system of an Observation's per-record identifier (value `<recordType>:<userId>:<recordId>`), which
- *   finds every Observation of one provider record (used to retract them on a `*.deleted` event)
+ * @returns the system of an Observation's per-record identifier (value `<recordType>:<patientId>:<userId>:<recordId>`),
+ *   which finds every Observation of one provider record (read in bulk before a write; retracted on `*.deleted`)
  */
 export function providerRecordSystem(provider: string): string {
   return `${IDENTIFIER_BASE}/${provider}/record`;

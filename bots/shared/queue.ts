@@ -1,9 +1,16 @@
 /**
- * The work queue on Medplum: Tasks. A backfill is a set of 30-day window Tasks created as `draft` with stable
- * identifiers (windows aligned to fixed 30-day boundaries, so reconnecting finds the same windows instead of adding
- * new ones). Exactly one window at a time is `requested` — newest first, so recent data shows up first — and the
- * sync bot promotes the next one when it finishes, which keeps a year's backfill well inside provider rate limits.
- * A Task turning `requested` runs the sync bot through a Subscription.
+ * The work queue on Medplum: Tasks. A backfill is a set of 30-day window Tasks created as `draft` with identifiers
+ * `<provider>:backfill:<connection id>:<link id>:<window start>` (windows aligned to fixed 30-day boundaries). The
+ * link id is minted on every connect and reconnect, so a retried connect-callback finds its own windows again, and
+ * a reconnect after a disconnect queues a fresh set (the previous link's windows are finished or cancelled).
+ * Exactly one window at a time is `requested` — newest first, so recent data shows up first — and the sync bot
+ * promotes the next one when it finishes. A Task turning `requested` runs the sync bot through a Subscription.
+ *
+ * Webhook hints (unverifiable notifications, see whoop-webhook.ts) are bounded per connection: at most
+ * HINTS_PER_HOUR record Tasks per connection per hour (slots; concurrent hints cannot exceed them); beyond that they
+ * collapse into one reconcile Task (a 48-hour window) per connection per hour, so a flood of forged hints costs a
+ * handful of provider calls. The sync bot confirms deletions with the provider and completes (does not retry) a
+ * Task whose record the provider does not know.
  */
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic, Bundle, Patient, Reference, Task } from '@medplum/fhirtypes';
@@ -11,9 +18,13 @@ import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from './extensions.ts';
 import { updateIfUnchanged } from './fhir-write.ts';
 import { searchAll } from './search.ts';
 import { buildTask, readTaskInput } from './tasks.ts';
-import type { TaskWindow } from './tasks.ts';
+import type { RecordType, TaskWindow } from './tasks.ts';
 
 export const BACKFILL_DAYS = 365;
+/** Project secret that shortens the backfill horizon (whole days, 1-365); for tests and small deployments. */
+export const BACKFILL_DAYS_SECRET = 'BASELINE_BACKFILL_DAYS';
+export const HINTS_PER_HOUR = 5;
+export const HINT_RECONCILE_MS = 48 * 60 * 60_000;
 export const WINDOW_DAYS = 30;
 const DAY_MS = 24 * 60 * 60_000;
 
@@ -52,19 +63,35 @@ export async function connectionTasks(
 }
 
 /**
- * Creates the backfill windows that do not exist yet (as drafts) and makes sure one is requested.
+ * @param raw - the BASELINE_BACKFILL_DAYS secret value, if set
+ * @returns the backfill horizon in days (default 365; an unusable value falls back to the default)
+ */
+export function backfillDays(raw: string | undefined): number {
+  const days = Number(raw);
+  return Number.isInteger(days) && days >= 1 && days <= BACKFILL_DAYS ? days : BACKFILL_DAYS;
+}
+
+/**
+ * Creates the backfill windows of this link that do not exist yet (as drafts) and makes sure one is requested.
  * @returns how many windows were created
  */
 export async function queueBackfill(
   medplum: MedplumClient,
-  params: { patient: Reference<Patient>; connection: WithId<Basic>; provider: string; now: Date }
+  params: {
+    patient: Reference<Patient>;
+    connection: WithId<Basic>;
+    provider: string;
+    linkId: string;
+    now: Date;
+    days?: number;
+  }
 ): Promise<number> {
   const connectionRef: Reference<Basic> = { reference: `Basic/${params.connection.id}` };
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'batch',
-    entry: alignedBackfillWindows(params.now).map((window) => {
-      const key = taskKey(params.provider, 'backfill', params.connection.id, window.start);
+    entry: alignedBackfillWindows(params.now, params.days ?? BACKFILL_DAYS).map((window) => {
+      const key = taskKey(params.provider, 'backfill', params.connection.id, params.linkId, window.start);
       const task: Task = {
         ...buildTask({
           kind: 'backfill',
@@ -114,4 +141,79 @@ export async function promoteNextBackfill(
     }
   }
   return undefined;
+}
+
+/**
+ * Queues the work for one unverifiable webhook hint about a record, within the per-connection budget. Each hour a
+ * connection has HINTS_PER_HOUR slots, each a Task identifier `<provider>:hint:<connection>:<link>:<hour>:<n>`; a
+ * hint takes a free slot with a conditional create on that identifier, so concurrent hints cannot exceed the slots
+ * (a lost race moves on to the next free one), and a record already holding a slot this hour is not queued again.
+ * With every slot taken, the hint collapses into the hour's one reconcile window.
+ * @param medplum - bot client (Task create + search)
+ * @param params - the connection, the record, the clock
+ * @returns 'record' (that record's Task is queued, now or earlier this hour), or 'reconcile' (the slots are spent:
+ *   covered by the hour's reconcile window)
+ */
+export async function queueHint(
+  medplum: MedplumClient,
+  params: {
+    patient: Reference<Patient>;
+    connection: WithId<Basic>;
+    provider: string;
+    linkId: string;
+    recordType: RecordType;
+    recordId: string;
+    eventType: string;
+    now: Date;
+  }
+): Promise<'record' | 'reconcile'> {
+  const connectionRef: Reference<Basic> = { reference: `Basic/${params.connection.id}` };
+  const hour = params.now.toISOString().slice(0, 13);
+  const slotKeys = Array.from({ length: HINTS_PER_HOUR }, (_, n) =>
+    taskKey(params.provider, 'hint', params.connection.id, params.linkId, hour, String(n))
+  );
+  const holds = (task: Task): boolean => {
+    const held = readTaskInput(task);
+    return held.recordId === params.recordId && held.eventType === params.eventType;
+  };
+  // One search (20 points) for the hour's slots.
+  const taken = await medplum.searchResources(
+    'Task',
+    { identifier: slotKeys.map((k) => `${TASK_IDENTIFIER_SYSTEM}|${k}`).join(','), _count: String(HINTS_PER_HOUR) },
+    { cache: 'no-cache' }
+  );
+  if (taken.some(holds)) {
+    return 'record';
+  }
+  const takenKeys = new Set(taken.flatMap((t) => t.identifier?.map((i) => i.value) ?? []));
+  for (const key of slotKeys.filter((k) => !takenKeys.has(k))) {
+    const task = buildTask({
+      kind: 'sync',
+      patient: params.patient,
+      connection: connectionRef,
+      provider: params.provider,
+      dedupeKey: key,
+      recordType: params.recordType,
+      recordId: params.recordId,
+      eventType: params.eventType,
+    });
+    const holder = await medplum.createResourceIfNoneExist(task, `identifier=${TASK_IDENTIFIER_SYSTEM}|${key}`);
+    if (holds(holder)) {
+      return 'record';
+    }
+  }
+  const reconcileKey = taskKey(params.provider, 'hint-reconcile', params.connection.id, params.linkId, hour);
+  const reconcile = buildTask({
+    kind: 'sync',
+    patient: params.patient,
+    connection: connectionRef,
+    provider: params.provider,
+    dedupeKey: reconcileKey,
+    window: {
+      start: new Date(params.now.getTime() - HINT_RECONCILE_MS).toISOString(),
+      end: params.now.toISOString(),
+    },
+  });
+  await medplum.createResourceIfNoneExist(reconcile, `identifier=${TASK_IDENTIFIER_SYSTEM}|${reconcileKey}`);
+  return 'reconcile';
 }

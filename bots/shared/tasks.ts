@@ -19,11 +19,25 @@ import {
   TASK_TYPE_SYSTEM,
 } from './extensions.ts';
 
-export const TASK_KINDS = ['backfill', 'sync'] as const;
+export const TASK_KINDS = ['backfill', 'sync', 'erase'] as const;
 export type TaskKind = (typeof TASK_KINDS)[number];
 export const RECORD_TYPES = ['cycle', 'sleep', 'recovery', 'workout', 'body'] as const;
 export type RecordType = (typeof RECORD_TYPES)[number];
-export const OUTPUT_CODES = ['created', 'updated', 'unchanged', 'deleted', 'skipped'] as const;
+/**
+ * What a finished Task reports: Observations created / updated / unchanged / retracted (entered-in-error) /
+ * deleted (erase), records skipped (unscored, implausible) or missing at the provider, and the FHIR quota points the
+ * run spent.
+ */
+export const OUTPUT_CODES = [
+  'created',
+  'updated',
+  'unchanged',
+  'retracted',
+  'deleted',
+  'skipped',
+  'missing',
+  'points',
+] as const;
 export type OutputCode = (typeof OUTPUT_CODES)[number];
 export type TaskCounts = Partial<Record<OutputCode, number>>;
 

@@ -1,7 +1,16 @@
 import { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
-import { blobKeyId, buildKeyring, decryptJson, encryptJson, keyringFromSecrets } from './token-crypto.ts';
+import {
+  blobKeyId,
+  buildKeyring,
+  decryptJson,
+  decryptLegacyJson,
+  encryptJson,
+  isLegacyBlob,
+  keyringFromSecrets,
+  tokenBinding,
+} from './token-crypto.ts';
 
 const keyA = randomBytes(32).toString('base64');
 const keyB = randomBytes(32).toString('base64');
@@ -64,34 +73,77 @@ describe('keyringFromSecrets', () => {
 
 describe('encryptJson / decryptJson', () => {
   const ring = buildKeyring('k1', keyA);
+  const bindingA = tokenBinding('conn-a', 'whoop', '111');
+  const bindingB = tokenBinding('conn-b', 'whoop', '111');
 
-  test('round trip, with the v1.<kid>.<iv>.<ct>.<tag> format and a fresh IV each time', () => {
-    const blob = encryptJson(tokens, ring);
+  /** A v1 blob as the code before connection binding wrote it (AAD `v1.<kid>`). */
+  function legacyBlob(value: unknown, kid: string, key: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', Buffer.from(key, 'base64'), iv, { authTagLength: 16 });
+    cipher.setAAD(Buffer.from(`v1.${kid}`, 'utf8'));
+    const ct = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+    return [
+      'v1',
+      kid,
+      iv.toString('base64url'),
+      ct.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+    ].join('.');
+  }
+
+  test('round trip, with the v2.<kid>.<iv>.<ct>.<tag> format and a fresh IV each time', () => {
+    const blob = encryptJson(tokens, ring, bindingA);
     const parts = blob.split('.');
     expect(parts).toHaveLength(5);
-    expect(parts.slice(0, 2)).toEqual(['v1', 'k1']);
+    expect(parts.slice(0, 2)).toEqual(['v2', 'k1']);
     expect(Buffer.from(parts[2] ?? '', 'base64url')).toHaveLength(12);
     expect(blob).not.toContain('secret-value');
-    expect(decryptJson(blob, ring)).toEqual(tokens);
-    expect(encryptJson(tokens, ring)).not.toBe(blob);
+    expect(decryptJson(blob, ring, bindingA)).toEqual(tokens);
+    expect(encryptJson(tokens, ring, bindingA)).not.toBe(blob);
     expect(blobKeyId(blob)).toBe('k1');
+    expect(isLegacyBlob(blob)).toBe(false);
+  });
+
+  test('a blob copied onto another connection fails authentication (bound by associated data)', () => {
+    const blob = encryptJson(tokens, ring, bindingA);
+    expect(() => decryptJson(blob, ring, bindingB)).toThrow(/^Token ciphertext failed authentication$/);
+    expect(() => decryptJson(blob, ring, tokenBinding('conn-a', 'whoop', '222'))).toThrow(
+      'Token ciphertext failed authentication'
+    );
+  });
+
+  test('A token binding needs a connection id, a provider and a provider user id', () => {
+    expect(() => tokenBinding('', 'whoop', '1')).toThrow(
+      'A token binding needs a connection id, a provider and a provider user id'
+    );
+  });
+
+  test('legacy v1 blobs are read only by decryptLegacyJson (for migration), never by decryptJson', () => {
+    const old = legacyBlob(tokens, 'k1', keyA);
+    expect(isLegacyBlob(old)).toBe(true);
+    expect(blobKeyId(old)).toBe('k1');
+    expect(decryptLegacyJson(old, ring)).toEqual(tokens);
+    expect(() => decryptJson(old, ring, bindingA)).toThrow('Token ciphertext is not bound to a connection');
+    expect(() => decryptLegacyJson(encryptJson(tokens, ring, bindingA), ring)).toThrow(
+      'Token ciphertext is not a legacy blob'
+    );
   });
 
   test('rotation: the old key still decrypts, new blobs use the current key', () => {
-    const oldBlob = encryptJson(tokens, ring);
+    const oldBlob = encryptJson(tokens, ring, bindingA);
     const rotated = keyringFromSecrets({
       BASELINE_TOKEN_KEY: secret('BASELINE_TOKEN_KEY', keyB),
       BASELINE_TOKEN_KEY_ID: secret('BASELINE_TOKEN_KEY_ID', 'k2'),
       BASELINE_TOKEN_PREVIOUS_KEYS: secret('BASELINE_TOKEN_PREVIOUS_KEYS', JSON.stringify({ k1: keyA })),
     });
-    expect(decryptJson(oldBlob, rotated)).toEqual(tokens);
-    const newBlob = encryptJson(tokens, rotated);
+    expect(decryptJson(oldBlob, rotated, bindingA)).toEqual(tokens);
+    const newBlob = encryptJson(tokens, rotated, bindingA);
     expect(blobKeyId(newBlob)).toBe('k2');
-    expect(() => decryptJson(newBlob, ring)).toThrow('Token key k2 is not configured');
+    expect(() => decryptJson(newBlob, ring, bindingA)).toThrow('Token key k2 is not configured');
   });
 
   test('Token ciphertext failed authentication when any part is tampered with', () => {
-    const blob = encryptJson(tokens, ring);
+    const blob = encryptJson(tokens, ring, bindingA);
     const [v, kid, iv, ct, tag] = blob.split('.') as [string, string, string, string, string];
     const flip = (s: string): string => {
       const bytes = Buffer.from(s, 'base64url');
@@ -103,27 +155,27 @@ describe('encryptJson / decryptJson', () => {
       [v, kid, iv, ct, flip(tag)],
       [v, kid, flip(iv), ct, tag],
     ]) {
-      expect(() => decryptJson(tampered.join('.'), ring)).toThrow(/^Token ciphertext failed authentication$/);
+      expect(() => decryptJson(tampered.join('.'), ring, bindingA)).toThrow(/^Token ciphertext failed authentication$/);
     }
   });
 
   test('relabelling a blob with another configured key id fails authentication (the prefix is authenticated)', () => {
     const both = buildKeyring('k2', keyA, { k1: keyA });
-    const blob = encryptJson(tokens, both).replace(/^v1\.k2\./, 'v1.k1.');
-    expect(() => decryptJson(blob, both)).toThrow('Token ciphertext failed authentication');
+    const blob = encryptJson(tokens, both, bindingA).replace(/^v2\.k2\./, 'v2.k1.');
+    expect(() => decryptJson(blob, both, bindingA)).toThrow('Token ciphertext failed authentication');
   });
 
   test('wrong key under the same id fails authentication and reveals neither plaintext nor key', () => {
-    const blob = encryptJson(tokens, ring);
-    const err = errorOf(() => decryptJson(blob, buildKeyring('k1', keyB)));
+    const blob = encryptJson(tokens, ring, bindingA);
+    const err = errorOf(() => decryptJson(blob, buildKeyring('k1', keyB), bindingA));
     expect(err.message).toBe('Token ciphertext failed authentication');
     expect(err.message).not.toContain('secret-value');
     expect(err.message).not.toContain(keyB);
   });
 
   test('Token ciphertext is malformed for anything not in the format', () => {
-    for (const bad of ['', 'v1.k1.abc', 'v2.k1.a.b.c', 'v1.k1.%%.b.c']) {
-      expect(() => decryptJson(bad, ring)).toThrow('Token ciphertext is malformed');
+    for (const bad of ['', 'v2.k1.abc', 'v3.k1.a.b.c', 'v2.k1.%%.b.c']) {
+      expect(() => decryptJson(bad, ring, bindingA)).toThrow('Token ciphertext is malformed');
     }
   });
 });

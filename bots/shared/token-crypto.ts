@@ -1,11 +1,16 @@
 /**
- * Encryption of per-patient OAuth tokens at rest (the connection Basic's `connection-tokens` extension).
+ * Encryption of per-patient OAuth tokens at rest (the token-store Basic of a connection, see tokens.ts).
  *
- * Format: `v1.<kid>.<iv>.<ciphertext>.<tag>`, the last three base64url. AES-256-GCM with a random 12-byte IV per
- * message; the `v1.<kid>` prefix is bound as additional authenticated data, so relabelling a blob with another key
- * id fails authentication instead of silently trying another key. Rotation: BASELINE_TOKEN_KEY/BASELINE_TOKEN_KEY_ID
- * is the current key (every new blob uses it); BASELINE_TOKEN_PREVIOUS_KEYS (JSON `{"<kid>":"<base64 key>"}`) keeps
- * older keys readable until the sweeper has re-encrypted every connection.
+ * Format: `v2.<kid>.<iv>.<ciphertext>.<tag>`, the last three base64url. AES-256-GCM with a random 12-byte IV per
+ * message. The additional authenticated data is `v2.<kid>.<binding>`, where the binding names the connection the
+ * blob belongs to (tokenBinding: connection id + provider + provider user id). So relabelling a blob with another
+ * key id, or copying it onto another connection's record, fails authentication instead of handing one owner's
+ * provider account to another. `v1` blobs (AAD `v1.<kid>`, no binding) were written before binding existed; only
+ * decryptLegacyJson reads them, for the one-time migration.
+ * Rotation: BASELINE_TOKEN_KEY/BASELINE_TOKEN_KEY_ID is the current key (every new blob uses it);
+ * BASELINE_TOKEN_PREVIOUS_KEYS (JSON `{"<kid>":"<base64 key>"}`) keeps older keys readable until
+ * reencryptStaleTokens (tokens.ts, called by the sweeper) has re-encrypted every connection. Dropping an old key
+ * afterwards also makes every copy under it unreadable — including the ones Medplum keeps in resource history.
  *
  * No error message here contains plaintext, ciphertext or key bytes: they end up in Task reasons and bot logs.
  */
@@ -14,7 +19,8 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readOptionalSecret, readSecret } from './secrets.ts';
 import type { BotSecrets } from './secrets.ts';
 
-const VERSION = 'v1';
+const VERSION = 'v2';
+const LEGACY_VERSION = 'v1';
 const ALGORITHM = 'aes-256-gcm';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -106,18 +112,39 @@ export function keyringFromSecrets(secrets: BotSecrets | undefined): TokenKeyrin
 }
 
 /**
+ * @param connectionId - the connection Basic's id
+ * @param provider - provider key
+ * @param providerUserId - the provider account the tokens are for
+ * @returns the associated data that binds a blob to that connection and account
+ */
+export function tokenBinding(connectionId: string, provider: string, providerUserId: string): string {
+  if (!connectionId || !provider || !providerUserId) {
+    throw new Error('A token binding needs a connection id, a provider and a provider user id');
+  }
+  return `Basic/${connectionId}|${provider}|${providerUserId}`;
+}
+
+function aad(version: string, kid: string, binding?: string): Buffer {
+  return Buffer.from(binding === undefined ? `${version}.${kid}` : `${version}.${kid}.${binding}`, 'utf8');
+}
+
+/**
  * @param value - any JSON-serialisable value
  * @param keyring - keys; the current one is used
- * @returns `v1.<kid>.<iv>.<ciphertext>.<tag>`
+ * @param binding - tokenBinding(...) of the connection the blob belongs to
+ * @returns `v2.<kid>.<iv>.<ciphertext>.<tag>`
  */
-export function encryptJson(value: unknown, keyring: TokenKeyring): string {
+export function encryptJson(value: unknown, keyring: TokenKeyring, binding: string): string {
+  if (!binding) {
+    throw new Error('Token encryption needs a binding');
+  }
   const key = keyring.keys.get(keyring.currentKid);
   if (!key) {
     throw new Error(`Token key ${keyring.currentKid} is not configured`);
   }
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
-  cipher.setAAD(Buffer.from(`${VERSION}.${keyring.currentKid}`, 'utf8'));
+  cipher.setAAD(aad(VERSION, keyring.currentKid, binding));
   const ciphertext = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
   const tag = cipher.getAuthTag();
   return [
@@ -129,49 +156,88 @@ export function encryptJson(value: unknown, keyring: TokenKeyring): string {
   ].join('.');
 }
 
-/**
- * @param blob - output of encryptJson
- * @returns the key id the blob was written with (to decide whether it needs re-encryption after a rotation)
- */
-export function blobKeyId(blob: string): string {
+function parseBlob(blob: string): { version: string; kid: string; iv: string; ciphertext: string; tag: string } {
   const parts = blob.split('.');
-  const kid = parts[1];
-  if (parts.length !== 5 || parts[0] !== VERSION || kid === undefined || !KID_PATTERN.test(kid)) {
+  const [version, kid, iv, ciphertext, tag] = parts;
+  if (
+    parts.length !== 5 ||
+    (version !== VERSION && version !== LEGACY_VERSION) ||
+    kid === undefined ||
+    !KID_PATTERN.test(kid) ||
+    iv === undefined ||
+    ciphertext === undefined ||
+    tag === undefined ||
+    ![iv, ciphertext, tag].every((p) => BASE64URL_PATTERN.test(p))
+  ) {
     throw new Error('Token ciphertext is malformed');
   }
-  return kid;
+  return { version, kid, iv, ciphertext, tag };
 }
 
 /**
- * @param blob - output of encryptJson
- * @param keyring - keys; the blob's key id picks the key
- * @returns the decrypted JSON value (callers validate its shape with zod)
+ * @param blob - output of encryptJson (or a legacy v1 blob)
+ * @returns the key id the blob was written with (to decide whether it needs re-encryption after a rotation)
  */
-export function decryptJson(blob: string, keyring: TokenKeyring): unknown {
-  const kid = blobKeyId(blob);
-  const [, , ivText, ciphertextText, tagText] = blob.split('.') as [string, string, string, string, string];
-  if (![ivText, ciphertextText, tagText].every((p) => BASE64URL_PATTERN.test(p))) {
-    throw new Error('Token ciphertext is malformed');
-  }
-  const key = keyring.keys.get(kid);
+export function blobKeyId(blob: string): string {
+  return parseBlob(blob).kid;
+}
+
+/**
+ * @param blob - a token blob
+ * @returns true for a v1 blob (no connection binding): it must be migrated
+ */
+export function isLegacyBlob(blob: string): boolean {
+  return parseBlob(blob).version === LEGACY_VERSION;
+}
+
+function decrypt(parts: ReturnType<typeof parseBlob>, keyring: TokenKeyring, binding: string | undefined): unknown {
+  const key = keyring.keys.get(parts.kid);
   if (!key) {
-    throw new Error(`Token key ${kid} is not configured`);
+    throw new Error(`Token key ${parts.kid} is not configured`);
   }
-  const iv = Buffer.from(ivText, 'base64url');
-  const tag = Buffer.from(tagText, 'base64url');
+  const iv = Buffer.from(parts.iv, 'base64url');
+  const tag = Buffer.from(parts.tag, 'base64url');
   if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
     throw new Error('Token ciphertext is malformed');
   }
   let plaintext: string;
   try {
     const decipher = createDecipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
-    decipher.setAAD(Buffer.from(`${VERSION}.${kid}`, 'utf8'));
+    decipher.setAAD(aad(parts.version, parts.kid, binding));
     decipher.setAuthTag(tag);
-    plaintext = Buffer.concat([decipher.update(Buffer.from(ciphertextText, 'base64url')), decipher.final()]).toString(
+    plaintext = Buffer.concat([decipher.update(Buffer.from(parts.ciphertext, 'base64url')), decipher.final()]).toString(
       'utf8'
     );
   } catch (err) {
     throw new Error('Token ciphertext failed authentication', { cause: err });
   }
   return JSON.parse(plaintext) as unknown;
+}
+
+/**
+ * @param blob - output of encryptJson
+ * @param keyring - keys; the blob's key id picks the key
+ * @param binding - tokenBinding(...) of the connection the caller is reading tokens for
+ * @returns the decrypted JSON value (callers validate its shape with zod)
+ */
+export function decryptJson(blob: string, keyring: TokenKeyring, binding: string): unknown {
+  const parts = parseBlob(blob);
+  if (parts.version !== VERSION) {
+    throw new Error('Token ciphertext is not bound to a connection');
+  }
+  return decrypt(parts, keyring, binding);
+}
+
+/**
+ * Reads a v1 blob (written before blobs were bound to their connection); used only to migrate it.
+ * @param blob - a v1 blob
+ * @param keyring - keys
+ * @returns the decrypted JSON value
+ */
+export function decryptLegacyJson(blob: string, keyring: TokenKeyring): unknown {
+  const parts = parseBlob(blob);
+  if (parts.version !== LEGACY_VERSION) {
+    throw new Error('Token ciphertext is not a legacy blob');
+  }
+  return decrypt(parts, keyring, undefined);
 }

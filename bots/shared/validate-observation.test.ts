@@ -1,7 +1,8 @@
-import type { Observation } from '@medplum/fhirtypes';
+import type { Observation, ObservationComponent } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { getMetric, metricCategory, metricCodings, metricQuantity } from './catalogue.ts';
-import { UCUM } from './systems.ts';
+import { allowedComponents, getMetric, metricCategory, metricCodings, metricQuantity } from './catalogue.ts';
+import type { AllowedComponent } from './catalogue.ts';
+import { CODE_SYSTEM, UCUM } from './systems.ts';
 import { validateWearableObservation } from './validate-observation.ts';
 
 function observation(key: string, extra: Partial<Observation>): Observation {
@@ -9,7 +10,7 @@ function observation(key: string, extra: Partial<Observation>): Observation {
   return {
     resourceType: 'Observation',
     status: 'final',
-    category: [metricCategory(metric)],
+    category: [metricCategory(metric, extra.valueSampledData !== undefined)],
     code: { coding: metricCodings(metric) },
     subject: { reference: 'Patient/p1' },
     effectiveDateTime: '2026-11-02T06:41:00Z',
@@ -132,8 +133,8 @@ describe('validateWearableObservation', () => {
     expect(validateWearableObservation(observation('hr-zone-durations', { component: component.slice(1) }))).toEqual({
       ok: false,
       errors: [
-        'hr-zone-durations needs exactly one hr-zone-0 component with a valueQuantity',
         'hr-zone-durations.hr-zone-2 value 2000 min is outside the plausible range 0–1440 min',
+        'hr-zone-durations needs exactly one hr-zone-0 component with a valueQuantity',
       ],
     });
   });
@@ -150,5 +151,75 @@ describe('validateWearableObservation', () => {
       observation('workout-activity', { effectivePeriod: PERIOD, valueCodeableConcept: { text: 'running' } })
     );
     expect(session.ok && session.metric.key).toBe('workout-activity');
+  });
+
+  describe('record panels (catalogue members)', () => {
+    function members(key: string, value: (c: AllowedComponent) => number): ObservationComponent[] {
+      return allowedComponents(getMetric(key)).map((c) => ({
+        code: { coding: [c.code] },
+        valueQuantity: metricQuantity(c, value(c)),
+      }));
+    }
+
+    test('accepts a night with every member, each in its own unit and range', () => {
+      const o = observation('sleep-duration', {
+        effectivePeriod: PERIOD,
+        valueQuantity: metricQuantity(getMetric('sleep-duration'), 420),
+        component: members('sleep-duration', (c) => c.range.min + 1),
+      });
+      expect(validateWearableObservation(o)).toMatchObject({ ok: true });
+    });
+
+    test('rejects a member of another record panel (a cycle value inside a night)', () => {
+      const o = observation('sleep-duration', {
+        valueQuantity: metricQuantity(getMetric('sleep-duration'), 420),
+        component: members('whoop-day-strain', () => 70).filter(
+          (c) => c.code.coding?.[0]?.code === 'heart-rate-average'
+        ),
+      });
+      expect(validateWearableObservation(o)).toEqual({
+        ok: false,
+        errors: [`sleep-duration does not take a component ${CODE_SYSTEM}|heart-rate-average`],
+      });
+    });
+
+    test('rejects a member without a valueQuantity', () => {
+      const o = observation('hrv-rmssd', {
+        valueQuantity: metricQuantity(getMetric('hrv-rmssd'), 48),
+        component: [{ code: { coding: [getMetric('whoop-recovery').code] }, valueString: '67%' }],
+      });
+      expect(validateWearableObservation(o)).toEqual({
+        ok: false,
+        errors: ['hrv-rmssd.whoop-recovery component has no valueQuantity'],
+      });
+    });
+
+    test('rejects a member that is implausible, naming the member', () => {
+      const o = observation('whoop-day-strain', {
+        valueQuantity: metricQuantity(getMetric('whoop-day-strain'), 12),
+        component: members('whoop-day-strain', (c) => (c.rangeKey === 'heart-rate-max' ? 260 : c.range.min)),
+      });
+      expect(validateWearableObservation(o)).toEqual({
+        ok: false,
+        errors: ['heart-rate-max value 260 /min is outside the plausible range 30–250 /min'],
+      });
+    });
+
+    test('accepts a workout with all six zones, and rejects one with a zone missing', () => {
+      const all = members('workout-activity', (c) => c.range.min);
+      const session = (component: ObservationComponent[]): Observation =>
+        observation('workout-activity', {
+          effectivePeriod: PERIOD,
+          valueCodeableConcept: { text: 'running' },
+          component,
+        });
+      expect(validateWearableObservation(session(all))).toMatchObject({ ok: true });
+      expect(validateWearableObservation(session(all.filter((c) => c.code.coding?.[0]?.code !== 'hr-zone-0')))).toEqual(
+        {
+          ok: false,
+          errors: ['workout-activity needs all 6 hr-zone-durations components or none, not 5'],
+        }
+      );
+    });
   });
 });

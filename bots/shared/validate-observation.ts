@@ -7,9 +7,12 @@
  * (enforced by Medplum on write; one per rule, each naming the whole catalogue table), and this module gives the
  * same verdict without a server, with a message about the one metric at hand. It is also the only layer that checks
  * the samples inside valueSampledData.data against the plausible range: FHIRPath cannot split that string.
+ *
+ * Components follow the catalogue's `components` (a panel such as blood pressure) and `members` (the values a
+ * record panel such as a night's sleep or a workout may carry, each in its own code, unit and range).
  */
 import type { Observation, Quantity } from '@medplum/fhirtypes';
-import { checkPlausible, metricByCode } from './catalogue.ts';
+import { allowedComponents, categoryCode, checkPlausible, getMetric, metricByCode } from './catalogue.ts';
 import type { Metric } from './catalogue.ts';
 import { OBSERVATION_CATEGORY_SYSTEM, UCUM } from './systems.ts';
 
@@ -42,6 +45,56 @@ function checkQuantity(label: string, quantity: Quantity, unit: string, rangeKey
   }
 }
 
+function codingKey(system: string | undefined, code: string | undefined): string {
+  return `${system ?? ''}|${code ?? ''}`;
+}
+
+/**
+ * Components: each must be a panel member or a member metric of this metric (allowedComponents), at most once, with
+ * a valueQuantity in its own unit and plausible range; a standalone panel needs every member, and a panel that is a
+ * member (a workout's heart rate zones) all of its components or none.
+ */
+function checkComponents(observation: Observation, metric: Metric, errors: string[]): void {
+  const allowed = allowedComponents(metric);
+  const byCoding = new Map(allowed.map((a) => [codingKey(a.code.system, a.code.code), a]));
+  const seen = new Map<string, number>();
+  for (const component of observation.component ?? []) {
+    const match = (component.code.coding ?? [])
+      .map((c) => byCoding.get(codingKey(c.system, c.code)))
+      .find((a) => a !== undefined);
+    if (!match) {
+      const codes = (component.code.coding ?? []).map((c) => codingKey(c.system, c.code)).join(', ');
+      errors.push(`${metric.key} does not take a component ${codes || '(no code)'}`);
+      continue;
+    }
+    const code = match.code.code;
+    seen.set(code, (seen.get(code) ?? 0) + 1);
+    if (seen.get(code) === 2) {
+      errors.push(`${metric.key} has more than one ${code} component`);
+    }
+    const label = match.metric === metric ? match.rangeKey : `${metric.key}.${match.rangeKey}`;
+    if (!component.valueQuantity) {
+      errors.push(`${label} component has no valueQuantity`);
+      continue;
+    }
+    checkQuantity(label, component.valueQuantity, match.unit, match.rangeKey, errors);
+  }
+  for (const panel of [metric, ...(metric.members ?? []).map(getMetric)]) {
+    const members = panel.components ?? [];
+    if (members.length === 0) {
+      continue;
+    }
+    const present = members.filter((c) => seen.has(c.code.code)).length;
+    if (panel === metric) {
+      for (const expected of members.filter((c) => !seen.has(c.code.code))) {
+        errors.push(`${metric.key} needs exactly one ${expected.code.code} component with a valueQuantity`);
+      }
+    } else if (present !== 0 && present !== members.length) {
+      errors.push(`${metric.key} needs all ${members.length} ${panel.key} components or none, not ${present}`);
+    }
+  }
+}
+
 /**
  * @param observation - a wearable Observation about to be written
  * @returns the matched metric, or every problem found
@@ -53,9 +106,16 @@ export function validateWearableObservation(observation: Observation): Observati
     return { ok: false, errors: [`code ${codes || '(none)'} is not a Baseline catalogue metric`] };
   }
   const errors: string[] = [];
+  // A series of a metric that takes none is reported below as such, not as a category problem.
+  const series = observation.valueSampledData !== undefined && metric.valueTypes.includes('SampledData');
+  const category = categoryCode(metric, series);
   const categories = (observation.category ?? []).flatMap((c) => c.coding ?? []);
-  if (!categories.some((c) => c.system === OBSERVATION_CATEGORY_SYSTEM && c.code === metric.category)) {
-    errors.push(`${metric.key} must have category ${metric.category}`);
+  if (!categories.some((c) => c.system === OBSERVATION_CATEGORY_SYSTEM && c.code === category)) {
+    errors.push(`${metric.key} ${series ? 'series ' : ''}must have category ${category}`);
+  }
+  // The R4 vital-signs profile takes one valueQuantity: a series claiming vital-signs would break it.
+  if (series && categories.some((c) => c.system === OBSERVATION_CATEGORY_SYSTEM && c.code === 'vital-signs')) {
+    errors.push(`${metric.key} series must not claim the vital-signs category`);
   }
 
   if (observation.valueQuantity) {
@@ -96,24 +156,14 @@ export function validateWearableObservation(observation: Observation): Observati
   if (metric.valueTypes.includes('CodeableConcept') && !observation.effectivePeriod) {
     errors.push(`${metric.key} needs an effectivePeriod (the session it describes)`);
   }
-  if (metric.components) {
-    for (const expected of metric.components) {
-      const found = observation.component?.filter((c) =>
-        c.code.coding?.some((x) => x.system === expected.code.system && x.code === expected.code.code)
-      );
-      if (found?.length !== 1 || !found[0]?.valueQuantity) {
-        errors.push(`${metric.key} needs exactly one ${expected.code.code} component with a valueQuantity`);
-        continue;
-      }
-      checkQuantity(
-        `${metric.key}.${expected.code.code}`,
-        found[0].valueQuantity,
-        expected.unit,
-        `${metric.key}.${expected.code.code}`,
-        errors
-      );
-    }
-  } else if (!observation.valueQuantity && !observation.valueSampledData && !observation.valueCodeableConcept) {
+  checkComponents(observation, metric, errors);
+  // A record panel (a metric with members) still carries its own value: the members only add to it.
+  if (
+    !metric.components &&
+    !observation.valueQuantity &&
+    !observation.valueSampledData &&
+    !observation.valueCodeableConcept
+  ) {
     errors.push(`${metric.key} has no value`);
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, metric };

@@ -8,6 +8,8 @@
  * 4. queues a 48-hour reconcile sync for connections that have had no webhook for a day (webhooks get lost);
  * 5. keeps each connection's backfill moving (promotes the next window if none is running).
  * Input is the Bot resource on cron; an admin may `$execute` it with `{ staleAfterSeconds, asOf }` to force steps 1–2.
+ * It pages through every connection and every Task it looks at (no fixed page cap), and paces its own FHIR traffic
+ * by the quota (shared/quota.ts), so a sweep over many owners waits for the quota window instead of failing.
  */
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
@@ -18,6 +20,7 @@ import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from '../shared/extensions.t
 import { updateIfUnchanged } from '../shared/fhir-write.ts';
 import { promoteNextBackfill, taskKey } from '../shared/queue.ts';
 import { searchAll } from '../shared/search.ts';
+import { QUOTA_POINTS, QuotaPacer } from '../shared/quota.ts';
 import { buildTask, isDue, isStuck } from '../shared/tasks.ts';
 import { keyringFromSecrets } from '../shared/token-crypto.ts';
 import { CredentialsExpiredError, freshAccessToken } from '../shared/tokens.ts';
@@ -41,21 +44,30 @@ export interface SweeperResult {
   promoted: number;
 }
 
-async function tasksWithStatus(medplum: MedplumClient, status: string): Promise<WithId<Task>[]> {
-  return searchAll(medplum, 'Task', {
-    code: `${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync`,
-    status,
-    _count: '500',
-  });
+async function tasksWithStatus(medplum: MedplumClient, pacer: QuotaPacer, status: string): Promise<WithId<Task>[]> {
+  return pacer.run(QUOTA_POINTS.search, () =>
+    searchAll(medplum, 'Task', {
+      code: `${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync,${TASK_TYPE_SYSTEM}|erase`,
+      status,
+      _count: '500',
+    })
+  );
 }
 
 /** Sets a Task back to `requested` so the sync Subscription runs it (via on-hold when it is already requested). */
-async function requeue(medplum: MedplumClient, task: WithId<Task>): Promise<boolean> {
+async function requeue(medplum: MedplumClient, pacer: QuotaPacer, task: WithId<Task>): Promise<boolean> {
   let current: WithId<Task> | undefined = task;
   if (current.status === 'requested') {
-    current = await updateIfUnchanged(medplum, { ...current, status: 'on-hold' }, current);
+    const held: WithId<Task> = current;
+    current = await pacer.run(QUOTA_POINTS.write, () =>
+      updateIfUnchanged(medplum, { ...held, status: 'on-hold' }, held)
+    );
   }
-  return Boolean(current && (await updateIfUnchanged(medplum, { ...current, status: 'requested' }, current)));
+  const next = current;
+  return Boolean(
+    next &&
+    (await pacer.run(QUOTA_POINTS.write, () => updateIfUnchanged(medplum, { ...next, status: 'requested' }, next)))
+  );
 }
 
 export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<SweeperResult> {
@@ -67,21 +79,28 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   const now = options.success && options.data.asOf ? new Date(options.data.asOf) : new Date();
   const result: SweeperResult = { retried: 0, requeued: 0, refreshed: 0, expired: 0, reconciled: 0, promoted: 0 };
 
+  const pacer = new QuotaPacer(medplum);
   const connections = (
-    await medplum.searchResources('Basic', { code: CONNECTION_CODE_TOKEN, _count: '1000' }, { cache: 'no-cache' })
+    await pacer.run(QUOTA_POINTS.search, () =>
+      searchAll(medplum, 'Basic', { code: CONNECTION_CODE_TOKEN, _count: '500' })
+    )
   ).map((basic) => ({ basic, connection: parseConnection(basic) }));
   const active = new Set(connections.filter((c) => c.connection.status === 'active').map((c) => `Basic/${c.basic.id}`));
+  // Erase work runs for connections that are no longer active (that is when an owner erases).
+  const runnable = (task: Task): boolean =>
+    task.code?.coding?.some((c) => c.system === TASK_TYPE_SYSTEM && c.code === 'erase') === true ||
+    active.has(task.focus?.reference ?? '');
 
   // 1. Retries that are due (only for connections that can still sync).
-  for (const task of await tasksWithStatus(medplum, 'failed')) {
-    if (active.has(task.focus?.reference ?? '') && isDue(task, now) && (await requeue(medplum, task))) {
+  for (const task of await tasksWithStatus(medplum, pacer, 'failed')) {
+    if (runnable(task) && isDue(task, now) && (await requeue(medplum, pacer, task))) {
       result.retried++;
     }
   }
   // 2. Stuck work.
   for (const status of ['in-progress', 'requested']) {
-    for (const task of await tasksWithStatus(medplum, status)) {
-      if (active.has(task.focus?.reference ?? '') && isStuck(task, now, staleMs) && (await requeue(medplum, task))) {
+    for (const task of await tasksWithStatus(medplum, pacer, status)) {
+      if (runnable(task) && isStuck(task, now, staleMs) && (await requeue(medplum, pacer, task))) {
         result.requeued++;
       }
     }

@@ -1,32 +1,48 @@
 /**
- * Bot `sync` (Subscription: a sync or backfill Task became `requested`): runs that one Task.
+ * Bot `sync` (Subscription: a sync, backfill or erase Task became `requested`): runs that one Task.
  *
  * 1. Claims the Task with a versioned update to `in-progress` (two deliveries of the same Task cannot both run it).
  * 2. Gets a usable access token — refreshed once at a time per connection (shared/tokens.ts).
  * 3. Plans the provider calls (a window with a 24-hour overlap, because WHOOP re-scores after the fact; or the one
  *    record a webhook named), fetches, maps to catalogue-coded Observations (unscored records are skipped until
- *    scored), and writes them in batches of conditional PUTs by identifier, checking every entry.
- *    A `*.deleted` event marks that record's Observations `entered-in-error` instead (kept for audit; only a
- *    disconnect with erase deletes data).
- * 4. Completes the Task with its counts — or fails it with a reason and a next attempt (the sweeper retries),
- *    without a retry when the owner must reconnect. A finished backfill window starts the next one.
+ *    scored), and writes only what changed (shared/write-changed.ts), paced by the FHIR quota (shared/quota.ts).
+ *    A `*.deleted` event retracts that record's Observations (`entered-in-error`, kept for audit) only after WHOOP's
+ *    API confirms the record is gone; a record WHOOP does not know completes the Task with nothing to do.
+ * 4. Completes the Task with its counts and the quota points it spent — or fails it with a reason and a next attempt
+ *    (the sweeper retries), without a retry when the owner must reconnect. A finished backfill window starts the
+ *    next one.
+ *
+ * Every FHIR request goes through the run's QuotaPacer, including the Task bookkeeping: a throttled "mark failed"
+ * waits for the quota window instead of leaving the Task stuck `in-progress`. Backfill windows keep a reserve of the
+ * budget untouched (BACKFILL_RESERVE), so one owner's year of history never starves another owner's fresh webhook.
  */
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Bundle, Observation, Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
+import { runErase } from '../connect/erase.ts';
 import { oauthProviderFor, ProviderKeySchema, whoopClientFor } from '../providers.ts';
-import { parseConnection, withLastSync } from '../shared/connection.ts';
-import { upsertByIdentifier, summarizeFailures } from '../shared/fhir-batch.ts';
+import { parseConnection, withLastSync, withLastWebhook } from '../shared/connection.ts';
+import { summarizeFailures } from '../shared/fhir-batch.ts';
 import { updateIfUnchanged, updateWithRetry } from '../shared/fhir-write.ts';
 import { ProviderHttpError } from '../shared/http.ts';
 import { promoteNextBackfill } from '../shared/queue.ts';
-import { searchAll } from '../shared/search.ts';
+import { DEFAULT_USER_QUOTA, isThrottled, QUOTA_POINTS, QuotaPacer } from '../shared/quota.ts';
 import { markCompleted, markFailed, markInProgress, readTaskInput } from '../shared/tasks.ts';
 import type { ParsedTaskInput, TaskCounts } from '../shared/tasks.ts';
 import { keyringFromSecrets } from '../shared/token-crypto.ts';
 import { CredentialsExpiredError, freshAccessToken } from '../shared/tokens.ts';
-import { fetchWhoopPlan, mapWhoopRecords, planWhoopSync } from '../whoop/sync-plan.ts';
+import { writeChanged } from '../shared/write-changed.ts';
+import { confirmWhoopDeletion, fetchWhoopPlan, groupWhoopRecords, planWhoopSync } from '../whoop/sync-plan.ts';
 import type { WhoopRecords, WhoopSyncPlan } from '../whoop/sync-plan.ts';
+
+/**
+ * Points a backfill window leaves for fresh work: 10 % of a default membership budget, room for ~7 webhook syncs
+ * (≈ 700 points each: a few reads and searches, 1–3 writes, the Task's claim and completion) a minute at once
+ * while backfills run; more wait at most for the next quota window.
+ */
+export const BACKFILL_RESERVE = Math.round(DEFAULT_USER_QUOTA * 0.1);
+/** Points of a read-modify-write of one resource (read + update). */
+const BOOKKEEPING_POINTS = QUOTA_POINTS.read + QUOTA_POINTS.write;
 
 const TaskInput = z.looseObject({
   resourceType: z.literal('Task'),
@@ -51,31 +67,61 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     return { task: task.id, status: 'skipped', reason: `Task is ${task.status}` };
   }
   const input = readTaskInput(task);
-  const claimed = await updateIfUnchanged(medplum, markInProgress(task, new Date()), task);
+  const pacer = new QuotaPacer(medplum, { reserve: input.kind === 'sync' ? 0 : BACKFILL_RESERVE });
+  const claimed = await pacer.run(QUOTA_POINTS.write, () =>
+    updateIfUnchanged(medplum, markInProgress(task, new Date()), task)
+  );
   if (!claimed) {
     return { task: task.id, status: 'skipped', reason: 'claimed by another run' };
   }
 
   let counts: TaskCounts;
   try {
-    counts = await run(medplum, event, input);
+    counts = await run(medplum, event, input, pacer);
   } catch (err) {
     const failure = describeFailure(err);
-    await updateWithRetry(medplum, 'Task', claimed.id, (current) =>
-      markFailed(current, failure.reason, new Date(), failure.options)
+    await pacer.run(
+      BOOKKEEPING_POINTS,
+      () =>
+        updateWithRetry(medplum, 'Task', claimed.id, (current) =>
+          markFailed(current, failure.reason, new Date(), failure.options)
+        ),
+      20
     );
     if (input.kind === 'backfill') {
-      await promoteNextBackfill(medplum, input.connection);
+      await pacer.run(
+        QUOTA_POINTS.search + QUOTA_POINTS.write,
+        () => promoteNextBackfill(medplum, input.connection),
+        10
+      );
     }
-    console.log(JSON.stringify({ bot: 'sync', task: claimed.id, failed: failure.reason }));
+    console.log(JSON.stringify({ bot: 'sync', task: claimed.id, failed: failure.reason, points: pacer.spend.points }));
     throw new Error(failure.reason, { cause: err });
   }
 
-  await updateWithRetry(medplum, 'Task', claimed.id, (current) => markCompleted(current, counts, new Date()));
   const connectionId = input.connection.reference?.split('/')[1] ?? '';
-  await updateWithRetry(medplum, 'Basic', connectionId, (current) => withLastSync(current, new Date()));
+  if (input.kind !== 'erase') {
+    await pacer.run(
+      BOOKKEEPING_POINTS,
+      () =>
+        updateWithRetry(medplum, 'Basic', connectionId, (current) => {
+          const now = new Date();
+          // A webhook-named Task that WHOOP's API answered means webhooks reach us: the sweeper's "quiet
+          // connection" check reads this (the public webhook bot itself writes nothing a forger could steer).
+          return input.eventType ? withLastWebhook(withLastSync(current, now), now) : withLastSync(current, now);
+        }),
+      20
+    );
+  }
+  // Reported after the last write it can count; the completion itself costs one more write.
+  counts.points = pacer.spend.points + BOOKKEEPING_POINTS;
+  await pacer.run(
+    BOOKKEEPING_POINTS,
+    () => updateWithRetry(medplum, 'Task', claimed.id, (current) => markCompleted(current, counts, new Date())),
+    20
+  );
   if (input.kind === 'backfill') {
-    await promoteNextBackfill(medplum, input.connection);
+    await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () => promoteNextBackfill(medplum, input.connection), 10);
   }
   console.log(JSON.stringify({ bot: 'sync', task: claimed.id, kind: input.kind, ...counts }));
   return { task: claimed.id, status: 'completed', counts };
@@ -91,12 +137,25 @@ function describeFailure(err: unknown): { reason: string; options: { retryable?:
       options: err.retryAfterSeconds === undefined ? {} : { retryAfterMs: err.retryAfterSeconds * 1000 },
     };
   }
+  if (isThrottled(err)) {
+    return { reason: 'Medplum FHIR quota exhausted (Too Many Requests)', options: { retryAfterMs: 60_000 } };
+  }
   return { reason: err instanceof Error ? err.message : String(err), options: {} };
 }
 
-async function run(medplum: MedplumClient, event: BotEvent<unknown>, input: ParsedTaskInput): Promise<TaskCounts> {
+async function run(
+  medplum: MedplumClient,
+  event: BotEvent<unknown>,
+  input: ParsedTaskInput,
+  pacer: QuotaPacer
+): Promise<TaskCounts> {
+  if (input.kind === 'erase') {
+    return runErase(medplum, input);
+  }
   const connectionId = input.connection.reference?.split('/')[1] ?? '';
-  const basic = await medplum.readResource('Basic', connectionId, { cache: 'no-cache' });
+  const basic = await pacer.run(QUOTA_POINTS.read, () =>
+    medplum.readResource('Basic', connectionId, { cache: 'no-cache' })
+  );
   const connection = parseConnection(basic);
   if (connection.status !== 'active') {
     throw new NotRetryable(`The ${connection.provider} connection is ${connection.status}`);
@@ -106,82 +165,87 @@ async function run(medplum: MedplumClient, event: BotEvent<unknown>, input: Pars
   }
   const providerKey = ProviderKeySchema.parse(connection.provider);
   const plan = planWhoopSync(input, { whoopUserId: connection.providerUserId, now: new Date() });
-  if (plan.kind === 'retract') {
-    return { deleted: await retract(medplum, plan) };
-  }
 
   const provider = oauthProviderFor(providerKey, event.secrets);
   const keyring = keyringFromSecrets(event.secrets);
   const client = whoopClientFor(event.secrets);
   let token = await freshAccessToken(medplum, basic, provider, keyring);
-  let records: WhoopRecords;
-  try {
-    records = await fetchWhoopPlan(client, token.accessToken, plan);
-  } catch (err) {
-    // A token the clock thinks is valid can still be refused (revoked and re-granted elsewhere): refresh once.
-    if (!(err instanceof ProviderHttpError && err.kind === 'unauthorized')) {
-      throw err;
+  const withToken = async <T>(call: (accessToken: string) => Promise<T>): Promise<T> => {
+    try {
+      return await call(token.accessToken);
+    } catch (err) {
+      // A token the clock thinks is valid can still be refused (revoked and re-granted elsewhere): refresh once.
+      if (!(err instanceof ProviderHttpError && err.kind === 'unauthorized')) {
+        throw err;
+      }
+      token = await freshAccessToken(medplum, token.connection, provider, keyring, { force: true });
+      return call(token.accessToken);
     }
-    token = await freshAccessToken(medplum, token.connection, provider, keyring, { force: true });
-    records = await fetchWhoopPlan(client, token.accessToken, plan);
+  };
+
+  if (plan.kind === 'retract') {
+    const confirmed = await withToken((accessToken) =>
+      confirmWhoopDeletion(client, accessToken, plan, input.recordId ?? '')
+    );
+    if (confirmed.length === 0) {
+      console.log(JSON.stringify({ bot: 'sync', deletion: 'not confirmed by WHOOP', event: input.eventType }));
+      return { retracted: 0, missing: 0 };
+    }
+    return { retracted: await retract(medplum, pacer, { ...plan, records: confirmed }) };
   }
 
-  const mapped = mapWhoopRecords(records, {
+  const records: WhoopRecords = await withToken((accessToken) => fetchWhoopPlan(client, accessToken, plan));
+  const grouped = groupWhoopRecords(records, {
     patient: connection.patient,
     device: connection.device,
     whoopUserId: connection.providerUserId,
   });
-  const result = await upsertByIdentifier(
-    medplum,
-    mapped.observations.map((resource) => ({ resource, identifier: firstIdentifier(resource) })),
-    // ~500 Observations (~0.5 MB) per Bundle stays under Medplum's 1 MB maxJsonSize and keeps requests per
-    // Observation near 0.01.
-    { chunkSize: 500 }
-  );
+  const result = await writeChanged(medplum, pacer, { records: grouped.records, writeOnce: grouped.writeOnce });
   if (result.failures.length > 0) {
-    throw new Error(summarizeFailures(result));
+    throw new Error(
+      summarizeFailures({
+        created: result.created,
+        updated: result.updated,
+        unchanged: result.unchanged,
+        failures: result.failures,
+      })
+    );
   }
   return {
     created: result.created,
     updated: result.updated,
     unchanged: result.unchanged,
-    skipped: mapped.skipped.length,
+    retracted: result.retracted,
+    skipped: grouped.skipped.length,
+    missing: records.missing.length,
   };
 }
 
-function firstIdentifier(observation: Observation): { system: string; value: string } {
-  const id = observation.identifier?.[0];
-  if (!id?.system || !id.value) {
-    throw new Error('Mapped Observation has no identifier');
+async function retract(
+  medplum: MedplumClient,
+  pacer: QuotaPacer,
+  plan: Extract<WhoopSyncPlan, { kind: 'retract' }>
+): Promise<number> {
+  const query = { identifier: plan.records.map((r) => `${r.system}|${r.value}`).join(','), _count: '1000' };
+  const observations: WithId<Observation>[] = await pacer.run(QUOTA_POINTS.search, () =>
+    medplum.searchResources('Observation', query, { cache: 'no-cache' })
+  );
+  const toRetract = observations.filter((o) => o.status !== 'entered-in-error');
+  if (toRetract.length === 0) {
+    return 0;
   }
-  return { system: id.system, value: id.value };
-}
-
-async function retract(medplum: MedplumClient, plan: Extract<WhoopSyncPlan, { kind: 'retract' }>): Promise<number> {
-  let retracted = 0;
-  for (const record of plan.records) {
-    const observations = await searchAll(medplum, 'Observation', {
-      identifier: `${record.system}|${record.value}`,
-      _count: '200',
-    });
-    const toRetract = observations.filter((o) => o.status !== 'entered-in-error');
-    if (toRetract.length === 0) {
-      continue;
-    }
-    const bundle: Bundle = {
-      resourceType: 'Bundle',
-      type: 'batch',
-      entry: toRetract.map((o) => ({
-        resource: { ...o, status: 'entered-in-error' },
-        request: { method: 'PUT', url: `Observation/${o.id}`, ifMatch: `W/"${o.meta?.versionId}"` },
-      })),
-    };
-    const response = await medplum.executeBatch(bundle);
-    const failed = (response.entry ?? []).filter((e) => !e.response?.status?.startsWith('2'));
-    if (failed.length > 0) {
-      throw new Error(`Could not retract ${failed.length} Observation(s) of ${record.recordType} ${record.value}`);
-    }
-    retracted += toRetract.length;
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'batch',
+    entry: toRetract.map((o) => ({
+      resource: { ...o, status: 'entered-in-error' },
+      request: { method: 'PUT', url: `Observation/${o.id}`, ifMatch: `W/"${o.meta?.versionId}"` },
+    })),
+  };
+  const response = await pacer.run(toRetract.length * QUOTA_POINTS.write, () => medplum.executeBatch(bundle));
+  const failed = (response.entry ?? []).filter((e) => !e.response?.status?.startsWith('2'));
+  if (failed.length > 0) {
+    throw new Error(`Could not retract ${failed.length} Observation(s) of ${plan.records.length} WHOOP record(s)`);
   }
-  return retracted;
+  return toRetract.length;
 }

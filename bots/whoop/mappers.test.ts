@@ -1,6 +1,6 @@
 import type { Observation } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { getMetric } from '../shared/catalogue.ts';
+import { getMetric, metricByCode } from '../shared/catalogue.ts';
 import { IDENTIFIER_BASE, WEARABLE_PROFILE } from '../shared/systems.ts';
 import { validateWearableObservation } from '../shared/validate-observation.ts';
 import {
@@ -9,6 +9,9 @@ import {
   convertWhoopRecoveryToFhir,
   convertWhoopSleepToFhir,
   convertWhoopWorkoutToFhir,
+  patientIdOf,
+  whoopIdentifiers,
+  whoopRecordIdentifier,
 } from './mappers.ts';
 import type { MapResult } from './mappers.ts';
 import { CycleSchema, RecoverySchema, SleepSchema, UserBodyMeasurementSchema, WorkoutSchema } from './schemas.ts';
@@ -24,20 +27,38 @@ const sleep = SleepSchema.parse(SLEEP);
 const recovery = RecoverySchema.parse(RECOVERY);
 const workout = WorkoutSchema.parse(WORKOUT);
 const body = UserBodyMeasurementSchema.parse(BODY);
+const RECORD_SYSTEM = `${IDENTIFIER_BASE}/whoop/record`;
 
 function metricKey(o: Observation): string {
   const value = o.identifier?.[0]?.value ?? '';
   return value.slice(value.lastIndexOf(':') + 1);
 }
 
-/** metric key → value, the golden summary of a mapping. */
-function values(result: MapResult): Record<string, number | undefined> {
-  return Object.fromEntries(result.observations.map((o) => [metricKey(o), o.valueQuantity?.value]));
+/** The Observations' metric keys, one per Observation: what a record costs in writes. */
+function keys(result: MapResult): string[] {
+  return result.observations.map(metricKey);
+}
+
+/**
+ * metric key → value over the Observations and their components (a component is named by its catalogue metric, or
+ * by its code for a panel member such as a heart rate zone): the golden summary of a mapping.
+ */
+function values(result: MapResult): Record<string, number | string | undefined> {
+  const out: Record<string, number | string | undefined> = {};
+  for (const o of [...result.observations, ...result.writeOnce]) {
+    out[metricKey(o)] = o.valueQuantity?.value ?? o.valueCodeableConcept?.text;
+    for (const c of o.component ?? []) {
+      const coding = c.code.coding?.[0];
+      out[metricByCode(coding?.system, coding?.code)?.key ?? coding?.code ?? '?'] = c.valueQuantity?.value;
+    }
+  }
+  return out;
 }
 
 function expectValid(result: MapResult): void {
-  expect(result.observations.length).toBeGreaterThan(0);
-  for (const observation of result.observations) {
+  const all = [...result.observations, ...result.writeOnce];
+  expect(all.length).toBeGreaterThan(0);
+  for (const observation of all) {
     const check = validateWearableObservation(observation);
     expect(check.ok ? [] : check.errors).toEqual([]);
     const metric = getMetric(metricKey(observation));
@@ -55,33 +76,111 @@ function expectValid(result: MapResult): void {
   }
 }
 
+describe('identifiers', () => {
+  test('carry the Baseline patient, so two owners of one WHOOP account never share an identifier', () => {
+    expect(whoopIdentifiers('sleep', 'p1', '10129', 'abc', 'sleep-duration')).toEqual([
+      { system: `${IDENTIFIER_BASE}/whoop/sleep`, value: 'p1:10129:abc:sleep-duration' },
+      { system: RECORD_SYSTEM, value: 'sleep:p1:10129:abc' },
+    ]);
+    expect(whoopRecordIdentifier('recovery', 'p2', '10129', 'abc')).toEqual({
+      system: RECORD_SYSTEM,
+      value: 'recovery:p2:10129:abc',
+    });
+    const a = convertWhoopCycleToFhir(cycle, ctx).observations.map((o) => o.identifier);
+    const b = convertWhoopCycleToFhir(cycle, { ...ctx, patient: { reference: 'Patient/p2' } }).observations.map(
+      (o) => o.identifier
+    );
+    expect(a.flat().map((i) => i?.value)).not.toEqual(expect.arrayContaining(b.flat().map((i) => i?.value)));
+  });
+
+  test('refuse a patient reference that is not Patient/<id>', () => {
+    expect(patientIdOf({ reference: 'Patient/0b3e-41' })).toBe('0b3e-41');
+    expect(() => patientIdOf({ reference: 'Practitioner/x' })).toThrow(
+      'patient must be a Patient/<id> reference, got Practitioner/x'
+    );
+    expect(() => convertWhoopCycleToFhir(cycle, { ...ctx, patient: {} })).toThrow(
+      'patient must be a Patient/<id> reference, got (none)'
+    );
+  });
+});
+
+describe('granularity: writes per WHOOP record', () => {
+  test('cycle 1, sleep 2, recovery 3, workout 1 — 1.75 on average for one day with one workout', () => {
+    const perRecord = [
+      convertWhoopCycleToFhir(cycle, ctx),
+      convertWhoopSleepToFhir(sleep, ctx),
+      convertWhoopRecoveryToFhir(recovery, { ...ctx, sleep }),
+      convertWhoopWorkoutToFhir(workout, ctx),
+    ].map((r) => r.observations.length);
+    expect(perRecord).toEqual([1, 2, 3, 1]);
+    expect(perRecord.reduce((a, b) => a + b, 0) / perRecord.length).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('convertWhoopCycleToFhir', () => {
-  test('golden: day strain, total energy in kcal, average and max heart rate over the cycle period', () => {
+  test('golden: one day-strain Observation with total energy in kcal and average and max heart rate as components', () => {
     const result = convertWhoopCycleToFhir(cycle, ctx);
     expectValid(result);
+    expect(keys(result)).toEqual(['whoop-day-strain']);
     expect(values(result)).toEqual({
       'whoop-day-strain': 5.2951527,
       'total-energy': 1981,
       'heart-rate-average': 68,
       'heart-rate-max': 141,
     });
-    for (const o of result.observations) {
-      expect(o.effectivePeriod).toEqual({ start: CYCLE.start, end: CYCLE.end });
-    }
     expect(result.skipped).toEqual([]);
+    expect(result.writeOnce).toEqual([]);
     const strain = result.observations[0];
     expect(strain?.identifier).toEqual([
-      { system: `${IDENTIFIER_BASE}/whoop/cycle`, value: '10129:93845:whoop-day-strain' },
-      { system: `${IDENTIFIER_BASE}/whoop/record`, value: 'cycle:10129:93845' },
+      { system: `${IDENTIFIER_BASE}/whoop/cycle`, value: 'p1:10129:93845:whoop-day-strain' },
+      { system: RECORD_SYSTEM, value: 'cycle:p1:10129:93845' },
     ]);
     expect(strain?.effectivePeriod).toEqual({ start: CYCLE.start, end: CYCLE.end });
     expect(strain?.issued).toBe(CYCLE.updated_at);
+    expect(strain?.component?.[0]).toEqual({
+      code: {
+        coding: [
+          {
+            system: 'https://baseline.health/fhir/CodeSystem/baseline-metrics',
+            code: 'total-energy',
+            display: 'Total energy expenditure, device estimate',
+          },
+        ],
+        text: 'Total energy',
+      },
+      valueQuantity: { value: 1981, unit: 'kcal', system: 'http://unitsofmeasure.org', code: 'kcal' },
+    });
+  });
+
+  test('an implausible member drops only that component', () => {
+    const score = cycle.score ?? CYCLE.score;
+    const result = convertWhoopCycleToFhir({ ...cycle, score: { ...score, max_heart_rate: 320 } }, ctx);
+    expect(result.skipped).toEqual([
+      { key: 'heart-rate-max', reason: 'heart-rate-max value 320 /min is outside the plausible range 30–250 /min' },
+    ]);
+    expect(Object.keys(values(result))).toEqual(['whoop-day-strain', 'total-energy', 'heart-rate-average']);
+    expectValid(result);
+  });
+
+  test('an implausible strain drops the Observation: its components would describe a day that is not stored', () => {
+    const score = cycle.score ?? CYCLE.score;
+    expect(convertWhoopCycleToFhir({ ...cycle, score: { ...score, strain: 25 } }, ctx)).toEqual({
+      observations: [],
+      writeOnce: [],
+      skipped: [
+        {
+          key: 'whoop-day-strain',
+          reason: 'whoop-day-strain value 25 {score} is outside the plausible range 0–21 {score}',
+        },
+      ],
+    });
   });
 
   test('a cycle in progress (no end) is skipped, not stored as a partial day', () => {
     const { end: _end, ...open } = cycle;
     expect(convertWhoopCycleToFhir(open, ctx)).toEqual({
       observations: [],
+      writeOnce: [],
       skipped: [{ key: 'record', reason: 'cycle 93845 is still in progress (no end)' }],
     });
   });
@@ -90,6 +189,7 @@ describe('convertWhoopCycleToFhir', () => {
     const { score: _s, ...pending } = cycle;
     expect(convertWhoopCycleToFhir({ ...pending, score_state: 'PENDING_SCORE' }, ctx)).toEqual({
       observations: [],
+      writeOnce: [],
       skipped: [{ key: 'record', reason: 'cycle 93845 is PENDING_SCORE, not SCORED' }],
     });
     expect(convertWhoopCycleToFhir({ ...pending, score_state: 'UNSCORABLE' }, ctx).skipped[0]?.reason).toBe(
@@ -99,9 +199,10 @@ describe('convertWhoopCycleToFhir', () => {
 });
 
 describe('convertWhoopSleepToFhir', () => {
-  test('golden: stages in minutes, total sleep = light + SWS + REM, need = sum of its parts', () => {
+  test('golden: total sleep with stages, scores and need as components; respiratory rate on its own', () => {
     const result = convertWhoopSleepToFhir(sleep, ctx);
     expectValid(result);
+    expect(keys(result)).toEqual(['sleep-duration', 'respiratory-rate']);
     expect(values(result)).toEqual({
       'sleep-duration': 456.93,
       'sleep-deep': 110.51,
@@ -112,17 +213,19 @@ describe('convertWhoopSleepToFhir', () => {
       'sleep-efficiency': 91.69533848,
       'whoop-sleep-performance': 98,
       'whoop-sleep-consistency': 90,
-      'respiratory-rate': 16.11328125,
       'whoop-sleep-need': 465.74,
+      'respiratory-rate': 16.11328125,
     });
     for (const o of result.observations) {
       expect(o.effectivePeriod).toEqual({ start: SLEEP.start, end: SLEEP.end });
-      expect(o.identifier?.[1]).toEqual({
-        system: `${IDENTIFIER_BASE}/whoop/record`,
-        value: `sleep:10129:${SLEEP.id}`,
-      });
+      expect(o.identifier?.[1]).toEqual({ system: RECORD_SYSTEM, value: `sleep:p1:10129:${SLEEP.id}` });
     }
-    expect(result.observations.find((o) => metricKey(o) === 'sleep-rem')?.code?.coding?.[0]?.code).toBe('93829-0');
+    const night = result.observations[0];
+    expect(night?.code?.coding?.[0]?.code).toBe('93832-4');
+    expect(night?.component?.find((c) => c.code.coding?.[0]?.code === '93829-0')?.valueQuantity?.value).toBe(97.99);
+    // The vital sign stays searchable by its own LOINC code.
+    expect(result.observations[1]?.code?.coding?.[0]).toMatchObject({ system: 'http://loinc.org', code: '9279-1' });
+    expect(result.observations[1]?.category?.[0]?.coding?.[0]?.code).toBe('vital-signs');
   });
 
   test('optional scores WHOOP did not report are simply absent', () => {
@@ -133,10 +236,11 @@ describe('convertWhoopSleepToFhir', () => {
       ...score
     } = sleep.score ?? SLEEP.score;
     const result = convertWhoopSleepToFhir({ ...sleep, score: { ...score } }, ctx);
-    expect(Object.keys(values(result))).not.toContain('respiratory-rate');
+    expect(keys(result)).toEqual(['sleep-duration']);
     expect(Object.keys(values(result))).not.toContain('whoop-sleep-performance');
     expect(Object.keys(values(result))).not.toContain('whoop-sleep-consistency');
     expect(result.skipped).toEqual([]);
+    expectValid(result);
   });
 
   test('naps are skipped', () => {
@@ -145,13 +249,14 @@ describe('convertWhoopSleepToFhir', () => {
     ]);
   });
 
-  test('implausible values are skipped with the catalogue message; the rest is kept', () => {
+  test('an implausible respiratory rate is skipped with the catalogue message; the night is kept', () => {
     const score = sleep.score ?? SLEEP.score;
     const result = convertWhoopSleepToFhir({ ...sleep, score: { ...score, respiratory_rate: 95 } }, ctx);
     expect(result.skipped).toEqual([
       { key: 'respiratory-rate', reason: 'respiratory-rate value 95 /min is outside the plausible range 4–60 /min' },
     ]);
-    expect(result.observations).toHaveLength(10);
+    expect(keys(result)).toEqual(['sleep-duration']);
+    expect(result.observations[0]?.component).toHaveLength(9);
   });
 
   test('unscored', () => {
@@ -161,9 +266,10 @@ describe('convertWhoopSleepToFhir', () => {
 });
 
 describe('convertWhoopRecoveryToFhir', () => {
-  test('golden: recovery, RHR, HRV RMSSD, SpO2, skin temperature over the sleep period; record id = sleep id', () => {
+  test('golden: resting HR and SpO2 alone, HRV with recovery and skin temperature, over the sleep period', () => {
     const result = convertWhoopRecoveryToFhir(recovery, { ...ctx, sleep });
     expectValid(result);
+    expect(keys(result)).toEqual(['resting-heart-rate', 'spo2', 'hrv-rmssd']);
     expect(values(result)).toEqual({
       'whoop-recovery': 44,
       'resting-heart-rate': 64,
@@ -173,11 +279,12 @@ describe('convertWhoopRecoveryToFhir', () => {
     });
     const hrv = result.observations.find((o) => metricKey(o) === 'hrv-rmssd');
     expect(hrv?.identifier).toEqual([
-      { system: `${IDENTIFIER_BASE}/whoop/recovery`, value: `10129:${SLEEP.id}:hrv-rmssd` },
-      { system: `${IDENTIFIER_BASE}/whoop/record`, value: `recovery:10129:${SLEEP.id}` },
+      { system: `${IDENTIFIER_BASE}/whoop/recovery`, value: `p1:10129:${SLEEP.id}:hrv-rmssd` },
+      { system: RECORD_SYSTEM, value: `recovery:p1:10129:${SLEEP.id}` },
     ]);
     expect(hrv?.code?.coding?.[0]?.code).toBe('hrv-rmssd');
     expect(hrv?.effectivePeriod).toEqual({ start: SLEEP.start, end: SLEEP.end });
+    expect(hrv?.component?.map((c) => c.code.coding?.[0]?.code)).toEqual(['whoop-recovery', 'skin-temperature']);
     const spo2 = result.observations.find((o) => metricKey(o) === 'spo2');
     expect(spo2?.code?.coding?.map((c) => c.code)).toEqual(['2708-6', '59408-5']);
   });
@@ -189,21 +296,23 @@ describe('convertWhoopRecoveryToFhir', () => {
     expect(convertWhoopRecoveryToFhir(recovery, { ...ctx, sleep: { ...sleep, id: 'other' } }).observations).toEqual([]);
   });
 
-  test('while the user is calibrating the score is skipped, the physiology kept', () => {
+  test('while the user is calibrating the score is left out of the HRV Observation, the physiology kept', () => {
     const score = recovery.score ?? RECOVERY.score;
     const result = convertWhoopRecoveryToFhir(
       { ...recovery, score: { ...score, user_calibrating: true } },
       { ...ctx, sleep }
     );
-    expect(Object.keys(values(result))).toEqual(['resting-heart-rate', 'hrv-rmssd', 'spo2', 'skin-temperature']);
+    expect(Object.keys(values(result))).toEqual(['resting-heart-rate', 'spo2', 'hrv-rmssd', 'skin-temperature']);
     expect(result.skipped).toEqual([
       { key: 'whoop-recovery', reason: `recovery ${SLEEP.id}: user is still calibrating` },
     ]);
+    expectValid(result);
   });
 
   test('pending', () => {
     expect(convertWhoopRecoveryToFhir(RecoverySchema.parse(PENDING_RECOVERY), { ...ctx, sleep })).toEqual({
       observations: [],
+      writeOnce: [],
       skipped: [
         { key: 'record', reason: 'recovery 123e4567-e89b-12d3-a456-426614174000 is PENDING_SCORE, not SCORED' },
       ],
@@ -214,65 +323,39 @@ describe('convertWhoopRecoveryToFhir', () => {
 describe('convertWhoopWorkoutToFhir', () => {
   const scope = { ...ctx, whoopUserId: '9012' };
 
-  test('golden: strain, energy (kJ → kcal), distance, altitude gain, average and max HR over the workout period', () => {
+  test('golden: one session Observation with strain, total energy (kJ → kcal), distance, altitude, HR and zones', () => {
     const result = convertWhoopWorkoutToFhir(workout, scope);
     expectValid(result);
+    expect(keys(result)).toEqual(['workout-activity']);
     expect(values(result)).toEqual({
+      'workout-activity': 'running',
       'whoop-workout-strain': 8.2463,
-      'active-energy': 375.1,
+      // WHOOP's workout kilojoules include basal energy: total, not active, energy.
+      'total-energy': 375.1,
       distance: 1772.8,
       'altitude-gain': 46.6,
       'heart-rate-average': 123,
       'heart-rate-max': 146,
-      'hr-zone-durations': undefined,
-      'workout-activity': undefined,
+      'hr-zone-0': 5,
+      'hr-zone-1': 10,
+      'hr-zone-2': 15,
+      'hr-zone-3': 15,
+      'hr-zone-4': 10,
+      'hr-zone-5': 5,
     });
     expect(result.skipped).toEqual([]);
-    expect(result.observations[0]?.identifier?.[0]).toEqual({
-      system: `${IDENTIFIER_BASE}/whoop/workout`,
-      value: `9012:${WORKOUT.id}:whoop-workout-strain`,
-    });
-    for (const o of result.observations) {
-      expect(o.effectivePeriod).toEqual({ start: WORKOUT.start, end: WORKOUT.end });
-      expect(o.identifier?.[1]).toEqual({
-        system: `${IDENTIFIER_BASE}/whoop/record`,
-        value: `workout:9012:${WORKOUT.id}`,
-      });
-      expect(o.issued).toBe(WORKOUT.updated_at);
-    }
-  });
-
-  test('heart rate zones: one panel Observation, a component per zone in minutes, in zone order', () => {
-    const panel = convertWhoopWorkoutToFhir(workout, scope).observations.find(
-      (o) => metricKey(o) === 'hr-zone-durations'
-    );
-    expect(panel?.valueQuantity).toBeUndefined();
-    expect(panel?.code?.coding?.[0]?.code).toBe('hr-zone-durations');
-    expect(
-      panel?.component?.map((c) => [c.code.coding?.[0]?.code, c.valueQuantity?.value, c.valueQuantity?.code])
-    ).toEqual([
-      ['hr-zone-0', 5, 'min'],
-      ['hr-zone-1', 10, 'min'],
-      ['hr-zone-2', 15, 'min'],
-      ['hr-zone-3', 15, 'min'],
-      ['hr-zone-4', 10, 'min'],
-      ['hr-zone-5', 5, 'min'],
+    const session = result.observations[0];
+    expect(session?.identifier).toEqual([
+      { system: `${IDENTIFIER_BASE}/whoop/workout`, value: `p1:9012:${WORKOUT.id}:workout-activity` },
+      { system: RECORD_SYSTEM, value: `workout:p1:9012:${WORKOUT.id}` },
     ]);
-  });
-
-  test('the session: its sport as WHOOP names it, over the workout period', () => {
-    const session = convertWhoopWorkoutToFhir(workout, scope).observations.find(
-      (o) => metricKey(o) === 'workout-activity'
-    );
+    expect(session?.effectivePeriod).toEqual({ start: WORKOUT.start, end: WORKOUT.end });
+    expect(session?.issued).toBe(WORKOUT.updated_at);
     expect(session?.valueCodeableConcept).toEqual({ text: 'running' });
-    expect(session?.identifier?.[0]).toEqual({
-      system: `${IDENTIFIER_BASE}/whoop/workout`,
-      value: `9012:${WORKOUT.id}:workout-activity`,
-    });
     expect(session?.category?.[0]?.coding?.[0]?.code).toBe('activity');
   });
 
-  test('a zone longer than a day skips the whole panel (a panel missing a zone is invalid); the rest is kept', () => {
+  test('a zone longer than a day drops all six zones (a workout takes them all or none); the rest is kept', () => {
     const score = workout.score ?? WORKOUT.score;
     const result = convertWhoopWorkoutToFhir(
       { ...workout, score: { ...score, zone_durations: { ...score.zone_durations, zone_three_milli: 90_000_000 } } },
@@ -284,55 +367,82 @@ describe('convertWhoopWorkoutToFhir', () => {
         reason: 'hr-zone-durations.hr-zone-3 value 1500 min is outside the plausible range 0–1440 min',
       },
     ]);
-    expect(Object.keys(values(result))).not.toContain('hr-zone-durations');
-    expect(result.observations).toHaveLength(7);
+    expect(Object.keys(values(result)).filter((k) => k.startsWith('hr-zone'))).toEqual([]);
+    expect(result.observations[0]?.component).toHaveLength(6);
+    expectValid(result);
   });
 
-  test('a blank sport name gives no session Observation and a reason', () => {
-    const result = convertWhoopWorkoutToFhir({ ...workout, sport_name: '  ' }, scope);
-    expect(result.skipped).toEqual([{ key: 'workout-activity', reason: `workout ${WORKOUT.id} has no sport name` }]);
-    expect(Object.keys(values(result))).not.toContain('workout-activity');
+  test('a blank sport name gives no Observation and a reason: the session is what the values hang on', () => {
+    expect(convertWhoopWorkoutToFhir({ ...workout, sport_name: '  ' }, scope)).toEqual({
+      observations: [],
+      writeOnce: [],
+      skipped: [{ key: 'workout-activity', reason: `workout ${WORKOUT.id} has no sport name` }],
+    });
   });
 
-  test('an implausible max heart rate is skipped with the catalogue message', () => {
+  test('an implausible max heart rate drops that component with the catalogue message', () => {
     const score = workout.score ?? WORKOUT.score;
     const result = convertWhoopWorkoutToFhir({ ...workout, score: { ...score, max_heart_rate: 320 } }, scope);
     expect(result.skipped).toEqual([
       { key: 'heart-rate-max', reason: 'heart-rate-max value 320 /min is outside the plausible range 30–250 /min' },
     ]);
+    expect(Object.keys(values(result))).not.toContain('heart-rate-max');
+    expectValid(result);
   });
 
-  test('no distance or altitude reported → no distance or altitude Observation', () => {
+  test('no distance or altitude reported → no distance or altitude component', () => {
     const { distance_meter: _d, altitude_gain_meter: _a, ...score } = workout.score ?? WORKOUT.score;
-    expect(Object.keys(values(convertWhoopWorkoutToFhir({ ...workout, score }, ctx)))).toEqual([
+    const result = convertWhoopWorkoutToFhir({ ...workout, score }, ctx);
+    expect(Object.keys(values(result)).slice(0, 5)).toEqual([
+      'workout-activity',
       'whoop-workout-strain',
-      'active-energy',
+      'total-energy',
       'heart-rate-average',
       'heart-rate-max',
-      'hr-zone-durations',
-      'workout-activity',
     ]);
+    expectValid(result);
   });
 
   test('an unscored workout gives nothing, not even the session', () => {
     const { score: _s, ...pending } = workout;
     expect(convertWhoopWorkoutToFhir({ ...pending, score_state: 'PENDING_SCORE' }, ctx)).toEqual({
       observations: [],
+      writeOnce: [],
       skipped: [{ key: 'record', reason: `workout ${WORKOUT.id} is PENDING_SCORE, not SCORED` }],
     });
   });
 });
 
 describe('convertWhoopBodyToFhir', () => {
-  test('golden: height in cm, weight in kg, dated by the day it was read', () => {
+  test('golden: height in cm and weight in kg, write-once, patient-reported, keyed by value', () => {
     const result = convertWhoopBodyToFhir(body, { ...ctx, observedOn: '2026-11-21' });
     expectValid(result);
+    expect(result.observations).toEqual([]);
     expect(values(result)).toEqual({ 'body-height': 182.9, 'body-weight': 90.72 });
-    expect(result.observations[0]?.effectiveDateTime).toBe('2026-11-21');
-    expect(result.observations[0]?.identifier?.[1]).toEqual({
-      system: `${IDENTIFIER_BASE}/whoop/record`,
-      value: 'body:10129:2026-11-21',
-    });
+    const [height, weight] = result.writeOnce;
+    expect(height?.effectiveDateTime).toBe('2026-11-21');
+    expect(height?.performer).toEqual([ctx.patient]);
+    expect(weight?.identifier).toEqual([
+      { system: `${IDENTIFIER_BASE}/whoop/body`, value: 'p1:10129:body-weight=90.72:body-weight' },
+      { system: RECORD_SYSTEM, value: 'body:p1:10129:body-weight=90.72' },
+    ]);
+  });
+
+  test('the same values read on another day map to the same identifiers (nothing new to write); a change does not', () => {
+    const ids = (r: MapResult): (string | undefined)[] => r.writeOnce.map((o) => o.identifier?.[0]?.value);
+    const monday = convertWhoopBodyToFhir(body, { ...ctx, observedOn: '2026-11-23' });
+    const friday = convertWhoopBodyToFhir(body, { ...ctx, observedOn: '2026-11-27' });
+    expect(ids(friday)).toEqual(ids(monday));
+    const lighter = convertWhoopBodyToFhir({ ...body, weight_kilogram: 89.4 }, { ...ctx, observedOn: '2026-11-27' });
+    expect(ids(lighter)).toEqual([ids(monday)[0], 'p1:10129:body-weight=89.4:body-weight']);
+  });
+
+  test('an implausible value is skipped with the catalogue message', () => {
+    const result = convertWhoopBodyToFhir({ ...body, height_meter: 3.2 }, { ...ctx, observedOn: '2026-11-21' });
+    expect(result.skipped).toEqual([
+      { key: 'body-height', reason: 'body-height value 320 cm is outside the plausible range 40–260 cm' },
+    ]);
+    expect(result.writeOnce.map(metricKey)).toEqual(['body-weight']);
   });
 
   test('observedOn must be a date', () => {

@@ -1,21 +1,30 @@
 /**
- * Pure WHOOP record → FHIR Observation mappers. Codes, units, categories and plausible ranges come only from
- * bots/shared/catalogue.ts; every Observation carries two identifiers:
- *   IDENTIFIER_BASE/whoop/<record-type> | <whoopUserId>:<recordId>:<metricKey>   (conditional-PUT key)
- *   IDENTIFIER_BASE/whoop/record        | <record-type>:<whoopUserId>:<recordId> (finds a record's Observations)
+ * Pure WHOOP record → FHIR Observation mappers. Codes, units, categories, plausible ranges and which values travel
+ * together come only from bots/shared/catalogue.ts; every Observation carries two identifiers:
+ *   IDENTIFIER_BASE/whoop/<record-type> | <patientId>:<whoopUserId>:<recordId>:<metricKey>   (per Observation)
+ *   IDENTIFIER_BASE/whoop/record        | <record-type>:<patientId>:<whoopUserId>:<recordId> (per record)
+ * The Baseline patient id is part of both, so two owners of the same WHOOP account (one disconnected keeping data,
+ * one connected after) can never write to, read back or retract each other's Observations.
  *
- * Decisions (see README "Mapping"):
+ * Granularity (each write costs 100 FHIR-quota points; see README "Mapping"): a record becomes one Observation
+ * per vital sign an EHR searches by its own LOINC code (resting heart rate, SpO2, respiratory rate) plus one record
+ * panel whose components are the values WHOOP measured together (catalogue `members`): cycle 1, sleep 2,
+ * recovery 3, workout 1. Height and weight are user-entered and rarely change: they go to `writeOnce`, keyed by
+ * their value, for the sync to create when absent and never update.
+ *
+ * Decisions:
  * - Only SCORED records are mapped; PENDING_SCORE / UNSCORABLE yield nothing and a skip reason. A cycle without
  *   `end` is still accumulating strain and energy, so it is skipped until it closes (the next sync's overlap
  *   picks it up) rather than stored as a partial day.
  * - Effective times come from the record: the sleep / workout / cycle period. A recovery has no period of its own;
  *   its inputs (RHR, HRV, SpO2, skin temperature) are measured during its sleep, so the mapper needs that sleep
- *   (ctx.sleep) and uses the sleep's period. Body measurements have no time at all: the caller passes the UTC day
- *   it read them (ctx.observedOn), which becomes both the effective date and the record id (one per day).
+ *   (ctx.sleep) and uses the sleep's period.
  * - A recovery's record id is its sleep_id, because recovery.deleted webhooks carry the sleep UUID, not the cycle.
  * - Naps are skipped: the catalogue's sleep metrics describe the main sleep, and mixing naps into them would
  *   distort nightly trends.
- * - Values outside the catalogue's plausible range are skipped with checkPlausible's message, never clamped.
+ * - Values outside the catalogue's plausible range are skipped with checkPlausible's message, never clamped. An
+ *   implausible member drops only that component; an implausible (or absent) panel value drops the panel, since
+ *   its components would then describe a measurement that is not stored.
  */
 import type { Device, Observation, ObservationComponent, Patient, Reference } from '@medplum/fhirtypes';
 import {
@@ -39,7 +48,13 @@ export interface WhoopMapContext {
 }
 
 export interface MapResult {
+  /** Observations to create or update by identifier. */
   observations: Observation[];
+  /**
+   * Observations to create only when none with the same identifier exists, and never update (user-entered body
+   * measurements, whose identifier is keyed by their value). May be empty.
+   */
+  writeOnce: Observation[];
   skipped: { key: string; reason: string }[];
 }
 
@@ -68,27 +83,48 @@ function round(value: number, unit: string): number {
   return Math.round(value * factor) / factor;
 }
 
+/**
+ * @param patient - the owner's Patient reference (`Patient/<id>`)
+ * @returns the bare patient id used in identifiers; throws on anything else, since an identifier without its owner
+ *   would let two owners' records collide
+ */
+export function patientIdOf(patient: Reference<Patient>): string {
+  const match = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(patient.reference ?? '');
+  if (!match?.[1]) {
+    throw new Error(`patient must be a Patient/<id> reference, got ${patient.reference ?? '(none)'}`);
+  }
+  return match[1];
+}
+
+/**
+ * @returns both identifiers of one Observation: its own (per metric) and the one its whole record shares
+ */
 export function whoopIdentifiers(
   recordType: RecordType,
+  patientId: string,
   whoopUserId: string,
   recordId: string,
   metricKey: string
 ): { system: string; value: string }[] {
   return [
-    { system: providerRecordTypeSystem('whoop', recordType), value: `${whoopUserId}:${recordId}:${metricKey}` },
-    whoopRecordIdentifier(recordType, whoopUserId, recordId),
+    {
+      system: providerRecordTypeSystem('whoop', recordType),
+      value: `${patientId}:${whoopUserId}:${recordId}:${metricKey}`,
+    },
+    whoopRecordIdentifier(recordType, patientId, whoopUserId, recordId),
   ];
 }
 
 /**
- * @returns the identifier every Observation of one WHOOP record shares (search it to retract the record)
+ * @returns the identifier every Observation of one WHOOP record shares (search it to read or retract the record)
  */
 export function whoopRecordIdentifier(
   recordType: RecordType,
+  patientId: string,
   whoopUserId: string,
   recordId: string
 ): { system: string; value: string } {
-  return { system: providerRecordSystem('whoop'), value: `${recordType}:${whoopUserId}:${recordId}` };
+  return { system: providerRecordSystem('whoop'), value: `${recordType}:${patientId}:${whoopUserId}:${recordId}` };
 }
 
 /** Where and when one WHOOP record's Observations belong; shared by every Observation the record yields. */
@@ -105,7 +141,13 @@ function observationFor(scope: RecordScope, metric: Metric): Observation {
     resourceType: 'Observation',
     meta: { profile: [WEARABLE_PROFILE] },
     status: 'final',
-    identifier: whoopIdentifiers(scope.recordType, scope.ctx.whoopUserId, scope.recordId, metric.key),
+    identifier: whoopIdentifiers(
+      scope.recordType,
+      patientIdOf(scope.ctx.patient),
+      scope.ctx.whoopUserId,
+      scope.recordId,
+      metric.key
+    ),
     category: [metricCategory(metric)],
     code: { coding: metricCodings(metric).map((c) => ({ ...c })), text: metric.label },
     subject: scope.ctx.patient,
@@ -118,24 +160,81 @@ function observationFor(scope: RecordScope, metric: Metric): Observation {
   return observation;
 }
 
-function build(scope: RecordScope, values: readonly MetricValue[], result: MapResult): MapResult {
-  for (const { key, value, unit } of values) {
-    if (value === undefined) {
-      continue;
-    }
-    const metric = getMetric(key);
-    const converted = round(toCatalogueUnit(key, value, unit), metric.unit);
-    const plausible = checkPlausible(key, converted);
-    if (!plausible.ok) {
-      result.skipped.push({ key, reason: plausible.message });
-      continue;
-    }
-    result.observations.push({
-      ...observationFor(scope, metric),
-      valueQuantity: metricQuantity(metric, plausible.value),
-    });
+function empty(): MapResult {
+  return { observations: [], writeOnce: [], skipped: [] };
+}
+
+/** @returns the value in the catalogue unit, or undefined after recording why it was skipped */
+function plausibleValue({ key, value, unit }: MetricValue, result: MapResult): number | undefined {
+  if (value === undefined) {
+    return undefined;
   }
-  return result;
+  const metric = getMetric(key);
+  const plausible = checkPlausible(key, round(toCatalogueUnit(key, value, unit), metric.unit));
+  if (!plausible.ok) {
+    result.skipped.push({ key, reason: plausible.message });
+    return undefined;
+  }
+  return plausible.value;
+}
+
+function quantityComponent(metric: Metric, value: number): ObservationComponent {
+  return {
+    code: { coding: metricCodings(metric).map((c) => ({ ...c })), text: metric.label },
+    valueQuantity: metricQuantity(metric, value),
+  };
+}
+
+/** One Observation per value, each alone (vital signs an EHR searches by their own code). */
+function buildSingles(scope: RecordScope, values: readonly MetricValue[], result: MapResult): void {
+  for (const entry of values) {
+    const value = plausibleValue(entry, result);
+    if (value !== undefined) {
+      const metric = getMetric(entry.key);
+      result.observations.push({ ...observationFor(scope, metric), valueQuantity: metricQuantity(metric, value) });
+    }
+  }
+}
+
+/**
+ * The members of a record panel as components, in the order given; each must be a catalogue member of the panel.
+ * An implausible member is skipped with its reason and the others kept.
+ */
+function memberComponents(panel: Metric, members: readonly MetricValue[], result: MapResult): ObservationComponent[] {
+  const component: ObservationComponent[] = [];
+  for (const entry of members) {
+    if (!panel.members?.includes(entry.key)) {
+      throw new Error(`${entry.key} is not a catalogue member of ${panel.key}`);
+    }
+    const value = plausibleValue(entry, result);
+    if (value !== undefined) {
+      component.push(quantityComponent(getMetric(entry.key), value));
+    }
+  }
+  return component;
+}
+
+/** A record panel whose own value is a Quantity (day strain, sleep duration, HRV). */
+function buildQuantityPanel(
+  scope: RecordScope,
+  primary: MetricValue,
+  members: readonly MetricValue[],
+  result: MapResult
+): void {
+  const metric = getMetric(primary.key);
+  const value = plausibleValue(primary, result);
+  if (value === undefined) {
+    if (primary.value === undefined) {
+      result.skipped.push({ key: metric.key, reason: `${scope.recordType} ${scope.recordId} has no ${metric.key}` });
+    }
+    return;
+  }
+  const component = memberComponents(metric, members, result);
+  result.observations.push({
+    ...observationFor(scope, metric),
+    valueQuantity: metricQuantity(metric, value),
+    ...(component.length > 0 ? { component } : {}),
+  });
 }
 
 type ZoneField =
@@ -152,10 +251,10 @@ const ZONE_FIELDS: Readonly<Record<string, ZoneField>> = {
 };
 
 /**
- * One panel Observation with a component per zone. A panel missing a member would fail the profile, so one
- * implausible zone skips the whole panel rather than storing five of six.
+ * The six heart rate zone components. The catalogue takes a member panel whole or not at all, so one implausible
+ * zone drops all six rather than storing five.
  */
-function buildZones(scope: RecordScope, zones: WhoopZoneDurations, result: MapResult): void {
+function zoneComponents(zones: WhoopZoneDurations, result: MapResult): ObservationComponent[] {
   const metric = getMetric('hr-zone-durations');
   const component: ObservationComponent[] = [];
   for (const member of metric.components ?? []) {
@@ -167,37 +266,23 @@ function buildZones(scope: RecordScope, zones: WhoopZoneDurations, result: MapRe
     const plausible = checkPlausible(`${metric.key}.${member.code.code}`, value);
     if (!plausible.ok) {
       result.skipped.push({ key: metric.key, reason: plausible.message });
-      return;
+      return [];
     }
     component.push({
       code: { coding: [{ ...member.code }], text: member.label },
       valueQuantity: metricQuantity({ unit: member.unit, unitLabel: metric.unitLabel }, plausible.value),
     });
   }
-  result.observations.push({ ...observationFor(scope, metric), component });
-}
-
-/** The workout session itself, its sport as WHOOP names it (WHOOP publishes no code list to bind it to). */
-function buildSession(scope: RecordScope, sportName: string, result: MapResult): void {
-  const metric = getMetric('workout-activity');
-  const sport = sportName.trim();
-  if (!sport) {
-    result.skipped.push({ key: metric.key, reason: `workout ${scope.recordId} has no sport name` });
-    return;
-  }
-  result.observations.push({ ...observationFor(scope, metric), valueCodeableConcept: { text: sport } });
+  return component;
 }
 
 function unscored(kind: string, id: string, state: string): MapResult {
-  return { observations: [], skipped: [{ key: 'record', reason: `${kind} ${id} is ${state}, not SCORED` }] };
-}
-
-function empty(): MapResult {
-  return { observations: [], skipped: [] };
+  return { ...empty(), skipped: [{ key: 'record', reason: `${kind} ${id} is ${state}, not SCORED` }] };
 }
 
 /**
- * Cycle (physiological day): day strain, total energy, average and maximum heart rate over the cycle's period.
+ * Cycle (physiological day) → one Observation: day strain, with total energy and average and maximum heart rate
+ * over the cycle's period as components.
  * @param record - a Cycle from /v2/cycle
  * @param ctx - patient, device, WHOOP user id
  * @returns Observations and skip reasons
@@ -208,7 +293,7 @@ export function convertWhoopCycleToFhir(record: WhoopCycle, ctx: WhoopMapContext
     return unscored('cycle', id, record.score_state);
   }
   if (!record.end) {
-    return { observations: [], skipped: [{ key: 'record', reason: `cycle ${id} is still in progress (no end)` }] };
+    return { ...empty(), skipped: [{ key: 'record', reason: `cycle ${id} is still in progress (no end)` }] };
   }
   const scope: RecordScope = {
     recordType: 'cycle',
@@ -217,22 +302,25 @@ export function convertWhoopCycleToFhir(record: WhoopCycle, ctx: WhoopMapContext
     effective: { effectivePeriod: { start: record.start, end: record.end } },
     issued: record.updated_at,
   };
-  return build(
+  const result = empty();
+  buildQuantityPanel(
     scope,
+    { key: 'whoop-day-strain', value: record.score.strain, unit: '{score}' },
     [
-      { key: 'whoop-day-strain', value: record.score.strain, unit: '{score}' },
       // A cycle's kilojoules are everything spent that day, basal included: total, not active, energy.
       { key: 'total-energy', value: record.score.kilojoule, unit: 'kJ' },
       { key: 'heart-rate-average', value: record.score.average_heart_rate, unit: '/min' },
       { key: 'heart-rate-max', value: record.score.max_heart_rate, unit: '/min' },
     ],
-    empty()
+    result
   );
+  return result;
 }
 
 /**
- * Sleep: stage durations, total sleep (light + SWS + REM, as WHOOP's app computes it), time in bed, efficiency,
- * performance, consistency, respiratory rate and sleep need, over the sleep's period.
+ * Sleep → two Observations over the sleep's period: total sleep (light + SWS + REM, as WHOOP's app computes it)
+ * with stages, awake time, time in bed, efficiency, performance, consistency and sleep need as components; and the
+ * respiratory rate, a vital sign, on its own.
  * @param record - a Sleep from /v2/activity/sleep
  * @param ctx - patient, device, WHOOP user id
  * @returns Observations and skip reasons
@@ -242,7 +330,7 @@ export function convertWhoopSleepToFhir(record: WhoopSleep, ctx: WhoopMapContext
     return unscored('sleep', record.id, record.score_state);
   }
   if (record.nap) {
-    return { observations: [], skipped: [{ key: 'record', reason: `sleep ${record.id} is a nap` }] };
+    return { ...empty(), skipped: [{ key: 'record', reason: `sleep ${record.id} is a nap` }] };
   }
   const stages = record.score.stage_summary;
   const need = record.score.sleep_needed;
@@ -253,17 +341,18 @@ export function convertWhoopSleepToFhir(record: WhoopSleep, ctx: WhoopMapContext
     effective: { effectivePeriod: { start: record.start, end: record.end } },
     issued: record.updated_at,
   };
-  return build(
+  const result = empty();
+  buildQuantityPanel(
     scope,
+    {
+      key: 'sleep-duration',
+      value:
+        stages.total_light_sleep_time_milli +
+        stages.total_slow_wave_sleep_time_milli +
+        stages.total_rem_sleep_time_milli,
+      unit: 'ms',
+    },
     [
-      {
-        key: 'sleep-duration',
-        value:
-          stages.total_light_sleep_time_milli +
-          stages.total_slow_wave_sleep_time_milli +
-          stages.total_rem_sleep_time_milli,
-        unit: 'ms',
-      },
       { key: 'sleep-deep', value: stages.total_slow_wave_sleep_time_milli, unit: 'ms' },
       { key: 'sleep-light', value: stages.total_light_sleep_time_milli, unit: 'ms' },
       { key: 'sleep-rem', value: stages.total_rem_sleep_time_milli, unit: 'ms' },
@@ -272,7 +361,6 @@ export function convertWhoopSleepToFhir(record: WhoopSleep, ctx: WhoopMapContext
       { key: 'sleep-efficiency', value: record.score.sleep_efficiency_percentage, unit: '%' },
       { key: 'whoop-sleep-performance', value: record.score.sleep_performance_percentage, unit: '%' },
       { key: 'whoop-sleep-consistency', value: record.score.sleep_consistency_percentage, unit: '%' },
-      { key: 'respiratory-rate', value: record.score.respiratory_rate, unit: '/min' },
       {
         key: 'whoop-sleep-need',
         value:
@@ -283,13 +371,16 @@ export function convertWhoopSleepToFhir(record: WhoopSleep, ctx: WhoopMapContext
         unit: 'ms',
       },
     ],
-    empty()
+    result
   );
+  buildSingles(scope, [{ key: 'respiratory-rate', value: record.score.respiratory_rate, unit: '/min' }], result);
+  return result;
 }
 
 /**
- * Recovery: recovery score, resting HR, HRV (RMSSD), SpO2 and skin temperature, over the period of the sleep they
- * were measured in. Record id = sleep_id.
+ * Recovery → three Observations over the period of the sleep they were measured in: resting heart rate and SpO2
+ * (vital signs, each alone), and HRV (RMSSD) with the recovery score (not while calibrating) and skin temperature as
+ * components. Record id = sleep_id.
  * @param record - a Recovery from /v2/recovery or /v2/cycle/{id}/recovery
  * @param ctx - patient, device, WHOOP user id, and the recovery's sleep (required for the effective period)
  * @returns Observations and skip reasons
@@ -303,7 +394,7 @@ export function convertWhoopRecoveryToFhir(
   }
   if (!ctx.sleep || ctx.sleep.id !== record.sleep_id) {
     return {
-      observations: [],
+      ...empty(),
       skipped: [{ key: 'record', reason: `recovery ${record.sleep_id} needs its sleep for the effective period` }],
     };
   }
@@ -320,23 +411,31 @@ export function convertWhoopRecoveryToFhir(
     effective: { effectivePeriod: { start: ctx.sleep.start, end: ctx.sleep.end } },
     issued: record.updated_at,
   };
-  return build(
+  buildSingles(
     scope,
     [
-      { key: 'whoop-recovery', value: score.user_calibrating ? undefined : score.recovery_score, unit: '%' },
       { key: 'resting-heart-rate', value: score.resting_heart_rate, unit: '/min' },
-      { key: 'hrv-rmssd', value: score.hrv_rmssd_milli, unit: 'ms' },
       { key: 'spo2', value: score.spo2_percentage, unit: '%' },
+    ],
+    result
+  );
+  buildQuantityPanel(
+    scope,
+    { key: 'hrv-rmssd', value: score.hrv_rmssd_milli, unit: 'ms' },
+    [
+      { key: 'whoop-recovery', value: score.user_calibrating ? undefined : score.recovery_score, unit: '%' },
       { key: 'skin-temperature', value: score.skin_temp_celsius, unit: 'Cel' },
     ],
     result
   );
+  return result;
 }
 
 /**
- * Workout: strain, energy, distance, altitude gain, average and maximum heart rate, the time in each heart rate zone
- * (one panel Observation) and the session itself with its sport, all over the workout's period. Altitude change
- * (net, signed) and percent_recorded have no catalogue metric and are not stored.
+ * Workout → one Observation: the session, its sport as WHOOP names it (WHOOP publishes no code list to bind it to),
+ * over the workout's period, with strain, total energy, distance, altitude gain, average and maximum heart rate and
+ * the six heart rate zone durations as components. Altitude change (net, signed) and percent_recorded have no
+ * catalogue metric and are not stored.
  * @param record - a WorkoutV2 from /v2/activity/workout
  * @param ctx - patient, device, WHOOP user id
  * @returns Observations and skip reasons
@@ -344,6 +443,12 @@ export function convertWhoopRecoveryToFhir(
 export function convertWhoopWorkoutToFhir(record: WhoopWorkout, ctx: WhoopMapContext): MapResult {
   if (record.score_state !== 'SCORED' || !record.score) {
     return unscored('workout', record.id, record.score_state);
+  }
+  const metric = getMetric('workout-activity');
+  const sport = record.sport_name.trim();
+  if (!sport) {
+    // The session is the Observation: without what it was there is nothing to hang the measurements on.
+    return { ...empty(), skipped: [{ key: metric.key, reason: `workout ${record.id} has no sport name` }] };
   }
   const scope: RecordScope = {
     recordType: 'workout',
@@ -353,29 +458,40 @@ export function convertWhoopWorkoutToFhir(record: WhoopWorkout, ctx: WhoopMapCon
     issued: record.updated_at,
   };
   const score = record.score;
-  const result = build(
-    scope,
-    [
-      { key: 'whoop-workout-strain', value: score.strain, unit: '{score}' },
-      { key: 'active-energy', value: score.kilojoule, unit: 'kJ' },
-      { key: 'distance', value: score.distance_meter, unit: 'm' },
-      { key: 'altitude-gain', value: score.altitude_gain_meter, unit: 'm' },
-      { key: 'heart-rate-average', value: score.average_heart_rate, unit: '/min' },
-      { key: 'heart-rate-max', value: score.max_heart_rate, unit: '/min' },
-    ],
-    empty()
-  );
-  buildZones(scope, score.zone_durations, result);
-  buildSession(scope, record.sport_name, result);
+  const result = empty();
+  const component = [
+    ...memberComponents(
+      metric,
+      [
+        { key: 'whoop-workout-strain', value: score.strain, unit: '{score}' },
+        // Like a cycle's, a workout's kilojoules are all energy spent during it, basal included (WHOOP API docs).
+        { key: 'total-energy', value: score.kilojoule, unit: 'kJ' },
+        { key: 'distance', value: score.distance_meter, unit: 'm' },
+        { key: 'altitude-gain', value: score.altitude_gain_meter, unit: 'm' },
+        { key: 'heart-rate-average', value: score.average_heart_rate, unit: '/min' },
+        { key: 'heart-rate-max', value: score.max_heart_rate, unit: '/min' },
+      ],
+      result
+    ),
+    ...zoneComponents(score.zone_durations, result),
+  ];
+  result.observations.push({
+    ...observationFor(scope, metric),
+    valueCodeableConcept: { text: sport },
+    ...(component.length > 0 ? { component } : {}),
+  });
   return result;
 }
 
 /**
- * Body measurement (height, weight as entered in the WHOOP app). WHOOP gives no timestamp, so the caller says which
- * UTC day it read them; that day is the effective date and the record id (re-reading on the same day is a no-op).
+ * Body measurement (height, weight), as the user typed them into the WHOOP app. They rarely change and carry no
+ * timestamp, so each value is one write-once Observation whose identifier is keyed by the value
+ * (`<metricKey>=<value>`): reading the same value again maps to the same identifier and writes nothing; a new value
+ * is a new Observation dated by the UTC day it was first read. `performer` is the Patient: the value is
+ * patient-reported, not measured by the device (the Device says which account relayed it).
  * @param record - /v2/user/measurement/body
- * @param ctx - patient, device, WHOOP user id, and observedOn (YYYY-MM-DD)
- * @returns Observations and skip reasons
+ * @param ctx - patient, device, WHOOP user id, and observedOn (YYYY-MM-DD, the day it was read)
+ * @returns writeOnce Observations and skip reasons
  */
 export function convertWhoopBodyToFhir(
   record: WhoopBody,
@@ -384,19 +500,29 @@ export function convertWhoopBodyToFhir(
   if (!/^\d{4}-\d{2}-\d{2}$/.test(ctx.observedOn) || Number.isNaN(Date.parse(ctx.observedOn))) {
     throw new Error(`observedOn must be a YYYY-MM-DD date, got ${ctx.observedOn}`);
   }
-  const scope: RecordScope = {
-    recordType: 'body',
-    recordId: ctx.observedOn,
-    ctx,
-    effective: { effectiveDateTime: ctx.observedOn },
-    issued: undefined,
-  };
-  return build(
-    scope,
-    [
-      { key: 'body-height', value: record.height_meter, unit: 'm' },
-      { key: 'body-weight', value: record.weight_kilogram, unit: 'kg' },
-    ],
-    empty()
-  );
+  const result = empty();
+  const values: MetricValue[] = [
+    { key: 'body-height', value: record.height_meter, unit: 'm' },
+    { key: 'body-weight', value: record.weight_kilogram, unit: 'kg' },
+  ];
+  for (const entry of values) {
+    const value = plausibleValue(entry, result);
+    if (value === undefined) {
+      continue;
+    }
+    const metric = getMetric(entry.key);
+    const scope: RecordScope = {
+      recordType: 'body',
+      recordId: `${metric.key}=${value}`,
+      ctx,
+      effective: { effectiveDateTime: ctx.observedOn },
+      issued: undefined,
+    };
+    result.writeOnce.push({
+      ...observationFor(scope, metric),
+      performer: [ctx.patient],
+      valueQuantity: metricQuantity(metric, value),
+    });
+  }
+  return result;
 }

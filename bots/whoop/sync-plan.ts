@@ -8,10 +8,16 @@
  * - `sleep.updated` → GET the sleep, then its cycle's recovery (a sleep edit re-scores the recovery too).
  * - `recovery.updated` carries the sleep UUID → GET the sleep → cycle_id → GET /v2/cycle/{id}/recovery.
  * - `workout.updated` → GET the workout.
- * - `*.deleted` → no WHOOP call: retract (entered-in-error) the Observations of the record; a sleep deletion also
- *   deletes its recovery (WHOOP docs), whose record id is the same sleep UUID.
+ * - `*.deleted` → retract (entered-in-error) the Observations of the record, but only once WHOOP's API confirms the
+ *   record is gone (confirmWhoopDeletion): on a server without raw bodies the notification cannot be verified, and
+ *   even a verified one names a record WHOOP may have restored since. A sleep deletion also deletes its recovery
+ *   (WHOOP docs), whose record id is the same sleep UUID.
+ * - A record WHOOP does not know (404 on an `*.updated` event: forged, or deleted since) is reported as missing, not
+ *   as an error, so the Task completes and nothing retries it.
  */
+import type { Observation } from '@medplum/fhirtypes';
 import type { ParsedTaskInput, RecordType, TaskWindow } from '../shared/tasks.ts';
+import type { RecordGroup } from '../shared/write-changed.ts';
 import type { WhoopClient } from './client.ts';
 import {
   convertWhoopBodyToFhir,
@@ -19,6 +25,7 @@ import {
   convertWhoopRecoveryToFhir,
   convertWhoopSleepToFhir,
   convertWhoopWorkoutToFhir,
+  patientIdOf,
   whoopRecordIdentifier,
 } from './mappers.ts';
 import type { MapResult, WhoopMapContext } from './mappers.ts';
@@ -56,10 +63,18 @@ function isEventType(value: string): value is WhoopWebhookEventType {
   return (WEBHOOK_EVENT_TYPES as readonly string[]).includes(value);
 }
 
-function retract(whoopUserId: string, recordId: string, types: readonly RecordType[]): WhoopSyncPlan {
+function retract(
+  patientId: string,
+  whoopUserId: string,
+  recordId: string,
+  types: readonly RecordType[]
+): WhoopSyncPlan {
   return {
     kind: 'retract',
-    records: types.map((recordType) => ({ recordType, ...whoopRecordIdentifier(recordType, whoopUserId, recordId) })),
+    records: types.map((recordType) => ({
+      recordType,
+      ...whoopRecordIdentifier(recordType, patientId, whoopUserId, recordId),
+    })),
   };
 }
 
@@ -86,11 +101,11 @@ export function planWhoopSync(input: ParsedTaskInput, ctx: { whoopUserId: string
       case 'workout.updated':
         return { kind: 'workout', workoutId: id };
       case 'sleep.deleted':
-        return retract(ctx.whoopUserId, id, ['sleep', 'recovery']);
+        return retract(patientIdOf(input.patient), ctx.whoopUserId, id, ['sleep', 'recovery']);
       case 'recovery.deleted':
-        return retract(ctx.whoopUserId, id, ['recovery']);
+        return retract(patientIdOf(input.patient), ctx.whoopUserId, id, ['recovery']);
       case 'workout.deleted':
-        return retract(ctx.whoopUserId, id, ['workout']);
+        return retract(patientIdOf(input.patient), ctx.whoopUserId, id, ['workout']);
       default: {
         const never: never = event;
         throw new Error(`Unhandled WHOOP event type ${String(never)}`);
@@ -111,6 +126,8 @@ export function planWhoopSync(input: ParsedTaskInput, ctx: { whoopUserId: string
 }
 
 export interface WhoopRecords {
+  /** Records an event named that WHOOP answered 404 for (nothing to write, nothing to retry). */
+  missing: string[];
   cycles: WhoopCycle[];
   sleeps: WhoopSleep[];
   /** Each recovery with the sleep it was measured in (undefined when WHOOP no longer has that sleep). */
@@ -131,6 +148,54 @@ type PlanClient = Pick<
   | 'getBody'
 >;
 
+function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && 'kind' in err && err.kind === 'not-found';
+}
+
+/**
+ * Asks WHOOP which of a deletion plan's records are really gone.
+ * @param client - WHOOP client
+ * @param accessToken - the connection's access token
+ * @param plan - a retract plan
+ * @param recordId - the id the event named (a sleep UUID for sleep/recovery, a workout UUID)
+ * @returns the plan's records WHOOP confirms deleted (empty when the record still exists)
+ */
+export async function confirmWhoopDeletion(
+  client: Pick<WhoopClient, 'getSleep' | 'getWorkout' | 'getCycleRecovery'>,
+  accessToken: string,
+  plan: Extract<WhoopSyncPlan, { kind: 'retract' }>,
+  recordId: string
+): Promise<Extract<WhoopSyncPlan, { kind: 'retract' }>['records']> {
+  const types = new Set(plan.records.map((r) => r.recordType));
+  if (types.has('workout')) {
+    try {
+      await client.getWorkout(accessToken, recordId);
+      return [];
+    } catch (err) {
+      if (isNotFound(err)) {
+        return plan.records;
+      }
+      throw err;
+    }
+  }
+  let sleep: WhoopSleep;
+  try {
+    sleep = await client.getSleep(accessToken, recordId);
+  } catch (err) {
+    if (isNotFound(err)) {
+      // No sleep, so no recovery measured in it either.
+      return plan.records;
+    }
+    throw err;
+  }
+  if (types.has('sleep')) {
+    // The sleep exists: a sleep.deleted for it is stale or forged.
+    return [];
+  }
+  const recovery = await client.getCycleRecovery(accessToken, sleep.cycle_id);
+  return recovery && recovery.sleep_id === sleep.id ? [] : plan.records.filter((r) => r.recordType === 'recovery');
+}
+
 /**
  * Carries out a fetching plan (not `retract`, which is a Medplum write the caller does).
  * @param client - WHOOP client
@@ -143,7 +208,7 @@ export async function fetchWhoopPlan(
   accessToken: string,
   plan: Exclude<WhoopSyncPlan, { kind: 'retract' }>
 ): Promise<WhoopRecords> {
-  const records: WhoopRecords = { cycles: [], sleeps: [], recoveries: [], workouts: [], body: undefined };
+  const records: WhoopRecords = { missing: [], cycles: [], sleeps: [], recoveries: [], workouts: [], body: undefined };
   switch (plan.kind) {
     case 'window': {
       // Sequential on purpose: WHOOP allows 100 requests a minute per app, shared by every patient.
@@ -166,7 +231,11 @@ export async function fetchWhoopPlan(
     }
     case 'sleep':
     case 'recovery': {
-      const sleep = await client.getSleep(accessToken, plan.sleepId);
+      const sleep = await getSleepIfExists(client, accessToken, plan.sleepId);
+      if (!sleep) {
+        records.missing.push(`sleep ${plan.sleepId}`);
+        return records;
+      }
       if (plan.kind === 'sleep') {
         records.sleeps.push(sleep);
       }
@@ -178,7 +247,14 @@ export async function fetchWhoopPlan(
       return records;
     }
     case 'workout':
-      records.workouts.push(await client.getWorkout(accessToken, plan.workoutId));
+      try {
+        records.workouts.push(await client.getWorkout(accessToken, plan.workoutId));
+      } catch (err) {
+        if (!isNotFound(err)) {
+          throw err;
+        }
+        records.missing.push(`workout ${plan.workoutId}`);
+      }
       return records;
     default: {
       const never: never = plan;
@@ -195,7 +271,7 @@ async function getSleepIfExists(
   try {
     return await client.getSleep(accessToken, sleepId);
   } catch (err) {
-    if (typeof err === 'object' && err !== null && 'kind' in err && err.kind === 'not-found') {
+    if (isNotFound(err)) {
       return undefined;
     }
     throw err;
@@ -221,6 +297,53 @@ export function mapWhoopRecords(records: WhoopRecords, ctx: WhoopMapContext): Ma
   }
   return {
     observations: results.flatMap((r) => r.observations),
+    writeOnce: results.flatMap((r) => r.writeOnce),
     skipped: results.flatMap((r) => r.skipped),
   };
+}
+
+export interface GroupedWhoopRecords {
+  /** Every fetched record with what it maps to now, keyed by the identifier its Observations share. */
+  records: RecordGroup[];
+  /** Observations written only if new (values the owner typed in: written on change). */
+  writeOnce: Observation[];
+  skipped: MapResult['skipped'];
+}
+
+/**
+ * Maps each fetched record on its own, so the writer can also retract what a record no longer produces (a sleep
+ * re-scored into a nap, a recovery that lost a value).
+ * @param records - from fetchWhoopPlan
+ * @param ctx - patient, device, WHOOP user id
+ * @returns one group per fetched record, the write-once Observations and every skip reason
+ */
+export function groupWhoopRecords(records: WhoopRecords, ctx: WhoopMapContext): GroupedWhoopRecords {
+  const out: GroupedWhoopRecords = { records: [], writeOnce: [], skipped: [] };
+  const patientId = patientIdOf(ctx.patient);
+  const add = (recordType: RecordType, recordId: string, result: MapResult): void => {
+    out.records.push({
+      record: whoopRecordIdentifier(recordType, patientId, ctx.whoopUserId, recordId),
+      observations: result.observations,
+    });
+    out.writeOnce.push(...result.writeOnce);
+    out.skipped.push(...result.skipped);
+  };
+  for (const cycle of records.cycles) {
+    add('cycle', String(cycle.id), convertWhoopCycleToFhir(cycle, ctx));
+  }
+  for (const sleep of records.sleeps) {
+    add('sleep', sleep.id, convertWhoopSleepToFhir(sleep, ctx));
+  }
+  for (const { recovery, sleep } of records.recoveries) {
+    add('recovery', recovery.sleep_id, convertWhoopRecoveryToFhir(recovery, sleep ? { ...ctx, sleep } : ctx));
+  }
+  for (const workout of records.workouts) {
+    add('workout', workout.id, convertWhoopWorkoutToFhir(workout, ctx));
+  }
+  if (records.body) {
+    const body = convertWhoopBodyToFhir(records.body.record, { ...ctx, observedOn: records.body.observedOn });
+    out.writeOnce.push(...body.observations, ...body.writeOnce);
+    out.skipped.push(...body.skipped);
+  }
+  return out;
 }

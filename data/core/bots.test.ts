@@ -56,3 +56,13 @@ describe('toBotResource', () => {
     });
   });
 });
+
+describe('toBotResource on servers without Bot.rawBody', () => {
+  test('Medplum 5.0 gets no rawBody (it refuses the whole Bot with it); everything else is kept', () => {
+    const onFiveZero = toBotResource(BOT, { rawBody: false });
+    expect(onFiveZero).not.toHaveProperty('rawBody');
+    expect(onFiveZero).toMatchObject({ publicWebhook: true, timeout: 15 });
+    expect(toBotResource(BOT, { rawBody: true }).rawBody).toBe(true);
+    expect(toBotResource(BOT).rawBody).toBe(true);
+  });
+});

@@ -6,7 +6,9 @@
  * its own least-privilege AccessPolicy from BOT_ACCESS_POLICIES (never a role policy, never shared with another bot).
  */
 import type { AccessPolicyResource, Bot } from '@medplum/fhirtypes';
+import { TOKEN_STORE_CRITERIA } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { TASK_KINDS } from '../../bots/shared/tasks.ts';
 import { BOT_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
 import type { PolicyDefinition } from './access-policies.ts';
 import { CONNECTION_CRITERIA, OAUTH_STATE_CRITERIA } from './connection.ts';
@@ -29,15 +31,19 @@ export interface BotDefinition {
   readonly accessPolicy: string;
   /** The owner's policy grants read on this bot, which is what `$execute` requires. */
   readonly ownerInvocable?: boolean;
-  /** Project secrets the bot reads; deploy reports the ones an admin has not set yet. */
+  /** Project secrets the bot needs; deploy reports the ones an admin has not set yet. */
   readonly secrets?: readonly string[];
+  /** Project secrets the bot reads when set and otherwise defaults (provider URLs); never reported as missing. */
+  readonly optionalSecrets?: readonly string[];
   /** TypeScript entry, relative to the repo root. */
   readonly source: string;
   /** Bundled CommonJS output, relative to the repo root. */
   readonly dist: string;
 }
 
-const WHOOP_SECRETS = ['WHOOP_CLIENT_ID', 'WHOOP_CLIENT_SECRET', 'WHOOP_API_BASE_URL', 'WHOOP_AUTH_BASE_URL'] as const;
+const WHOOP_SECRETS = ['WHOOP_CLIENT_ID', 'WHOOP_CLIENT_SECRET'] as const;
+/** The WHOOP client defaults to WHOOP's own hosts; these exist to point it at the sandbox. */
+const WHOOP_URL_SECRETS = ['WHOOP_API_BASE_URL', 'WHOOP_AUTH_BASE_URL'] as const;
 const TOKEN_SECRETS = ['BASELINE_TOKEN_KEY', 'BASELINE_TOKEN_KEY_ID'] as const;
 
 function bot(def: Omit<BotDefinition, 'runtimeVersion' | 'accessPolicy' | 'dist'> & { dist?: string }): BotDefinition {
@@ -55,7 +61,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     identifier: 'connect-start',
     description: 'Owner starts connecting a wearable: mints a single-use OAuth state and returns the consent URL.',
     ownerInvocable: true,
-    secrets: ['WHOOP_CLIENT_ID', 'WHOOP_AUTH_BASE_URL'],
+    secrets: ['WHOOP_CLIENT_ID'],
+    optionalSecrets: ['WHOOP_AUTH_BASE_URL', 'BASELINE_APP_URLS'],
     source: 'bots/connect/connect-start.ts',
   }),
   bot({
@@ -65,6 +72,7 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
       'Owner finishes connecting: checks the state, exchanges the code, stores encrypted tokens, queues the backfill.',
     ownerInvocable: true,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    optionalSecrets: [...WHOOP_URL_SECRETS, 'BASELINE_APP_URLS', 'BASELINE_BACKFILL_DAYS'],
     source: 'bots/connect/connect-callback.ts',
   }),
   bot({
@@ -81,6 +89,7 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
       'Owner disconnects a wearable: revokes access at the provider, stops syncing, keeps or erases the data.',
     ownerInvocable: true,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    optionalSecrets: WHOOP_URL_SECRETS,
     source: 'bots/connect/disconnect.ts',
   }),
   bot({
@@ -98,6 +107,7 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     description: 'Runs one sync or backfill Task: refreshes the token once, fetches, maps and writes Observations.',
     timeoutSeconds: 60,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    optionalSecrets: WHOOP_URL_SECRETS,
     source: 'bots/sync/sync.ts',
   }),
   bot({
@@ -108,6 +118,7 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     cronString: '*/5 * * * *',
     timeoutSeconds: 60,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
+    optionalSecrets: WHOOP_URL_SECRETS,
     source: 'bots/sync/sweeper.ts',
   }),
 ];
@@ -125,9 +136,16 @@ const STATES = (interaction: Interaction[]): AccessPolicyResource => ({
   criteria: OAUTH_STATE_CRITERIA,
   interaction,
 });
+/** Token-store records (bots/shared/tokens.ts): only the bots that use provider tokens may reach them. */
+const TOKENS = (interaction: Interaction[]): AccessPolicyResource => ({
+  resourceType: 'Basic',
+  criteria: TOKEN_STORE_CRITERIA,
+  interaction,
+});
+/** Baseline's work items, every kind the queue knows (backfill, sync, erase), and no other Task. */
 const TASKS = (interaction: Interaction[]): AccessPolicyResource => ({
   resourceType: 'Task',
-  criteria: `Task?code=${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync`,
+  criteria: `Task?code=${TASK_KINDS.map((kind) => `${TASK_TYPE_SYSTEM}|${kind}`).join(',')}`,
   interaction,
 });
 
@@ -137,7 +155,14 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
   {
     key: 'bot-connect-callback',
     name: 'Bot connect-callback',
-    resource: [STATES(CRUS), CONNECTIONS(CRUS), { resourceType: 'Device', interaction: CRUS }, TASKS(CRUS)],
+    resource: [
+      STATES(CRUS),
+      CONNECTIONS(CRUS),
+      // Relinking an account to a new owner deletes the old link's tokens.
+      TOKENS([...CRUS, 'delete']),
+      { resourceType: 'Device', interaction: CRUS },
+      TASKS(CRUS),
+    ],
   },
   { key: 'bot-connections', name: 'Bot connections', resource: [CONNECTIONS(RS), TASKS(RS)] },
   {
@@ -145,6 +170,7 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
     name: 'Bot disconnect',
     resource: [
       CONNECTIONS(CRUS),
+      TOKENS([...CRUS, 'delete']),
       TASKS(CRUS),
       { resourceType: 'Device', interaction: [...CRUS, 'delete'] },
       { resourceType: 'Observation', interaction: ['read', 'search', 'delete'] },
@@ -156,12 +182,14 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
     name: 'Bot sync',
     resource: [
       CONNECTIONS(CRUS),
+      TOKENS(CRUS),
       TASKS(CRUS),
-      { resourceType: 'Device', interaction: RS },
-      { resourceType: 'Observation', interaction: CRUS },
+      // The erase work item (bots/connect/erase.ts) runs here: it deletes a connection's Observations and Device.
+      { resourceType: 'Device', interaction: [...RS, 'delete'] },
+      { resourceType: 'Observation', interaction: [...CRUS, 'delete'] },
     ],
   },
-  { key: 'bot-sweeper', name: 'Bot sweeper', resource: [CONNECTIONS(CRUS), TASKS(CRUS)] },
+  { key: 'bot-sweeper', name: 'Bot sweeper', resource: [CONNECTIONS(CRUS), TOKENS(CRUS), TASKS(CRUS)] },
 ];
 
 /** The Bot fields deploy owns; everything else on the resource (code attachments, audit settings) is left alone. */
@@ -177,12 +205,18 @@ export const BOT_OWNED_FIELDS = [
   'timeout',
 ] as const satisfies readonly (keyof Bot)[];
 
+export interface BotServerSupport {
+  /** `Bot.rawBody` exists (Medplum ≥ 5.2); a 5.0 server refuses the whole Bot with it ("Invalid additional property"). */
+  readonly rawBody: boolean;
+}
+
 /**
  * The Bot resource fields a definition asks for (code attachments come from `$deploy`, not from here).
  * @param def - The bot definition.
+ * @param server - What the target server supports (default: everything the definitions use).
  * @returns The Bot with only the owned fields set.
  */
-export function toBotResource(def: BotDefinition): Bot {
+export function toBotResource(def: BotDefinition, server: BotServerSupport = { rawBody: true }): Bot {
   return {
     resourceType: 'Bot',
     name: def.name,
@@ -190,7 +224,7 @@ export function toBotResource(def: BotDefinition): Bot {
     identifier: [{ system: BOT_IDENTIFIER_SYSTEM, value: def.identifier }],
     runtimeVersion: def.runtimeVersion,
     ...(def.publicWebhook ? { publicWebhook: true } : {}),
-    ...(def.rawBody ? { rawBody: true } : {}),
+    ...(def.rawBody && server.rawBody ? { rawBody: true } : {}),
     ...(def.cronString ? { cronString: def.cronString } : {}),
     ...(def.timeoutSeconds === undefined ? {} : { timeout: def.timeoutSeconds }),
   };

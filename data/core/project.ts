@@ -4,6 +4,8 @@
  * only compares names and never reads or prints a value.
  */
 import type { Project } from '@medplum/fhirtypes';
+import { APP_URLS_SECRET } from '../../bots/connect/redirect.ts';
+import { DEFAULT_WHOOP_API_BASE_URL, DEFAULT_WHOOP_AUTH_BASE_URL } from '../../bots/whoop/client.ts';
 import type { BotDefinition } from './bots.ts';
 
 type ProjectFeature = NonNullable<Project['features']>[number];
@@ -25,4 +27,54 @@ export const CORE_SECRETS: readonly string[] = ['BASELINE_TOKEN_KEY', 'BASELINE_
  */
 export function requiredSecrets(bots: readonly BotDefinition[]): string[] {
   return [...new Set([...CORE_SECRETS, ...bots.flatMap((bot) => bot.secrets ?? [])])].sort();
+}
+
+/**
+ * Secrets that point a provider client somewhere other than the provider (the local WHOOP sandbox sets them). On a
+ * real server they must name the provider's own hosts, or tokens and health data go to whoever runs that host.
+ */
+export const PROVIDER_URL_SECRETS: readonly { readonly name: string; readonly defaultUrl: string }[] = [
+  { name: 'WHOOP_API_BASE_URL', defaultUrl: DEFAULT_WHOOP_API_BASE_URL },
+  { name: 'WHOOP_AUTH_BASE_URL', defaultUrl: DEFAULT_WHOOP_AUTH_BASE_URL },
+];
+
+/**
+ * Provider URL secrets that are set to something other than an https URL on the provider's own host.
+ * @param secrets - Project.secret (values are read, never returned: only the name and the host are).
+ * @returns One line per such secret, e.g. `WHOOP_API_BASE_URL points at 127.0.0.1:9000, not api.prod.whoop.com`.
+ */
+export function providerUrlProblems(
+  secrets: readonly { name: string; valueString?: string | undefined }[] | undefined
+): string[] {
+  const problems: string[] = [];
+  for (const { name, defaultUrl } of PROVIDER_URL_SECRETS) {
+    const value = (secrets ?? []).find((secret) => secret.name === name)?.valueString?.trim();
+    if (!value) {
+      continue;
+    }
+    const expectedHost = new URL(defaultUrl).host;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (!url) {
+      problems.push(`${name} is not a URL (expected https://${expectedHost}/...)`);
+    } else if (url.protocol !== 'https:' || url.host !== expectedHost) {
+      problems.push(`${name} points at ${url.protocol}//${url.host}, not https://${expectedHost}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Project secrets deploy itself keeps in step, because bots must agree with the deployment about them:
+ * `BASELINE_APP_URLS`, the app base URLs whose `/connect/<provider>/callback` the connect bots accept as OAuth
+ * redirect URIs (the server-side pin in bots/connect/redirect.ts), the same list the ClientApplications get.
+ * @param appBaseUrls - The app's base URLs (BASELINE_APP_URL).
+ * @returns Secret name → value.
+ */
+export function deployedSecrets(appBaseUrls: readonly string[]): Record<string, string> {
+  return { [APP_URLS_SECRET]: appBaseUrls.map((base) => base.replace(/\/+$/, '')).join(',') };
 }

@@ -28,7 +28,7 @@ export interface SubscriptionDefinition {
   readonly fhirPathCriteria?: string;
 }
 
-const QUEUED_TASKS = `Task?code=${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync&status=requested`;
+const QUEUED_TASKS = `Task?code=${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync,${TASK_TYPE_SYSTEM}|erase&status=requested`;
 
 /**
  * The work queue: a Task that becomes `requested` runs the sync bot once. Created Tasks fire the first; Tasks put

@@ -1,158 +1,255 @@
 /**
- * `npm run bench:whoop`: a one-year WHOOP backfill into a fresh local stack, then webhook → searchable latency.
+ * `npm run bench:whoop`: WHOOP ingestion on the local stack (Medplum 5.0 mode, FHIR quota on), in quota points and
+ * time. Takes ~12–15 minutes on a 2-core machine (the default-quota backfill alone is ~6 minutes by design).
  *
- * Backfill: the default sandbox person (400 days of cycles, sleeps, recoveries, workouts) at WHOOP's default rate
- * limits (100/min, 10,000/day); the owner connects through the real bots and consent page; we time from the
- * callback to the last backfill window completing, and count Observations, FHIR requests made by the pipeline (the
- * benchmark's own progress polls are subtracted) and WHOOP API calls.
- *
- * Webhook latency: for N scored workouts, the workout's Observations are deleted, a signed `workout.updated` webhook
- * is delivered, and we time until they are searchable again (webhook bot → Task → Subscription → sync bot → WHOOP
- * API → batch write). `BENCH_EVENTS` (default 200) sets N; events are paced at ≤ 100/min (WHOOP's API limit:
- * each event costs one call).
+ * 1. Default quota (50,000 points/min per membership): a 1-year backfill of the sandbox's default person, connected
+ *    through the real bots and consent page. Reports wall time, Observations, WHOOP records, quota points and writes
+ *    per WHOOP record (from the Tasks' own `points` outputs and the stack's per-membership ledger), failed Tasks.
+ * 2. Re-sync of unchanged data: every backfill window runs again; it must write nothing.
+ * 3. Quota lifted (as a super admin would, `userFhirQuota` 10,000,000): the same backfill on a fresh stack, and a raw
+ *    batch import of the same Observations (200 per batch, one request after another, the fastest plain import a
+ *    client can do) in the same run; reports the ratio pipeline ÷ raw import in Observations per second.
+ * 4. Webhook → searchable: N workouts are re-scored at WHOOP, which sends `workout.updated`; the time until the new
+ *    value is searchable (webhook bot → Task → Subscription → sync bot → WHOOP API → write). `BENCH_EVENTS`
+ *    (default 60) sets N, paced under WHOOP's 100 calls/min.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient } from '@medplum/core';
-import type { Bundle, Observation } from '@medplum/fhirtypes';
+import type { Bundle, Observation, Task } from '@medplum/fhirtypes';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { expectedFromSandbox, backfillRange } from '../../test/whoop/expected.ts';
 import { deploy } from '../deploy/index.ts';
 import { startLocalStack } from '../local-stack/server.ts';
+import type { LocalStack } from '../local-stack/server.ts';
 import { clientCredentialsClient, passwordClient } from '../medplum-client.ts';
 import { finishConnect, startConnect } from '../sandboxes/connect-flow.ts';
 import { registerWhoopWebhook, startWiredWhoopSandbox, WHOOP_CALLBACK_PATH } from '../sandboxes/wire.ts';
+import type { WiredWhoop } from '../sandboxes/wire.ts';
 import { DEMO_LOGINS, seedDemoPeople } from '../seed.ts';
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 200);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 60);
 const APP = 'http://127.0.0.1:3000';
 const REDIRECT = APP + WHOOP_CALLBACK_PATH;
+const BACKFILL = `${TASK_TYPE_SYSTEM}|backfill`;
 
-const dataDir = mkdtempSync(join(tmpdir(), 'baseline-bench-whoop-'));
-const stack = await startLocalStack({ dataDir, port: 0 });
-const admin = await clientCredentialsClient(stack.baseUrl, stack.adminClient.clientId, stack.adminClient.clientSecret);
-const whoop = await startWiredWhoopSandbox({ admin, projectId: stack.projectId, appBaseUrls: [APP] });
-const report = await deploy({ client: admin, projectId: stack.projectId, appBaseUrls: [APP], log: () => undefined });
-registerWhoopWebhook(whoop, report);
-await seedDemoPeople(admin, stack.projectId);
-const owner = await passwordClient(stack.baseUrl, DEMO_LOGINS.owner.email, DEMO_LOGINS.owner.password);
-const patient = await owner.getProfileAsync();
+console.log('bench:whoop — takes ~12–15 minutes (a default-quota year backfill is ~6 minutes by design)');
 
-let polls = 0;
-async function count(
-  client: MedplumClient,
-  type: 'Observation' | 'Task',
-  query: Record<string, string>
-): Promise<number> {
-  polls++;
-  const bundle = await client.search(type, { ...query, _count: '0', _total: 'accurate' }, { cache: 'no-cache' });
-  return bundle.total ?? 0;
+interface Env {
+  stack: LocalStack;
+  admin: MedplumClient;
+  owner: MedplumClient;
+  patientId: string;
+  whoop: WiredWhoop;
 }
 
-try {
-  // ---- backfill
-  const fhirBefore = stack.ctx.stats.fhirRequests;
-  const t0 = performance.now();
-  const consent = await startConnect(owner, REDIRECT);
-  const tCallback = performance.now();
-  const connected = await finishConnect(owner, REDIRECT, consent);
-  const windows = connected.queuedWindows;
-  const backfillCode = `${TASK_TYPE_SYSTEM}|backfill`;
+async function setUp(): Promise<Env> {
+  const stack = await startLocalStack({
+    dataDir: mkdtempSync(join(tmpdir(), 'baseline-bench-whoop-')),
+    port: 0,
+    medplumVersion: '5.0',
+  });
+  const admin = await clientCredentialsClient(
+    stack.baseUrl,
+    stack.adminClient.clientId,
+    stack.adminClient.clientSecret
+  );
+  const whoop = await startWiredWhoopSandbox({ admin, projectId: stack.projectId, appBaseUrls: [APP] });
+  const report = await deploy({ client: admin, projectId: stack.projectId, appBaseUrls: [APP], log: () => undefined });
+  registerWhoopWebhook(whoop, report);
+  await seedDemoPeople(admin, stack.projectId);
+  const owner = await passwordClient(stack.baseUrl, DEMO_LOGINS.owner.email, DEMO_LOGINS.owner.password);
+  const patientId = (await owner.getProfileAsync())?.id ?? '';
+  return { stack, admin, owner, patientId, whoop };
+}
+
+async function tearDown(env: Env): Promise<void> {
+  await env.whoop.sandbox.close();
+  await env.stack.close();
+}
+
+async function backfillTasks(admin: MedplumClient): Promise<Task[]> {
+  return admin.searchResources('Task', { code: BACKFILL, _count: '100' }, { cache: 'no-cache' });
+}
+
+function output(task: Task, code: string): number {
+  return task.output?.find((o) => o.type.coding?.some((c) => c.code === code))?.valueInteger ?? 0;
+}
+
+async function countObservations(admin: MedplumClient, query: Record<string, string>): Promise<number> {
+  return (await admin.search('Observation', { ...query, _summary: 'count' }, { cache: 'no-cache' })).total ?? 0;
+}
+
+/** Connects the owner and waits until every backfill window has finished; returns the wall time. */
+async function backfill(env: Env): Promise<{ ms: number; tasks: Task[] }> {
+  const consent = await startConnect(env.owner, REDIRECT);
+  const started = performance.now();
+  const { queuedWindows } = await finishConnect(env.owner, REDIRECT, consent);
   for (;;) {
-    const done = await count(admin, 'Task', { code: backfillCode, status: 'completed,failed' });
-    if (done >= windows) {
-      break;
+    const tasks = await backfillTasks(env.admin);
+    const done = tasks.filter((t) => t.status === 'completed' || t.status === 'failed').length;
+    if (done >= queuedWindows) {
+      await env.stack.subscriptions.idle();
+      return { ms: performance.now() - started, tasks: await backfillTasks(env.admin) };
     }
     await sleep(500);
   }
-  await stack.subscriptions.idle();
-  const backfillMs = performance.now() - tCallback;
-  const failed = await count(admin, 'Task', { code: backfillCode, status: 'failed' });
-  const observations = await count(admin, 'Observation', { subject: `Patient/${patient?.id}` });
-  const pipelineRequests = stack.ctx.stats.fhirRequests - fhirBefore - polls;
-  const stats = whoop.sandbox.control.stats();
-  const whoopCalls = Object.values(stats.api).reduce((a, b) => a + b, 0);
-  const rateLimited = stats.apiStatuses['429'] ?? 0;
+}
 
-  console.log('\n1-year WHOOP backfill into the local stack');
-  console.log(`  backfill windows:              ${windows} (failed: ${failed})`);
-  console.log(`  Observations written:          ${observations}`);
-  console.log(
-    `  wall time (callback → done):   ${(backfillMs / 1000).toFixed(1)} s (consent page: ${((tCallback - t0) / 1000).toFixed(1)} s)`
-  );
-  console.log(`  Observations/s:                ${(observations / (backfillMs / 1000)).toFixed(0)}`);
-  console.log(
-    `  FHIR requests by the pipeline: ${pipelineRequests} → ${(pipelineRequests / observations).toFixed(4)} per Observation (target ≤ 0.02)`
-  );
-  console.log(`  WHOOP API calls:               ${whoopCalls} (${rateLimited} answered 429)`);
-  console.log(
-    `  minimum time the 100/min limit allows for these calls: ${(whoopCalls / 100).toFixed(2)} min; the backfill runs one window at a time (≈${(whoopCalls / windows).toFixed(1)} calls each)`
-  );
-
-  // ---- webhook latency
-  const workouts = whoop.sandbox.control
-    .records('workout')
-    .filter((w) => w.score_state === 'SCORED')
-    .slice(0, EVENTS);
-  const latencies: number[] = [];
-  // Each event costs one WHOOP API call; pace them under WHOOP's 100 requests/minute so the figure is latency,
-  // not rate-limit backoff.
-  // The backfill just used ~90 calls: let WHOOP's one-minute window clear first.
-  await sleep(61_000);
-  let lastStart = 0;
-  for (const workout of workouts) {
-    await sleep(Math.max(0, lastStart + 650 - performance.now()));
-    lastStart = performance.now();
-    const id = 'id' in workout ? String(workout.id) : '';
-    const record = `${process.env.BASELINE_RECORD_SYSTEM ?? 'https://baseline.health/fhir/identifier/whoop/record'}|workout:${whoop.sandbox.userId}:${id}`;
-    const existing = await admin.searchResources(
-      'Observation',
-      { identifier: record, _count: '100' },
-      { cache: 'no-cache' }
-    );
-    const bundle: Bundle = {
-      resourceType: 'Bundle',
-      type: 'batch',
-      entry: existing.map((o: Observation) => ({ request: { method: 'DELETE', url: `Observation/${o.id}` } })),
-    };
-    await admin.executeBatch(bundle);
-    const start = performance.now();
-    await whoop.sandbox.control.sendWebhook({ type: 'workout.updated', id });
+/** Puts each Task back to requested (via on-hold, as the sweeper does) and waits for them all to finish again. */
+async function rerun(env: Env, tasks: Task[]): Promise<Task[]> {
+  for (const task of tasks) {
+    const held = await env.admin.updateResource({ ...task, status: 'on-hold' });
+    await env.admin.updateResource({ ...held, status: 'requested' });
+    // One window at a time, as the queue runs them.
     for (;;) {
-      const found = await admin.searchResources(
-        'Observation',
-        { identifier: record, _count: '100' },
-        { cache: 'no-cache' }
-      );
-      if (found.length >= existing.length && found.length > 0) {
+      const current = await env.admin.readResource('Task', task.id ?? '', { cache: 'no-cache' });
+      if (current.status === 'completed' || current.status === 'failed') {
         break;
       }
-      if (performance.now() - start > 30_000) {
-        const tasks = await admin.searchResources(
-          'Task',
-          { _sort: '-_lastUpdated', _count: '3' },
+      await sleep(200);
+    }
+  }
+  await env.stack.subscriptions.idle();
+  return Promise.all(tasks.map((t) => env.admin.readResource('Task', t.id ?? '', { cache: 'no-cache' })));
+}
+
+const sum = (tasks: Task[], ...codes: string[]): number =>
+  tasks.reduce((n, t) => n + codes.reduce((m, c) => m + output(t, c), 0), 0);
+
+const figures: [string, string][] = [];
+function figure(name: string, value: string): void {
+  figures.push([name, value]);
+  console.log(`  ${name}: ${value}`);
+}
+
+// ---- 1 + 2: default quota
+{
+  console.log('\n1. One-year backfill at the default FHIR quota (50,000 points/min per membership)');
+  const env = await setUp();
+  try {
+    const { ms, tasks } = await backfill(env);
+    const expected = expectedFromSandbox(env.whoop.sandbox, backfillRange(tasks));
+    const stored = await countObservations(env.admin, { subject: `Patient/${env.patientId}`, status: 'final' });
+    const failed = tasks.filter((t) => t.status === 'failed').length;
+    const points = sum(tasks, 'points');
+    const writes = sum(tasks, 'created', 'updated', 'retracted');
+    figure('default-quota backfill wall time', `${(ms / 60_000).toFixed(2)} min (target ≤ 8), ${failed} failed Tasks`);
+    figure(
+      'Observations',
+      `${stored} stored, ${expected.observations} + 2 body values expected from ${expected.records} WHOOP records`
+    );
+    figure(
+      'quota points per WHOOP record',
+      `${(points / expected.records).toFixed(0)} (target ≤ 300); ${(writes / expected.records).toFixed(2)} writes per record (target ≤ 3)`
+    );
+    const ledger = env.stack.ctx.stats.quotaPoints;
+    figure('points by membership (stack ledger)', JSON.stringify(ledger));
+
+    console.log('\n2. Re-sync of unchanged data (every window again)');
+    const again = await rerun(env, tasks);
+    figure(
+      're-sync of a year of unchanged data',
+      `${sum(again, 'created', 'updated', 'retracted')} writes, ${sum(again, 'points')} points (${(sum(again, 'points') / expected.records).toFixed(1)} per record)`
+    );
+  } finally {
+    await tearDown(env);
+  }
+}
+
+// ---- 3: quota lifted, pipeline vs raw import
+{
+  console.log('\n3. Quota lifted: pipeline vs a raw batch import of the same Observations');
+  const env = await setUp();
+  try {
+    await env.stack.setFhirQuota({ user: 10_000_000, total: 100_000_000 });
+    const { ms, tasks } = await backfill(env);
+    const stored: Observation[] = [];
+    for await (const page of env.admin.searchResourcePages(
+      'Observation',
+      { subject: `Patient/${env.patientId}`, _count: '1000' },
+      { cache: 'no-cache' }
+    )) {
+      stored.push(...page);
+    }
+    const pipelineRate = stored.length / (ms / 1000);
+    const copies = stored.map((o): Observation => {
+      const { id: _id, meta, ...rest } = o;
+      return {
+        ...rest,
+        meta: { profile: meta?.profile },
+        identifier: o.identifier?.map((i) => ({ ...i, value: `raw-${i.value}` })),
+      };
+    });
+    const t0 = performance.now();
+    for (let i = 0; i < copies.length; i += 200) {
+      const bundle: Bundle = {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: copies
+          .slice(i, i + 200)
+          .map((resource) => ({ resource, request: { method: 'POST', url: 'Observation' } })),
+      };
+      const response = await env.admin.executeBatch(bundle);
+      const bad = response.entry?.filter((e) => !e.response?.status?.startsWith('201')) ?? [];
+      if (bad.length > 0) {
+        throw new Error(`raw import: ${bad.length} entries failed (${bad[0]?.response?.status})`);
+      }
+    }
+    const rawRate = copies.length / ((performance.now() - t0) / 1000);
+    figure(
+      'quota-lifted backfill',
+      `${stored.length} Observations in ${(ms / 1000).toFixed(1)} s → ${pipelineRate.toFixed(0)}/s (${tasks.length} windows)`
+    );
+    figure('raw batch import, same stack, same run', `${rawRate.toFixed(0)}/s`);
+    figure('pipeline ÷ raw import', `${(pipelineRate / rawRate).toFixed(2)} (target ≥ 0.8)`);
+
+    // ---- 4: webhook latency (the quota stays lifted, so this measures the path, not the budget)
+    console.log(`\n4. Webhook → searchable (${EVENTS} re-scored workouts, paced under WHOOP's 100 calls/min)`);
+    await sleep(61_000);
+    const workouts = env.whoop.sandbox.control
+      .records('workout')
+      .filter((w) => w.score_state === 'SCORED')
+      .slice(0, EVENTS);
+    const latencies: number[] = [];
+    for (const workout of workouts) {
+      const id = 'id' in workout ? String(workout.id) : '';
+      const t = performance.now();
+      await env.whoop.sandbox.control.rescore('workout', id);
+      const issued = env.whoop.sandbox.control.records('workout').find((w) => 'id' in w && String(w.id) === id);
+      const updatedAt = issued && 'updated_at' in issued ? String(issued.updated_at) : '';
+      for (;;) {
+        const found = await env.admin.searchResources(
+          'Observation',
+          { subject: `Patient/${env.patientId}`, _sort: '-_lastUpdated', _count: '1' },
           { cache: 'no-cache' }
         );
-        const why = tasks.map((t) => `${t.status} ${t.businessStatus?.text ?? ''}`).join('; ');
-        throw new Error(
-          `workout ${id} did not come back within 30 s (${existing.length} before; latest Tasks: ${why})`
-        );
+        if (found[0]?.issued === updatedAt) {
+          break;
+        }
+        if (performance.now() - t > 30_000) {
+          throw new Error(`workout ${id} re-score not searchable within 30 s`);
+        }
+        await sleep(10);
       }
-      await sleep(10);
+      latencies.push(performance.now() - t);
+      await sleep(Math.max(0, 700 - (performance.now() - t)));
     }
-    latencies.push(performance.now() - start);
+    latencies.sort((a, b) => a - b);
+    const pct = (p: number): number =>
+      latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN;
+    figure(
+      'webhook → searchable',
+      `p50 ${pct(50).toFixed(0)} ms, p95 ${pct(95).toFixed(0)} ms, max ${pct(100).toFixed(0)} ms (${latencies.length} events)`
+    );
+  } finally {
+    await tearDown(env);
   }
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number): number =>
-    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  console.log(`\nWebhook → Observation searchable (${latencies.length} events, one at a time)`);
-  console.log(
-    `  p50 ${pct(50).toFixed(0)} ms   p95 ${pct(95).toFixed(0)} ms   max ${(latencies.at(-1) ?? NaN).toFixed(0)} ms (target p95 < 2000 ms)`
-  );
-  console.log(`\nreproduce: npm run bench:whoop   (2 cores, Node ${process.version})`);
-} finally {
-  await whoop.sandbox.close();
-  await stack.close();
-  rmSync(dataDir, { recursive: true, force: true });
+}
+
+console.log('\nFigures (npm run bench:whoop)');
+for (const [name, value] of figures) {
+  console.log(`| ${name} | ${value} |`);
 }

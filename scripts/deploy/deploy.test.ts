@@ -116,8 +116,8 @@ describe('deploy against a fresh project', () => {
   test('creates policies, clients, bots with their memberships and code, and the subscription', async () => {
     const report = await run();
 
-    expect(report.counts).toEqual({ created: 20, updated: 0, unchanged: 0 });
-    expect(report.summary).toMatch(/^deploy: 0 unchanged, 20 created, 0 updated \(\d+\.\d s\)$/);
+    expect(report.counts).toEqual({ created: 21, updated: 0, unchanged: 0, removed: 0 });
+    expect(report.summary).toMatch(/^deploy: 0 unchanged, 21 created, 0 updated \(\d+\.\d s\)$/);
     expect(report.missingSecrets).toEqual(['BASELINE_TOKEN_KEY_ID', 'HELLO_KEY']);
 
     const bots = await medplum.searchResources('Bot', {}, { cache: 'no-cache' });
@@ -167,7 +167,7 @@ describe('deploy against a fresh project', () => {
 
     const second = await run();
 
-    expect(second.counts).toEqual({ created: 0, updated: 0, unchanged: 20 });
+    expect(second.counts).toEqual({ created: 0, updated: 0, unchanged: 21, removed: 0 });
     expect(fake.writes.length).toBe(writesAfterFirst);
   });
 
@@ -187,8 +187,8 @@ describe('deploy against a fresh project', () => {
     const report = await run({ dryRun: true, log: (line) => lines.push(line) });
 
     expect(fake.writes).toEqual([]);
-    expect(report.counts).toEqual({ created: 20, updated: 0, unchanged: 0 });
-    expect(report.summary).toMatch(/^deploy --dry-run: 0 unchanged, 20 to create, 0 to update/);
+    expect(report.counts).toEqual({ created: 21, updated: 0, unchanged: 0, removed: 0 });
+    expect(report.summary).toMatch(/^deploy --dry-run: 0 unchanged, 21 to create, 0 to update/);
     expect(lines).toContain('  would create AccessPolicy patient-owner');
     expect((await medplum.searchResources('AccessPolicy', {}, { cache: 'no-cache' })).length).toBe(0);
   });
@@ -201,7 +201,7 @@ describe('deploy over an existing deployment', () => {
 
     const report = await run({ bots: [changed, HOOK], buildBots: fakeBuild({ hello: 2 }) });
 
-    expect(report.counts).toEqual({ created: 0, updated: 2, unchanged: 18 });
+    expect(report.counts).toEqual({ created: 0, updated: 2, unchanged: 19, removed: 0 });
     expect(report.changes.filter((c) => c.action === 'updated')).toEqual([
       expect.objectContaining({ kind: 'Bot', key: 'hello', fields: ['cronString', 'description'] }),
       expect.objectContaining({
@@ -308,6 +308,31 @@ describe('deploy refuses', () => {
       )
     );
   });
+  test('a deployed bot that lost its membership, before writing anything', async () => {
+    const first = await run();
+    const helloId = first.bots.find((bot) => bot.name === 'hello')?.id ?? '';
+    await fake.repo.deleteResource('ProjectMembership', (await membershipOf(`Bot/${helloId}`)).id ?? '');
+    await medplum.updateResource({ ...(await medplum.readResource('Bot', helloId)), description: 'edited' });
+    const writes = fake.writes.length;
+
+    await expect(run()).rejects.toThrow(
+      `Bot/${helloId} has no ProjectMembership (it was not created through the admin API); delete it and deploy again`
+    );
+    expect(fake.writes.length).toBe(writes);
+  });
+
+  test('a deployed bot with two memberships', async () => {
+    const first = await run();
+    const helloId = first.bots.find((bot) => bot.name === 'hello')?.id ?? '';
+    const { id: _id, meta: _meta, ...copy } = await membershipOf(`Bot/${helloId}`);
+    const extra = await fake.repo.createResource<ProjectMembership>(copy);
+
+    await expect(run()).rejects.toThrow(
+      new RegExp(
+        `^Bot/${helloId} has more than one ProjectMembership \\(.*ProjectMembership/${extra.id}.*\\); delete the extra one$`
+      )
+    );
+  });
 });
 
 describe('sign-in', () => {
@@ -352,5 +377,310 @@ describe('report helpers', () => {
     const lines = featureInstructions('https://m.example/', { id: 'p1', name: 'P', features: ['bots'] }, ['cron']);
     expect(lines[0]).toBe('Project P (Project/p1) lacks Medplum features Baseline needs: cron.');
     expect(lines).toContain('  - with the API as a super admin: PATCH https://m.example/fhir/R4/Project/p1');
+  });
+});
+
+describe('the server version decides the plan', () => {
+  test('Medplum 5.0: no rawBody on any Bot, one line saying so, and a second run is a no-op', async () => {
+    fake = await createFakeMedplum({ version: '5.0.10-6a4145c' });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+    const lines: string[] = [];
+
+    const first = await run({ log: (line) => lines.push(line) });
+
+    expect(first.server).toMatchObject({ version: '5.0.10-6a4145c', rawBody: false, rawBodyDropped: ['hook'] });
+    expect(lines.filter((line) => line.includes('rawBody'))).toEqual([
+      'Medplum 5.0.10-6a4145c has no Bot.rawBody (hook deployed without it): webhook signatures cannot be checked byte-exactly, so WHOOP notifications are only hints that trigger a re-fetch from WHOOP; Medplum 5.2 or newer fixes this.',
+    ]);
+    const hook = await medplum.searchOne('Bot', { name: 'hook' }, { cache: 'no-cache' });
+    expect(hook?.publicWebhook).toBe(true);
+    expect(hook?.rawBody).toBeUndefined();
+
+    const second = await run();
+    expect(second.counts).toEqual({ created: 0, updated: 0, unchanged: 21, removed: 0 });
+  });
+
+  test('Medplum 5.2: the webhook bot gets rawBody', async () => {
+    const report = await run();
+
+    expect(report.server).toMatchObject({ rawBody: true, rawBodyDropped: [], notes: [] });
+    const hook = await medplum.searchOne('Bot', { name: 'hook' }, { cache: 'no-cache' });
+    expect(hook?.rawBody).toBe(true);
+  });
+
+  test('a dry run on 5.0 prints the plan for that server', async () => {
+    fake = await createFakeMedplum({ version: '5.0.10-6a4145c' });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+    const lines: string[] = [];
+
+    await run({ dryRun: true, log: (line) => lines.push(line) });
+
+    expect(lines[0]).toBe('Planning Baseline on https://medplum.test/ (project Baseline Test, Medplum 5.0.10-6a4145c)');
+    expect(lines[1]).toMatch(/^Medplum 5\.0\.10-6a4145c has no Bot\.rawBody/);
+    expect(fake.writes).toEqual([]);
+  });
+
+  test('older than 5.0: stops before writing', async () => {
+    fake = await createFakeMedplum({ version: '4.5.2-abcdef0' });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+
+    await expect(run()).rejects.toThrow('Medplum 4.5.2-abcdef0 is too old: Baseline needs Medplum 5.0 or newer');
+    expect(fake.writes).toEqual([]);
+  });
+});
+
+/** Refuses the first request matching `method` and `pattern` with a 400, as Medplum 5.0 refused `Bot.rawBody`. */
+function failOnce(method: string, pattern: RegExp): void {
+  let failed = false;
+  fake.intercept = (m, path) => {
+    if (!failed && m === method && pattern.test(path)) {
+      failed = true;
+      return new Response(
+        JSON.stringify({
+          resourceType: 'OperationOutcome',
+          issue: [{ severity: 'error', code: 'structure', details: { text: 'Injected failure' } }],
+        }),
+        { status: 400, headers: { 'content-type': 'application/fhir+json' } }
+      );
+    }
+    return undefined;
+  };
+}
+
+async function botsNamed(name: string): Promise<Bot[]> {
+  return (await medplum.searchResources('Bot', {}, { cache: 'no-cache' })).filter((bot) => bot.name === name);
+}
+
+async function membershipsFor(bot: Bot): Promise<ProjectMembership[]> {
+  return medplum.searchResources('ProjectMembership', { profile: `Bot/${bot.id}` }, { cache: 'no-cache' });
+}
+
+describe('a failed run is completed by the next one', () => {
+  test('a Bot created by the admin API whose update failed is adopted: identifier, policy and code', async () => {
+    failOnce('PUT', /^fhir\/R4\/Bot\//);
+    await expect(run()).rejects.toThrow('Injected failure');
+    const [orphan, ...others] = await botsNamed('hello');
+    expect(others).toEqual([]);
+    expect(orphan?.identifier).toBeUndefined();
+    fake.intercept = undefined;
+
+    const second = await run();
+
+    expect(second.changes.find((c) => c.kind === 'Bot' && c.key === 'hello')).toMatchObject({
+      action: 'updated',
+      reference: `Bot/${orphan?.id}`,
+      note: 'adopted, left by an earlier failed deploy',
+    });
+    const [hello, ...extra] = await botsNamed('hello');
+    expect(extra).toEqual([]);
+    expect(hello).toMatchObject({
+      id: orphan?.id,
+      identifier: [{ system: 'https://baseline.health/fhir/identifier/bot', value: 'hello' }],
+      executableCode: { title: bundleFilename('hello', 'hello1'.padEnd(64, '0')) },
+    });
+    expect(await membershipsFor(hello as Bot)).toHaveLength(1);
+
+    const third = await run();
+    expect(third.counts).toMatchObject({ created: 0, updated: 0, removed: 0 });
+  });
+
+  test('a leftover without its membership is removed and the bot made again', async () => {
+    failOnce('PUT', /^fhir\/R4\/Bot\//);
+    await expect(run()).rejects.toThrow('Injected failure');
+    const [orphan] = await botsNamed('hello');
+    for (const membership of await membershipsFor(orphan as Bot)) {
+      await fake.repo.deleteResource('ProjectMembership', membership.id ?? '');
+    }
+    fake.intercept = undefined;
+
+    const second = await run();
+
+    expect(second.changes.filter((c) => c.action === 'removed')).toEqual([
+      expect.objectContaining({ kind: 'Bot', key: 'hello', reference: `Bot/${orphan?.id}` }),
+    ]);
+    const bots = await botsNamed('hello');
+    expect(bots).toHaveLength(1);
+    expect(bots[0]?.id).not.toBe(orphan?.id);
+    expect(bots[0]?.identifier?.[0]?.value).toBe('hello');
+  });
+
+  test('leftovers beside a deployed bot are removed with their memberships', async () => {
+    const first = await run();
+    const policy = await policyId('bot-hello');
+    const made: Bot[] = [];
+    for (let i = 0; i < 2; i++) {
+      // What a failed run leaves: the admin API's Bot + membership, nothing else.
+      made.push(
+        await medplum.post(`admin/projects/${fake.projectId}/bot`, {
+          name: 'hello',
+          description: HELLO.description,
+          runtimeVersion: 'vmcontext',
+          accessPolicy: { reference: `AccessPolicy/${policy}` },
+        })
+      );
+    }
+
+    const second = await run();
+
+    expect(second.counts).toMatchObject({ created: 0, updated: 0, removed: 4 });
+    expect(second.summary).toMatch(/^deploy: 21 unchanged, 0 created, 0 updated, 4 removed \(/);
+    const remaining = await botsNamed('hello');
+    expect(remaining.map((bot) => bot.id)).toEqual([first.bots.find((b) => b.name === 'hello')?.id]);
+    for (const bot of made) {
+      expect(await membershipsFor(bot)).toHaveLength(0);
+    }
+    expect((await run()).counts).toMatchObject({ created: 0, updated: 0, removed: 0 });
+  });
+
+  test("someone else's bot with the same name is left alone", async () => {
+    const theirs = await medplum.post<Bot>(`admin/projects/${fake.projectId}/bot`, {
+      name: 'hello',
+      description: 'An unrelated bot of the same name',
+      runtimeVersion: 'vmcontext',
+    });
+
+    await run();
+
+    const bots = await botsNamed('hello');
+    expect(bots.map((bot) => bot.id)).toContain(theirs.id);
+    expect(bots).toHaveLength(2);
+    expect(await membershipsFor(theirs)).toHaveLength(1);
+  });
+
+  test('a ClientApplication whose update failed is adopted', async () => {
+    failOnce('PUT', /^fhir\/R4\/ClientApplication\//);
+    await expect(run()).rejects.toThrow('Injected failure');
+    fake.intercept = undefined;
+
+    const second = await run();
+
+    const adopted = second.changes.filter((c) => c.note === 'adopted, left by an earlier failed deploy');
+    expect(adopted).toEqual([expect.objectContaining({ kind: 'ClientApplication', action: 'updated' })]);
+    const clients = await medplum.searchResources('ClientApplication', {}, { cache: 'no-cache' });
+    expect(clients.filter((c) => c.name === 'Baseline patient app')).toHaveLength(1);
+    expect((await run()).counts).toMatchObject({ created: 0, updated: 0, removed: 0 });
+  });
+
+  test('a dry run shows the adoption and the removals and writes nothing', async () => {
+    failOnce('PUT', /^fhir\/R4\/Bot\//);
+    await expect(run()).rejects.toThrow('Injected failure');
+    fake.intercept = undefined;
+    const writes = fake.writes.length;
+    const lines: string[] = [];
+
+    await run({ dryRun: true, log: (line) => lines.push(line) });
+
+    expect(fake.writes.length).toBe(writes);
+    expect(lines.find((line) => line.includes('adopted'))).toMatch(
+      /^ {2}would update Bot hello \(Bot\/[^)]+\): cronString, identifier, timeout — adopted, left by an earlier failed deploy$/
+    );
+  });
+});
+
+describe('FHIR quota', () => {
+  test('a 429 mid-deploy waits for the reset and the deploy completes', async () => {
+    fake = await createFakeMedplum({ quota: 600 });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+    const waits: number[] = [];
+    const lines: string[] = [];
+
+    const report = await run({
+      log: (line) => lines.push(line),
+      sleep: async (ms) => {
+        waits.push(ms);
+        fake.resetQuota();
+      },
+    });
+
+    expect(report.counts).toMatchObject({ created: 21, updated: 0 });
+    expect(waits.length).toBeGreaterThan(0);
+    expect(waits.every((ms) => ms === 30_250)).toBe(true);
+    expect(lines.filter((line) => line.includes('FHIR quota used up'))).toHaveLength(waits.length);
+  });
+
+  test('points spent are read from the RateLimit header; a no-op run spends only on reads', async () => {
+    fake = await createFakeMedplum({ quota: 1_000_000 });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+
+    const first = await run();
+    fake.resetQuota();
+    const second = await run();
+
+    // Everything the fake counted (its FHIR endpoints) is what the header-based figure says.
+    expect(first.quotaPointsSpent).toBe(1_000_000 - (first.quotaPointsLeft ?? 0));
+    expect(first.quotaPointsSpent).toBeGreaterThan(10 * 100);
+    // auth/me is free here; Project read 1, then one search per type: AccessPolicy, Subscription,
+    // ClientApplication, Bot, ProjectMembership (no profiles in this test).
+    expect(second.quotaPointsSpent).toBe(1 + 5 * 20);
+    expect(second.quotaPointsLeft).toBe(1_000_000 - 101);
+  });
+
+  test('warns, without failing, when the quota is too low for the expected owners', async () => {
+    const lines: string[] = [];
+    const report = await run({ expectedOwners: 100, log: (line) => lines.push(line) });
+
+    expect(report.warnings).toEqual([
+      'the FHIR quota is low for 100 owners: importing a year of history for all 100 owners at once takes 500 min at 50,000 points/min (target 60 min). A super admin should set Project.systemSetting userFhirQuota = 420000 and totalFhirQuota = 4200000 (see README, "FHIR quota").',
+    ]);
+    expect(lines).toContain(`Warning: ${report.warnings[0]}`);
+  });
+
+  test('reads userFhirQuota from the Project where the admin can see it', async () => {
+    fake = await createFakeMedplum({ systemSetting: [{ name: 'userFhirQuota', valueInteger: 500_000 }] });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+    const lines: string[] = [];
+
+    const report = await run({ expectedOwners: 100, log: (line) => lines.push(line) });
+
+    expect(report.warnings).toEqual([]);
+    expect(lines.find((line) => line.startsWith('FHIR quota:'))).toBe(
+      "FHIR quota: 500,000 points/min per membership, 5,000,000 per project (totalFhirQuota assumed 10 × userFhirQuota); one owner's year of WHOOP history takes ~1 min, 100 owners at once ~50 min."
+    );
+  });
+});
+
+describe('secrets deploy owns', () => {
+  test('BASELINE_APP_URLS follows the app URLs and keeps every other secret as it was', async () => {
+    await run({ appBaseUrls: ['https://app.example.org', 'http://127.0.0.1:3000'] });
+    let secrets = (await medplum.readResource('Project', fake.projectId, { cache: 'no-cache' })).secret;
+    expect(secrets).toEqual([
+      { name: 'BASELINE_TOKEN_KEY', valueString: 'k' },
+      { name: 'BASELINE_APP_URLS', valueString: 'https://app.example.org,http://127.0.0.1:3000' },
+    ]);
+
+    const moved = await run({ appBaseUrls: ['https://new.example.org/'] });
+
+    expect(moved.changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.kind} ${c.key} ${c.action}`)).toEqual([
+      'ClientApplication patient-app updated',
+      'ClientApplication clinician-launch updated',
+      'ProjectSecret BASELINE_APP_URLS updated',
+    ]);
+    secrets = (await medplum.readResource('Project', fake.projectId, { cache: 'no-cache' })).secret;
+    expect(secrets).toEqual([
+      { name: 'BASELINE_TOKEN_KEY', valueString: 'k' },
+      { name: 'BASELINE_APP_URLS', valueString: 'https://new.example.org' },
+    ]);
+  });
+});
+
+describe('provider URLs', () => {
+  const SANDBOX = [{ name: 'WHOOP_API_BASE_URL', valueString: 'http://127.0.0.1:8110/developer' }];
+
+  test('a provider URL that is not the provider warns on a real server', async () => {
+    fake = await createFakeMedplum({ secrets: SANDBOX });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+
+    const report = await run();
+
+    expect(report.warnings).toEqual([
+      "WHOOP_API_BASE_URL points at http://127.0.0.1:8110, not https://api.prod.whoop.com; outside the local stack provider URLs must be the providers' own (unset them to use the defaults)",
+    ]);
+  });
+
+  test('the local stack may point them at the sandbox', async () => {
+    fake = await createFakeMedplum({ secrets: SANDBOX, version: '5.2.13-local' });
+    medplum = await signIn(fake, (url, init) => fake.fetch(url, init));
+
+    expect((await run()).warnings).toEqual([]);
   });
 });

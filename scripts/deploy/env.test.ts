@@ -50,6 +50,13 @@ describe('parseDeployEnv', () => {
       })
     ).toMatchObject({ baseUrl: 'http://127.0.0.1:8103/', appBaseUrls: ['https://a.example', 'http://b:3000'] });
   });
+
+  test('BASELINE_EXPECTED_OWNERS', () => {
+    expect(parseDeployEnv({ ...GOOD, BASELINE_EXPECTED_OWNERS: ' 250 ' }).expectedOwners).toBe(250);
+    expect(() => parseDeployEnv({ ...GOOD, BASELINE_EXPECTED_OWNERS: 'lots' })).toThrow(
+      'BASELINE_EXPECTED_OWNERS must be a whole number of owners from 1 up, got "lots"'
+    );
+  });
 });
 
 describe('parseArgs', () => {
@@ -63,6 +70,13 @@ describe('parseArgs', () => {
     expect(parseArgs([])).toEqual({ dryRun: false, help: false });
     expect(parseArgs(['--dry-run'])).toEqual({ dryRun: true, help: false });
     expect(parseArgs(['--help'])).toEqual({ dryRun: false, help: true });
+    expect(parseArgs(['--owners', '40', '--dry-run'])).toEqual({ dryRun: true, help: false, owners: 40 });
+    expect(parseArgs(['--owners=7'])).toEqual({ dryRun: false, help: false, owners: 7 });
+  });
+
+  test('--owners without a count', () => {
+    expect(() => parseArgs(['--owners'])).toThrow('--owners must be a whole number of owners from 1 up, got ""');
+    expect(() => parseArgs(['--owners=0'])).toThrow('--owners must be a whole number of owners from 1 up, got "0"');
   });
 });
 

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { DEFAULT_APP_BASE_URLS } from '../../data/core/client-applications.ts';
 import { DeployError } from './errors.ts';
+import { DEFAULT_EXPECTED_OWNERS } from './quota.ts';
 
 export interface DeployEnv {
   /** Always ends with `/`, as MedplumClient expects. */
@@ -14,24 +15,39 @@ export interface DeployEnv {
   readonly clientSecret: string;
   /** Base URLs of the deployed app, for redirect and launch URIs. */
   readonly appBaseUrls: readonly string[];
+  /** BASELINE_EXPECTED_OWNERS: how many owners the FHIR quota check sizes for (undefined: not set). */
+  readonly expectedOwners?: number;
 }
 
 export interface DeployArgs {
   readonly dryRun: boolean;
   readonly help: boolean;
+  /** `--owners N` (undefined: not given). */
+  readonly owners?: number;
 }
 
-export const USAGE = `Usage: npm run deploy [-- --dry-run]
+export const USAGE = `Usage: npm run deploy [-- --dry-run] [--owners N]
 
 Deploys Baseline (profiles, AccessPolicies, ClientApplications, Bots, Subscriptions) to a Medplum 5 project.
 Reads from the environment or ./.env (the environment wins):
   MEDPLUM_BASE_URL       server base URL, e.g. https://api.example.org/
   MEDPLUM_CLIENT_ID      a ClientApplication whose membership is a project admin
   MEDPLUM_CLIENT_SECRET  its secret
-  BASELINE_APP_URL       optional, comma-separated base URLs of the Baseline app (default ${DEFAULT_APP_BASE_URLS.join(',')})
+  BASELINE_APP_URL       optional, comma-separated base URLs of the Baseline app (default ${DEFAULT_APP_BASE_URLS.join(',')});
+                         deploy puts them in the clients' redirect URIs and the BASELINE_APP_URLS Project secret
+  BASELINE_EXPECTED_OWNERS  optional, owners to size the FHIR quota check for (default ${DEFAULT_EXPECTED_OWNERS})
 Options:
-  --dry-run              print what would be created or updated, write nothing
+  --dry-run              print the plan for this server (what would be created, updated or removed), write nothing
+  --owners N             owners to size the FHIR quota check for (overrides BASELINE_EXPECTED_OWNERS)
   --help                 this text`;
+
+function ownerCount(value: string | undefined, where: string): number {
+  const text = (value ?? '').trim();
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 10_000_000) {
+    throw new DeployError(`${where} must be a whole number of owners from 1 up, got "${text}"`);
+  }
+  return Number(text);
+}
 
 /**
  * @param argv - Arguments after the script name.
@@ -40,18 +56,24 @@ Options:
 export function parseArgs(argv: readonly string[]): DeployArgs {
   let dryRun = false;
   let help = false;
-  for (const arg of argv) {
+  let owners: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
     if (arg === '--dry-run') {
       dryRun = true;
     } else if (arg === '--help' || arg === '-h') {
       help = true;
+    } else if (arg === '--owners') {
+      owners = ownerCount(argv[++i], '--owners');
+    } else if (arg.startsWith('--owners=')) {
+      owners = ownerCount(arg.slice('--owners='.length), '--owners');
     } else {
       throw new DeployError(
         `Unknown argument: ${arg.split('=')[0]} (credentials come from the environment or .env, never from arguments)`
       );
     }
   }
-  return { dryRun, help };
+  return { dryRun, help, ...(owners === undefined ? {} : { owners }) };
 }
 
 function httpUrl(value: string): URL | undefined {
@@ -95,11 +117,13 @@ export function parseDeployEnv(env: Readonly<Record<string, string | undefined>>
     appBaseUrls = parts.map((part) => part.replace(/\/+$/, ''));
   }
 
+  const rawOwners = env.BASELINE_EXPECTED_OWNERS?.trim();
   return {
     baseUrl,
     clientId: (env.MEDPLUM_CLIENT_ID ?? '').trim(),
     clientSecret: (env.MEDPLUM_CLIENT_SECRET ?? '').trim(),
     appBaseUrls,
+    ...(rawOwners ? { expectedOwners: ownerCount(rawOwners, 'BASELINE_EXPECTED_OWNERS') } : {}),
   };
 }
 

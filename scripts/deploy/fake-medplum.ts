@@ -1,8 +1,10 @@
 /**
- * Test double for deploy's unit tests: the slice of a Medplum server deploy talks to (client-credentials token,
- * `auth/me`, the admin bot/client/membership endpoints, `$deploy`, FHIR CRUD and search), as a `fetch` over
- * @medplum/fhir-router's in-memory repository. It records every write so tests can assert that a second deploy
- * writes nothing. It does not enforce AccessPolicies or validate resources; the integration test against the local
+ * Test double for deploy's unit tests: the slice of a Medplum server deploy talks to (`/healthcheck` with a
+ * version, client-credentials token, `auth/me`, the admin bot/client/membership endpoints including removing a
+ * membership, `$deploy`, FHIR CRUD and search), as a `fetch` over @medplum/fhir-router's in-memory repository. It
+ * records every write so tests can assert that a second deploy writes nothing; below version 5.2 it refuses
+ * `Bot.rawBody` as Medplum 5.0.10 does; with `quota` it charges Medplum's FHIR quota points, sends the `RateLimit`
+ * header and answers 429 when they run out (until `resetQuota()`); `intercept` injects any other failure. It does not enforce AccessPolicies or validate resources; the integration test against the local
  * stack (test/deploy.test.ts) covers the real HTTP server.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -41,9 +43,17 @@ function indexDefinitions(): void {
 export interface FakeMedplumOptions {
   readonly features?: Project['features'];
   readonly secrets?: Project['secret'];
+  readonly systemSetting?: Project['systemSetting'];
   /** Whether the deploy client's membership is a project admin (default true). */
   readonly admin?: boolean;
+  /** What `GET /healthcheck` reports (default `5.2.13-fake`); below 5.2 a Bot with `rawBody` is refused, as on 5.0.10. */
+  readonly version?: string;
+  /** Points per window for the deploy client, as Medplum's FHIR quota (default: no quota, no RateLimit header). */
+  readonly quota?: number;
 }
+
+/** A hook that may answer a request itself (a failure to inject) instead of the fake. */
+export type FakeInterceptor = (method: string, path: string, body: unknown) => Response | undefined;
 
 export interface FakeMedplum {
   readonly baseUrl: string;
@@ -53,7 +63,26 @@ export interface FakeMedplum {
   readonly repo: MemoryRepository;
   /** `METHOD path` of every request that changed state. */
   readonly writes: string[];
+  /** Consulted before every request; set it to inject failures. */
+  intercept: FakeInterceptor | undefined;
+  /** Starts a new FHIR quota window (what a minute passing does on Medplum). */
+  resetQuota(): void;
   fetch(url: string, init?: RequestInit): Promise<Response>;
+}
+
+function versionBelow(version: string, major: number, minor: number): boolean {
+  const match = /^(\d+)\.(\d+)\./.exec(version);
+  const [maj, min] = [Number(match?.[1] ?? 0), Number(match?.[2] ?? 0)];
+  return maj < major || (maj === major && min < minor);
+}
+
+/** Medplum's price list for the FHIR quota (packages/server/src/fhir/fhirquota.ts). */
+function fhirCost(method: string, path: string): number {
+  if (method !== 'GET') {
+    return 100;
+  }
+  // `fhir/R4/Type/id` is a read; `fhir/R4/Type` or `fhir/R4/Type?...` a search.
+  return /^fhir\/R4\/[A-Za-z]+\/[^/?]+$/.test(path) ? 1 : 20;
 }
 
 function json(body: unknown, status = 200): Response {
@@ -72,11 +101,15 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
   const router = new FhirRouter();
   const writes: string[] = [];
 
+  const version = options.version ?? '5.2.13-fake';
+  const refuseRawBody = versionBelow(version, 5, 2);
+  let quotaUsed = 0;
   const project = await repo.createResource<Project>({
     resourceType: 'Project',
     name: 'Baseline Test',
     features: options.features ?? ['bots', 'cron', 'transaction-bundles', 'websocket-subscriptions'],
     ...(options.secrets ? { secret: options.secrets } : {}),
+    ...(options.systemSetting ? { systemSetting: options.systemSetting } : {}),
   });
   const clientSecret = randomBytes(16).toString('hex');
   const deployClient = await repo.createResource<ClientApplication>({
@@ -104,6 +137,11 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
   }
 
   async function handle(method: string, path: string, body: string | undefined): Promise<Response> {
+    if (path === 'healthcheck' && method === 'GET') {
+      return new Response(JSON.stringify({ ok: true, version, postgres: true, redis: true }), {
+        headers: { 'content-type': 'application/json' },
+      });
+    }
     if (path === 'oauth2/token' && method === 'POST') {
       const form = new URLSearchParams(body ?? '');
       if (form.get('client_id') !== deployClient.id || form.get('client_secret') !== clientSecret) {
@@ -129,8 +167,29 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
     }
     const parsed: unknown = body ? JSON.parse(body) : undefined;
     const input = (parsed ?? {}) as Record<string, unknown>;
+    const injected = fake.intercept?.(method, path, parsed);
+    if (injected) {
+      return injected;
+    }
+    if (refuseRawBody && input.resourceType === 'Bot' && 'rawBody' in input) {
+      // What Medplum 5.0.10 answers (its Bot has no rawBody element).
+      return json(
+        {
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'error',
+              code: 'structure',
+              details: { text: 'Invalid additional property "rawBody"' },
+              expression: ['Bot.rawBody'],
+            },
+          ],
+        },
+        400
+      );
+    }
 
-    const admin = /^admin\/projects\/([^/]+)\/(bot|client|members\/([^/]+))$/.exec(path);
+    const admin = /^admin\/projects\/([^/]+)\/(bot|client|secrets|members\/([^/]+))$/.exec(path);
     if (admin) {
       if (admin[1] !== project.id) {
         return json(notFound, 404);
@@ -147,6 +206,12 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
         await createMember(bot, input);
         return json(bot, 201);
       }
+      if (admin[2] === 'secrets' && method === 'POST') {
+        // Medplum replaces the whole list with the request body.
+        writes.push(`POST ${path}`);
+        const current = await repo.readResource<Project>('Project', project.id);
+        return json(await repo.updateResource<Project>({ ...current, secret: parsed as Project['secret'] }));
+      }
       if (admin[2] === 'client' && method === 'POST') {
         writes.push(`POST ${path}`);
         const client = await repo.createResource<ClientApplication>({
@@ -161,6 +226,11 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
       const membershipId = admin[3];
       if (membershipId && method === 'GET') {
         return json(await repo.readResource('ProjectMembership', membershipId));
+      }
+      if (membershipId && method === 'DELETE') {
+        writes.push(`DELETE ${path}`);
+        await repo.deleteResource('ProjectMembership', membershipId);
+        return json({ resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational' }] });
       }
       if (membershipId && method === 'POST') {
         if (input.resourceType !== 'ProjectMembership' || input.id !== membershipId) {
@@ -184,6 +254,35 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
     }
 
     if (path.startsWith('fhir/R4/')) {
+      const rateLimit: Record<string, string> = {};
+      if (options.quota !== undefined) {
+        if (quotaUsed >= options.quota) {
+          const outcome = {
+            resourceType: 'OperationOutcome',
+            id: 'too-many-requests',
+            issue: [
+              {
+                severity: 'error',
+                code: 'throttled',
+                details: { text: 'Too Many Requests' },
+                diagnostics: JSON.stringify({
+                  _remainingPoints: 0,
+                  _msBeforeNext: 30_000,
+                  _consumedPoints: quotaUsed,
+                  _isFirstInDuration: false,
+                  limit: options.quota,
+                }),
+              },
+            ],
+          };
+          return new Response(JSON.stringify(outcome), {
+            status: 429,
+            headers: { 'content-type': 'application/fhir+json', ratelimit: `"fhirInteractions";r=0;t=30` },
+          });
+        }
+        quotaUsed += fhirCost(method, path);
+        rateLimit.ratelimit = `"fhirInteractions";r=${Math.max(options.quota - quotaUsed, 0)};t=30`;
+      }
       if (method !== 'GET') {
         writes.push(`${method} ${path.split('?')[0]}`);
       }
@@ -198,18 +297,25 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
       };
       const [outcome, resource] = await router.handleRequest(request, repo);
       const status = getStatus(outcome);
-      return json(resource ?? outcome, status);
+      return new Response(JSON.stringify(resource ?? outcome), {
+        status,
+        headers: { 'content-type': 'application/fhir+json', ...rateLimit },
+      });
     }
     return json(notFound, 404);
   }
 
-  return {
+  const fake: FakeMedplum = {
     baseUrl,
     clientId: deployClient.id,
     clientSecret,
     projectId: project.id,
     repo,
     writes,
+    intercept: undefined,
+    resetQuota() {
+      quotaUsed = 0;
+    },
     async fetch(url: string, init?: RequestInit): Promise<Response> {
       const path = url.startsWith(baseUrl) ? url.slice(baseUrl.length) : url;
       const method = (init?.method ?? 'GET').toUpperCase();
@@ -223,4 +329,5 @@ export async function createFakeMedplum(options: FakeMedplumOptions = {}): Promi
       }
     },
   };
+  return fake;
 }

@@ -251,17 +251,20 @@ export async function handleAdminRoute(
   }
   if (action === 'bot' && method === 'POST') {
     const request = parseOrBadRequest(CreateBotRequest, parseBody(await readBody(req)), 'bot request');
-    sendJson(res, 201, await createBot(ctx, request));
+    // Medplum creates the source Binary and the Bot as the caller (two writes of FHIR quota), the membership as system.
+    caller.rateLimiter?.recordWrite();
+    caller.rateLimiter?.recordWrite();
+    sendJson(res, 201, await createBot(ctx, request), 'application/json');
     return true;
   }
   if (action === 'client' && method === 'POST') {
     const request = parseOrBadRequest(CreateClientRequest, parseBody(await readBody(req)), 'client request');
-    sendJson(res, 201, await createClientApplication(ctx, request));
+    sendJson(res, 201, await createClientApplication(ctx, request), 'application/json');
     return true;
   }
   if (action === 'invite' && method === 'POST') {
     const request = parseOrBadRequest(InviteRequest, parseBody(await readBody(req)), 'invite request');
-    sendJson(res, 200, await inviteUser(ctx, request));
+    sendJson(res, 200, await inviteUser(ctx, request), 'application/json');
     return true;
   }
   if (action === 'secrets' && method === 'POST') {
@@ -276,7 +279,7 @@ export async function handleAdminRoute(
       throw new OperationOutcomeError(notFound);
     });
     if (method === 'GET') {
-      sendJson(res, 200, existing);
+      sendJson(res, 200, existing, 'application/json');
       return true;
     }
     if (method === 'POST') {
@@ -295,7 +298,7 @@ export async function handleAdminRoute(
         user: existing.user,
         profile: existing.profile,
       });
-      sendJson(res, 200, updated);
+      sendJson(res, 200, updated, 'application/json');
       return true;
     }
     if (method === 'DELETE') {

@@ -20,12 +20,14 @@ import type {
   Reference,
   SmartAppLaunch,
   User,
+  UserConfiguration,
 } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import type { Caller, StackContext } from './context.ts';
 import { buildAccessPolicy, LocalRepository } from './fhir/index.ts';
 import { HttpError, parseBody, readBody, sendJson, sendText } from './http.ts';
 import { signJwt, verifyJwt } from './jwt.ts';
+import { FhirRateLimiter, quotaLimits } from './quota.ts';
 import { safeEqual, verifyPassword } from './passwords.ts';
 
 const ACCESS_TOKEN_SECONDS = 3600;
@@ -87,7 +89,21 @@ export async function callerForLogin(ctx: StackContext, login: WithId<Login>, ex
   const project = await loadProject(ctx);
   const accessPolicy = await policyForMembership(ctx, membership);
   const profile = membership.profile as Reference;
+  const userConfig = membership.userConfiguration
+    ? await ctx.system.readReference<UserConfiguration>(membership.userConfiguration).catch(() => undefined)
+    : undefined;
+  const rateLimiter = new FhirRateLimiter({
+    ledger: ctx.quota,
+    membershipId: membership.id,
+    projectId: project.id,
+    limits: quotaLimits(project, ctx.defaultFhirQuota, userConfig),
+    onSpend: (points) => {
+      ctx.stats.quotaPoints[membership.id] = (ctx.stats.quotaPoints[membership.id] ?? 0) + points;
+    },
+  });
   const repo = new LocalRepository(ctx.store, {
+    rateLimiter,
+    unknownProperties: ctx.medplumVersion === '5.0' ? { Bot: ['rawBody'] } : undefined,
     project: project.id,
     author: profile,
     accessPolicy,
@@ -96,7 +112,7 @@ export async function callerForLogin(ctx: StackContext, login: WithId<Login>, ex
     strictValidation: project.strictMode !== false,
     baseUrl: ctx.baseUrl,
   });
-  return { login, membership, project, profile, accessPolicy, repo };
+  return { login, membership, project, profile, accessPolicy, repo, rateLimiter };
 }
 
 /** Resolves `Authorization: Bearer <jwt>` to a caller, or throws 401 exactly like Medplum ("Unauthorized"). */

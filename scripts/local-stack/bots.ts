@@ -16,9 +16,9 @@ import {
   allOk,
   badRequest,
   createReference,
-  forbidden,
   getReferenceString,
   normalizeErrorString,
+  notFound,
   OperationOutcomeError,
   resourceMatchesSubscriptionCriteria,
 } from '@medplum/core';
@@ -26,6 +26,7 @@ import type { WithId } from '@medplum/core';
 import type {
   AuditEvent,
   Binary,
+  Coding,
   Bot,
   Project,
   ProjectMembership,
@@ -39,7 +40,7 @@ import { createBotAccessToken, loadProject } from './auth.ts';
 import type { Caller, StackContext } from './context.ts';
 import { cronMatches, parseCron } from './cron.ts';
 import type { Change } from './fhir/index.ts';
-import { parseBody, readBody, sendJson, sendText } from './http.ts';
+import { formObject, parseBody, readBody, sendOutcome, sendText, traceOf } from './http.ts';
 import type { RawBody } from './http.ts';
 import { runVmContextBot } from './bots/vmcontext.ts';
 import type { BotExecutionResult } from './bots/vmcontext.ts';
@@ -53,10 +54,13 @@ export interface ExecuteRequest {
   bot: WithId<Bot>;
   runAs: WithId<ProjectMembership>;
   input: unknown;
-  contentType: string;
+  /** The Content-Type header as sent (undefined for GET `$execute`). */
+  contentType: string | undefined;
   requester?: Reference;
   headers?: Record<string, string | string[] | undefined>;
   subscription?: WithId<Subscription>;
+  /** `$execute` and subscriptions hand the bot a trace id; webhooks and cron hand none (Medplum 5.0). */
+  traceId?: string;
 }
 
 function projectHasFeature(project: Project, feature: string): boolean {
@@ -94,10 +98,17 @@ async function writeAuditEvent(ctx: StackContext, request: ExecuteRequest, resul
   }
   const log = result.logResult.length > MAX_LOG_IN_AUDIT ? result.logResult.slice(-MAX_LOG_IN_AUDIT) : result.logResult;
   const now = new Date().toISOString();
+  // Medplum's createAuditEventEntities(bot, input, subscription): every one that is a resource with an id.
+  const entities = [request.bot, request.input, request.subscription].filter(
+    (v): v is WithId<Resource> =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as Resource).resourceType === 'string' &&
+      Boolean((v as Resource).id)
+  );
   await ctx.system.createResource<AuditEvent>({
     resourceType: 'AuditEvent',
     type: { system: 'https://medplum.com/CodeSystem/audit-event', code: 'execute' },
-    action: 'E',
     recorded: now,
     period: { start: now, end: now },
     outcome: result.success ? '0' : '4',
@@ -107,11 +118,19 @@ async function writeAuditEvent(ctx: StackContext, request: ExecuteRequest, resul
       { who: request.runAs.profile as AgentReference, requestor: false },
     ],
     source: { observer: createReference(request.bot) },
-    entity: [
-      { what: createReference(request.bot) as Reference },
-      ...(request.subscription ? [{ what: createReference(request.subscription) as Reference }] : []),
-    ],
+    entity: entities.map((resource) => ({ what: createReference(resource) as Reference, role: entityRole(resource) })),
   });
+}
+
+function entityRole(resource: Resource): Coding {
+  switch (resource.resourceType) {
+    case 'Patient':
+      return { code: '1', display: 'Patient' };
+    case 'Subscription':
+      return { code: '9', display: 'Subscriber' };
+    default:
+      return { code: '4', display: 'Domain' };
+  }
 }
 
 /** Runs a bot once and records the run. Never throws for a failing bot: the failure is in the result. */
@@ -143,7 +162,7 @@ export async function executeBot(ctx: StackContext, request: ExecuteRequest): Pr
     input: request.input,
     contentType: request.contentType,
     secrets: secretsRecord(project),
-    traceId: randomUUID(),
+    traceId: request.traceId,
     headers: request.headers,
   });
   await writeAuditEvent(ctx, request, result).catch((err: unknown) =>
@@ -152,25 +171,39 @@ export async function executeBot(ctx: StackContext, request: ExecuteRequest): Pr
   return result;
 }
 
-function botInput(bot: Bot, body: RawBody): { input: unknown; contentType: string } {
-  if (bot.rawBody) {
-    return { input: body.text, contentType: body.contentType };
+function botInput(ctx: StackContext, bot: Bot, body: RawBody): { input: unknown; contentType: string | undefined } {
+  // `Bot.rawBody` exists from Medplum 5.2; a 5.0 server cannot store it, and would not honour it.
+  if (bot.rawBody && ctx.medplumVersion !== '5.0') {
+    return { input: body.text, contentType: body.contentTypeHeader };
   }
-  return { input: parseBody(body), contentType: body.contentType };
+  return { input: parseBody(body), contentType: body.contentTypeHeader };
 }
 
-function sendBotResult(res: ServerResponse, result: BotExecutionResult, requestContentType: string): void {
+/** Content types Medplum mirrors in a bot's answer (exactly as sent); everything else is answered as JSON. */
+const MIRRORED_CONTENT_TYPES = ['text/plain', 'x-application/hl7-v2+er7'];
+
+/**
+ * Medplum's answer to a bot run (getResponseBodyFromResult + Express `res.type(...).send(body)`): the return value, or
+ * an OperationOutcome when there is none; a string is sent as it is and anything else as JSON, in the request's
+ * content type when that is mirrored, else as application/json.
+ */
+function sendBotResult(
+  res: ServerResponse,
+  result: BotExecutionResult,
+  requestContentTypeHeader: string | undefined
+): void {
   const status = result.success ? 200 : 400;
-  const value = result.returnValue;
-  if (value === undefined) {
-    sendJson(res, status, result.success ? allOk : badRequest(result.logResult));
-    return;
+  let body = result.returnValue;
+  if (body === undefined) {
+    body = result.success ? allOk : badRequest(result.logResult);
+  } else if (typeof body === 'number') {
+    body = body.toString();
   }
-  if (requestContentType === 'text/plain' || typeof value === 'string' || typeof value === 'number') {
-    sendText(res, status, String(value), requestContentType === 'text/plain' ? 'text/plain' : 'text/plain');
-    return;
-  }
-  sendJson(res, status, value, 'application/json');
+  const contentType =
+    requestContentTypeHeader && MIRRORED_CONTENT_TYPES.includes(requestContentTypeHeader)
+      ? requestContentTypeHeader
+      : 'application/json';
+  sendText(res, status, typeof body === 'string' ? body : JSON.stringify(body), contentType);
 }
 
 /** `GET|POST /fhir/R4/Bot/:id/$execute` and `Bot/$execute?identifier=system|value`. */
@@ -196,14 +229,14 @@ export async function handleExecute(
       filters: [{ code: 'identifier', operator: 'eq' as never, value: identifier }],
     });
     if (!bot) {
-      throw new OperationOutcomeError(badRequest('Could not find bot with identifier'));
+      throw new OperationOutcomeError(notFound);
     }
   }
-  const body: RawBody =
+  // GET: the query string is the input, and there is no content type (Medplum hands the bot `undefined`).
+  const { input, contentType } =
     req.method === 'GET'
-      ? { text: JSON.stringify(Object.fromEntries(url.searchParams)), contentType: 'application/json' }
-      : await readBody(req);
-  const { input, contentType } = botInput(bot, body);
+      ? { input: formObject(url.searchParams), contentType: undefined }
+      : botInput(ctx, bot, await readBody(req));
   const runAs = (await botMembership(ctx, bot)) ?? caller.membership;
   const result = await executeBot(ctx, {
     bot,
@@ -212,8 +245,9 @@ export async function handleExecute(
     contentType,
     requester: caller.profile,
     headers: req.headers,
+    traceId: traceOf(res)?.traceId,
   });
-  sendBotResult(res, result, body.contentType);
+  sendBotResult(res, result, req.headers['content-type']);
 }
 
 const DeployRequest = z.object({ code: z.string().min(1), filename: z.string().min(1).optional() });
@@ -236,16 +270,18 @@ export async function handleDeploy(
     throw new OperationOutcomeError(badRequest('Invalid deploy request: code is required'));
   }
   const filename = parsed.data.filename ?? 'index.js';
-  const binary = await ctx.system.createResource<Binary>({
+  // As the caller, as Medplum does: the Binary costs the caller a write of FHIR quota too.
+  const binary = await caller.repo.createResource<Binary>({
     resourceType: 'Binary',
-    contentType: 'application/javascript',
+    contentType: 'text/javascript',
     data: Buffer.from(parsed.data.code).toString('base64'),
   });
   await caller.repo.updateResource<Bot>({
     ...bot,
-    executableCode: { contentType: 'application/javascript', url: getReferenceString(binary), title: filename },
+    // Medplum 5.0.10 stores bot bundles as text/javascript (ContentType.JAVASCRIPT).
+    executableCode: { contentType: 'text/javascript', url: getReferenceString(binary), title: filename },
   });
-  sendJson(res, 200, allOk);
+  sendOutcome(res, allOk);
 }
 
 /** `POST /webhook/:membershipId`: unauthenticated; the bot verifies the sender itself (Medplum checks nothing). */
@@ -255,23 +291,26 @@ export async function handleWebhook(
   res: ServerResponse,
   membershipId: string
 ): Promise<void> {
-  const membership = await ctx.system
-    .readResource<ProjectMembership>('ProjectMembership', membershipId)
-    .catch(() => undefined);
-  if (!membership?.profile?.reference?.startsWith('Bot/')) {
-    throw new OperationOutcomeError(forbidden);
+  // Medplum parses the body before routing: an oversized or malformed body is refused first.
+  const body = await readBody(req);
+  // An unknown membership is the system repository's 404; the other refusals are plain-text 403s (`res.send`).
+  const membership = await ctx.system.readResource<ProjectMembership>('ProjectMembership', membershipId);
+  if (!membership.profile?.reference?.startsWith('Bot/')) {
+    sendText(res, 403, 'ProjectMembership must be for a Bot resource', 'text/html');
+    return;
   }
-  if (!membership.accessPolicy && !membership.access?.length) {
-    throw new OperationOutcomeError(forbidden);
+  if (!membership.access && !membership.accessPolicy) {
+    sendText(res, 403, 'ProjectMembership must have an Access Policy', 'text/html');
+    return;
   }
   const bot = await ctx.system.readReference<Bot>(membership.profile as Reference<Bot>);
-  if (bot.publicWebhook !== true) {
-    throw new OperationOutcomeError(forbidden);
+  if (!bot.publicWebhook) {
+    sendText(res, 403, 'Bot is not configured for public webhook access', 'text/html');
+    return;
   }
-  const body = await readBody(req);
-  const { input, contentType } = botInput(bot, body);
+  const { input, contentType } = botInput(ctx, bot, body);
   const result = await executeBot(ctx, { bot, runAs: membership, input, contentType, headers: req.headers });
-  sendBotResult(res, result, body.contentType);
+  sendBotResult(res, result, req.headers['content-type']);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -380,6 +419,8 @@ export class SubscriptionDispatcher {
       contentType: 'application/fhir+json',
       requester: job.change.resource.meta?.author,
       subscription: job.subscription,
+      // The subscription worker hands the bot its job's trace id (cron hands none).
+      traceId: randomUUID(),
     });
   }
 

@@ -7,6 +7,10 @@ import type { AccessPolicy, Login, Project, ProjectMembership, Reference, Resour
 import type { WithId } from '@medplum/core';
 import type { JwtKeys } from './jwt.ts';
 import type { LocalRepository, ResourceStore } from './fhir/index.ts';
+import type { FhirRateLimiter, QuotaLedger, RequestRateLimiter } from './quota.ts';
+
+/** Which Medplum release the stand-in imitates where their behaviour differs (see README "Server versions"). */
+export type MedplumVersion = '5.0' | '5.2';
 
 export interface StackContext {
   baseUrl: string;
@@ -19,6 +23,13 @@ export interface StackContext {
   log: (message: string, data?: Record<string, unknown>) => void;
   /** Request counters, for benchmarks (e.g. FHIR requests per Observation written). */
   stats: StackStats;
+  medplumVersion: MedplumVersion;
+  /** The server's `defaultFhirQuota` (per membership per minute unless the project overrides it). */
+  defaultFhirQuota: number;
+  /** FHIR quota windows per membership and per project. */
+  quota: QuotaLedger;
+  /** Per-IP request limiter (Medplum's `"requests"` RateLimit). */
+  requestLimiter: RequestRateLimiter;
 }
 
 export interface StackStats {
@@ -26,6 +37,8 @@ export interface StackStats {
   fhirRequests: number;
   botRuns: number;
   webhookRequests: number;
+  /** FHIR quota points spent per membership id (refused attempts included, as Medplum counts them). */
+  quotaPoints: Record<string, number>;
 }
 
 /** The caller of one authenticated request, resolved from its bearer token on every request (as Medplum does). */
@@ -36,6 +49,8 @@ export interface Caller {
   profile: Reference;
   accessPolicy: AccessPolicy;
   repo: LocalRepository;
+  /** This request's FHIR quota limiter (undefined for super admins, whom Medplum exempts). */
+  rateLimiter?: FhirRateLimiter;
 }
 
 export type AnyResource = WithId<Resource>;

@@ -1,10 +1,12 @@
 /**
- * `npm run local-stack [-- --data-dir DIR --port N]`: the bare local stack (no deploy, no app). `npm start` is the
- * usual entry; this one exists for the restart test (which kills it with SIGKILL) and for debugging.
+ * `npm run local-stack [-- --data-dir DIR --port N --medplum-version 5.0|5.2 --fhir-quota POINTS]`: the bare local
+ * stack (no deploy, no app). `npm start` is the usual entry; this one exists for the restart test (which kills it with
+ * SIGKILL), the conformance suite and debugging. The version and quota also come from `LOCAL_STACK_MEDPLUM_VERSION`
+ * and `LOCAL_STACK_FHIR_QUOTA` (read by startLocalStack itself, so `npm start` honours them too).
  * Prints one `LOCAL_STACK_READY {json}` line when it accepts requests.
  */
 import { parseArgs } from 'node:util';
-import { startLocalStack } from './server.ts';
+import { envStackOptions, startLocalStack } from './server.ts';
 
 const { values } = parseArgs({
   allowNegative: true,
@@ -12,17 +14,31 @@ const { values } = parseArgs({
     'data-dir': { type: 'string', default: process.env.LOCAL_STACK_DATA_DIR ?? '.local-stack/data' },
     port: { type: 'string', default: process.env.LOCAL_STACK_PORT ?? '8103' },
     cron: { type: 'boolean', default: true },
+    'medplum-version': { type: 'string' },
+    'fhir-quota': { type: 'string' },
   },
+});
+const fromFlags = envStackOptions({
+  LOCAL_STACK_MEDPLUM_VERSION: values['medplum-version'],
+  LOCAL_STACK_FHIR_QUOTA: values['fhir-quota'],
 });
 
 const stack = await startLocalStack({
   dataDir: values['data-dir'],
   port: Number(values.port),
   cron: values.cron,
+  ...(fromFlags.medplumVersion ? { medplumVersion: fromFlags.medplumVersion } : {}),
+  ...(fromFlags.fhirQuota ? { fhirQuota: fromFlags.fhirQuota } : {}),
   log: (message, data) => console.error(`[local-stack] ${message}${data ? ' ' + JSON.stringify(data) : ''}`),
 });
 console.log(
-  `LOCAL_STACK_READY ${JSON.stringify({ baseUrl: stack.baseUrl, projectId: stack.projectId, seeded: stack.seeded })}`
+  `LOCAL_STACK_READY ${JSON.stringify({
+    baseUrl: stack.baseUrl,
+    projectId: stack.projectId,
+    seeded: stack.seeded,
+    medplumVersion: stack.ctx.medplumVersion,
+    fhirQuota: stack.ctx.defaultFhirQuota,
+  })}`
 );
 
 const shutdown = (): void => {

@@ -9,20 +9,35 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { getStatus, normalizeErrorString, OperationOutcomeError, notFound } from '@medplum/core';
+import { allOk, getStatus, normalizeErrorString } from '@medplum/core';
 import type { WithId } from '@medplum/core';
 import { FhirRouter } from '@medplum/fhir-router';
 import type { FhirRequest, HttpMethod } from '@medplum/fhir-router';
 import type { ClientApplication, Practitioner, Project, ProjectMembership, Resource, User } from '@medplum/fhirtypes';
 import { createClientApplication } from './admin.ts';
+import { handleStorage, presignAttachments } from './attachments.ts';
 import { handleAdminRoute } from './admin.ts';
 import { authenticate, handleAuthRoute } from './auth.ts';
 import { CronRunner, handleDeploy, handleExecute, handleWebhook, SubscriptionDispatcher } from './bots.ts';
-import type { StackContext } from './context.ts';
+import type { MedplumVersion, StackContext } from './context.ts';
 import { LocalRepository, ResourceStore } from './fhir/index.ts';
-import { errorToResponse, HttpError, isJsonContentType, readBody, sendJson, sendOutcome, setCors } from './http.ts';
+import {
+  beforeHead,
+  errorToResponse,
+  HttpError,
+  parseBody,
+  readBody,
+  sendEmpty,
+  sendExpressNotFound,
+  sendJson,
+  sendOutcome,
+  setCors,
+  startTrace,
+} from './http.ts';
 import { loadOrCreateKeys, publicJwks } from './jwt.ts';
+import { z } from 'zod';
 import { hashPassword } from './passwords.ts';
+import { DEFAULT_FHIR_QUOTA, QuotaLedger, RequestRateLimiter } from './quota.ts';
 
 export const REQUIRED_FEATURES = ['bots', 'cron', 'transaction-bundles', 'websocket-subscriptions'] as const;
 export const DEFAULT_SEARCH_COUNT = 20;
@@ -37,6 +52,42 @@ export interface LocalStackOptions {
   /** Run cron bots once a minute (off in most tests, which call `cron.tick` directly). */
   cron?: boolean;
   log?: (message: string, data?: Record<string, unknown>) => void;
+  /**
+   * Which Medplum release to imitate where they differ (`Bot.rawBody` exists from 5.2; `/healthcheck` version).
+   * Default '5.2'.
+   */
+  medplumVersion?: MedplumVersion;
+  /**
+   * The server's `defaultFhirQuota`: points per membership per minute (default 50,000, as Medplum). Projects override
+   * it with `Project.systemSetting` `userFhirQuota` / `totalFhirQuota` (see `LocalStack.setFhirQuota`).
+   */
+  fhirQuota?: number;
+}
+
+/** What `/healthcheck` reports per imitated release: the real version with a `-local` suffix instead of a git sha. */
+export const LOCAL_STACK_VERSIONS: Record<MedplumVersion, string> = { '5.0': '5.0.10-local', '5.2': '5.2.13-local' };
+
+const EnvOptions = z.object({
+  LOCAL_STACK_MEDPLUM_VERSION: z.enum(['5.0', '5.2']).optional(),
+  LOCAL_STACK_FHIR_QUOTA: z.coerce.number().int().positive().optional(),
+});
+
+/**
+ * Defaults from the environment, so `npm start`, `npm run local-stack` and benchmarks can imitate another release
+ * or quota without code changes: `LOCAL_STACK_MEDPLUM_VERSION` (5.0 | 5.2), `LOCAL_STACK_FHIR_QUOTA` (points/min).
+ * Options passed to `startLocalStack` win.
+ */
+export function envStackOptions(
+  env: NodeJS.ProcessEnv = process.env
+): Pick<LocalStackOptions, 'medplumVersion' | 'fhirQuota'> {
+  const parsed = EnvOptions.safeParse({
+    LOCAL_STACK_MEDPLUM_VERSION: env.LOCAL_STACK_MEDPLUM_VERSION || undefined,
+    LOCAL_STACK_FHIR_QUOTA: env.LOCAL_STACK_FHIR_QUOTA || undefined,
+  });
+  if (!parsed.success) {
+    throw new Error(`Invalid local stack environment: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
+  }
+  return { medplumVersion: parsed.data.LOCAL_STACK_MEDPLUM_VERSION, fhirQuota: parsed.data.LOCAL_STACK_FHIR_QUOTA };
 }
 
 export interface AdminClient {
@@ -53,12 +104,18 @@ export interface LocalStack {
   ctx: StackContext;
   subscriptions: SubscriptionDispatcher;
   cron: CronRunner;
+  /**
+   * Sets the project's `userFhirQuota` / `totalFhirQuota` system settings, as a super admin would (undefined removes
+   * the override). Counters already spent in the current minute are kept, as on Medplum.
+   */
+  setFhirQuota(limits: { user?: number; total?: number }): Promise<void>;
   close(): Promise<void>;
 }
 
 function withDefaultCount(url: URL, method: string, fhirPath: string): void {
   const isTypeSearch = method === 'GET' && /^[A-Z][A-Za-z]+$/.test(fhirPath);
-  if (isTypeSearch && !url.searchParams.has('_count')) {
+  // `_summary=count` is parsed into `_count=0&_total=accurate`; a default page size must not override it.
+  if (isTypeSearch && !url.searchParams.has('_count') && url.searchParams.get('_summary') !== 'count') {
     url.searchParams.set('_count', String(DEFAULT_SEARCH_COUNT));
   }
 }
@@ -99,10 +156,19 @@ async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerRe
   const method = (req.method ?? 'GET') as HttpMethod;
   const fhirPath = url.pathname.replace(/^\/fhir\/R4\/?/, '');
   if (method === 'GET' && fhirPath === 'metadata') {
-    sendJson(res, 200, capabilityStatement(ctx.baseUrl));
+    sendJson(res, 200, capabilityStatement(ctx.baseUrl), 'application/json');
     return;
   }
   const caller = await authenticate(ctx, req);
+  const limiter = caller.rateLimiter;
+  if (limiter) {
+    beforeHead(res, () => {
+      const header = limiter.header();
+      if (header) {
+        res.appendHeader('RateLimit', header);
+      }
+    });
+  }
 
   const execute = /^Bot\/(?:([^/$]+)\/)?\$execute(?:\/.*)?$/.exec(fhirPath);
   if (execute && (method === 'GET' || method === 'POST')) {
@@ -115,19 +181,23 @@ async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerRe
     return;
   }
 
+  const expunge = /^([A-Z][A-Za-z]+)\/([^/$]+)\/\$expunge$/.exec(fhirPath);
+  if (expunge?.[1] && expunge[2] && method === 'POST') {
+    if (url.searchParams.get('everything') === 'true' || expunge[1] === 'Project') {
+      throw new HttpError(400, 'The local stack does not run $expunge?everything=true (an async job on Medplum)');
+    }
+    await caller.repo.expungeResource(expunge[1], expunge[2]);
+    sendOutcome(res, allOk);
+    return;
+  }
+
   let body: unknown;
   if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
     const raw = await readBody(req);
     if (raw.text !== '') {
-      const isJson = isJsonContentType(raw.contentType);
-      if (!isJson && raw.contentType !== 'application/x-www-form-urlencoded') {
-        throw new HttpError(400, `Unsupported content type: ${raw.contentType || '(none)'}`);
-      }
-      try {
-        body = isJson ? JSON.parse(raw.text) : Object.fromEntries(new URLSearchParams(raw.text));
-      } catch {
-        throw new HttpError(400, 'Invalid JSON body');
-      }
+      // Medplum's parsers: JSON types parsed, text/plain as the string, forms as objects; the router then refuses
+      // what is not a resource ("Incorrect resource type ... <EMPTY>").
+      body = parseBody(raw);
     }
   }
   withDefaultCount(url, method, fhirPath);
@@ -142,12 +212,14 @@ async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerRe
     headers: req.headers,
     config: { transactions: (project.features ?? []).includes('transaction-bundles') },
   };
-  const [outcome, resource] = await ctx.router.handleRequest(request, caller.repo);
+  const [outcome, routed] = await ctx.router.handleRequest(request, caller.repo);
   const status = getStatus(outcome);
-  if (!resource) {
+  if (!routed) {
     sendOutcome(res, outcome, status);
     return;
   }
+  // Medplum presigns Binary attachment URLs in what it answers (reading each Binary as the caller).
+  const resource = await presignAttachments(ctx, caller.repo, routed);
   const withId = resource as WithId<Resource>;
   if (withId.id && withId.meta?.versionId) {
     res.setHeader('ETag', `W/"${withId.meta.versionId}"`);
@@ -158,6 +230,11 @@ async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerRe
       res.setHeader('Location', new URL(`fhir/R4/${withId.resourceType}/${withId.id}`, ctx.baseUrl).toString());
     }
   }
+  if (status === 201 && /\breturn=minimal\b/.test(String(req.headers.prefer ?? ''))) {
+    // Medplum answers `Prefer: return=minimal` with the headers and an empty body.
+    sendEmpty(res, status, { 'Content-Type': 'application/fhir+json; charset=utf-8', 'Content-Length': '0' });
+    return;
+  }
   sendJson(res, status, resource);
 }
 
@@ -165,17 +242,39 @@ async function route(ctx: StackContext, req: IncomingMessage, res: ServerRespons
   const url = new URL(req.url ?? '/', ctx.baseUrl);
   setCors(req, res);
   if (req.method === 'OPTIONS') {
-    res.writeHead(204);
-    res.end();
+    sendEmpty(res, 204);
     return;
   }
   const path = url.pathname;
+  startTrace(req, res);
+  const requests = ctx.requestLimiter.consume(req.socket.remoteAddress ?? '', path);
+  res.appendHeader('RateLimit', requests.header);
+  if (requests.refused) {
+    sendJson(res, 429, requests.refused.outcome, 'application/json');
+    return;
+  }
   if (path === '/healthcheck') {
-    sendJson(res, 200, { ok: true, version: 'baseline-local-stack' }, 'application/json');
+    sendJson(
+      res,
+      200,
+      {
+        ok: true,
+        version: LOCAL_STACK_VERSIONS[ctx.medplumVersion],
+        platform: process.platform,
+        runtime: process.version,
+        postgres: true,
+        redis: true,
+      },
+      'application/json'
+    );
     return;
   }
   if (path === '/.well-known/jwks.json') {
     sendJson(res, 200, publicJwks(ctx.keys), 'application/json');
+    return;
+  }
+  if (path.startsWith('/storage/') && (req.method === 'GET' || req.method === 'HEAD')) {
+    await handleStorage(ctx, req, res, url);
     return;
   }
   if (await handleAuthRoute(ctx, req, res, url)) {
@@ -186,9 +285,10 @@ async function route(ctx: StackContext, req: IncomingMessage, res: ServerRespons
   }
   const webhook = /^\/webhook\/([^/]+)\/?$/.exec(path);
   if (webhook?.[1]) {
-    // Medplum routes only POST here; a GET (e.g. a browser redirect) is a 404.
+    // Medplum routes only POST here; anything else falls through to Express's HTML 404.
     if (req.method !== 'POST') {
-      throw new OperationOutcomeError(notFound);
+      sendExpressNotFound(res, req.method ?? 'GET', path);
+      return;
     }
     ctx.stats.webhookRequests++;
     await handleWebhook(ctx, req, res, webhook[1]);
@@ -199,7 +299,7 @@ async function route(ctx: StackContext, req: IncomingMessage, res: ServerRespons
     await handleFhir(ctx, req, res, url);
     return;
   }
-  throw new OperationOutcomeError(notFound);
+  sendExpressNotFound(res, req.method ?? 'GET', path);
 }
 
 /** First start of an empty store: the project (features, secrets), the admin and the deploy client. */
@@ -280,6 +380,7 @@ async function findSeed(store: ResourceStore): Promise<{ projectId: string; admi
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((): void => undefined);
+  const env = envStackOptions();
   if (options.dataDir) {
     mkdirSync(options.dataDir, { recursive: true });
   }
@@ -304,7 +405,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     projectId: seed.projectId,
     system: new LocalRepository(store, { project: seed.projectId, author: { reference: 'system' }, baseUrl }),
     log,
-    stats: { fhirRequests: 0, botRuns: 0, webhookRequests: 0 },
+    stats: { fhirRequests: 0, botRuns: 0, webhookRequests: 0, quotaPoints: {} },
+    medplumVersion: options.medplumVersion ?? env.medplumVersion ?? '5.2',
+    defaultFhirQuota: options.fhirQuota ?? env.fhirQuota ?? DEFAULT_FHIR_QUOTA,
+    quota: new QuotaLedger(),
+    requestLimiter: new RequestRateLimiter(),
   };
   const subscriptions = new SubscriptionDispatcher(ctx);
   store.onCommit((changes) => subscriptions.onCommit(changes));
@@ -344,6 +449,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ctx,
     subscriptions,
     cron,
+    async setFhirQuota(limits) {
+      const project = await ctx.system.readResource<Project>('Project', seed.projectId);
+      const others = (project.systemSetting ?? []).filter(
+        (s) => s.name !== 'userFhirQuota' && s.name !== 'totalFhirQuota'
+      );
+      const settings = [
+        ...others,
+        ...(limits.user === undefined ? [] : [{ name: 'userFhirQuota', valueInteger: limits.user }]),
+        ...(limits.total === undefined ? [] : [{ name: 'totalFhirQuota', valueInteger: limits.total }]),
+      ];
+      await ctx.system.updateResource<Project>({ ...project, systemSetting: settings });
+    },
     async close() {
       cron.stop();
       await new Promise<void>((resolve) => {

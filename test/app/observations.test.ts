@@ -6,6 +6,7 @@ import { WEARABLE_PROFILE } from '../../bots/shared/systems.ts';
 import {
   buildLatestBatch,
   buildSeriesQuery,
+  excludedParents,
   groupLatest,
   observationTime,
   observationValue,
@@ -83,10 +84,12 @@ describe('buildLatestBatch', () => {
     const params = Object.fromEntries(new URLSearchParams(query));
     expect(params).toEqual({
       subject: 'Patient/p1',
-      // SpO2 carries two LOINC codings; either finds it.
-      code: 'http://loinc.org|2708-6,http://loinc.org|59408-5',
+      // SpO2 carries two LOINC codings; either finds it. combo-code also matches a component (members).
+      'combo-code': 'http://loinc.org|2708-6,http://loinc.org|59408-5',
       status: 'final,amended,corrected,preliminary',
       _profile: WEARABLE_PROFILE,
+      // Medplum puts undated resources first on -date: only dated ones may be "latest".
+      date: 'ge1970-01-01T00:00:00Z',
       _sort: '-date',
       _count: '1',
       _include: 'Observation:device',
@@ -263,5 +266,114 @@ describe('coded sessions and long panels', () => {
       })),
     };
     expect(observationValue(zones, ZONES)).toEqual({ kind: 'panel', values: [0, 10, 20, 30, 40, 50] });
+  });
+});
+
+describe('members stored inside their record Observation (catalogue members)', () => {
+  const DEEP = getMetric('sleep-deep');
+  const ENERGY = getMetric('total-energy');
+  const DISTANCE = getMetric('distance');
+  const WORKOUT = getMetric('workout-activity');
+  const ZONES = getMetric('hr-zone-durations');
+  const RRATE = getMetric('respiratory-rate');
+
+  function component(metric: Metric, value: number): NonNullable<Observation['component']>[number] {
+    return { code: { coding: [metric.code] }, valueQuantity: metricQuantity(metric, value) };
+  }
+
+  const night = obs(SLEEP, 431, '2026-03-09T06:30:00Z', {
+    component: [component(DEEP, 96.5), component(getMetric('time-in-bed'), 470)],
+  });
+  const run: Observation = obs(WORKOUT, 0, '', {
+    id: 'run',
+    effectiveDateTime: undefined,
+    effectivePeriod: { start: '2026-03-09T17:00:00Z', end: '2026-03-09T17:45:00Z' },
+    valueQuantity: undefined,
+    valueCodeableConcept: { text: 'running' },
+    component: [
+      component(ENERGY, 512.3),
+      component(DISTANCE, 7420.5),
+      ...(ZONES.components ?? []).map((c, i) => ({
+        code: { coding: [c.code] },
+        valueQuantity: { value: i + 1, code: 'min' },
+      })),
+    ],
+  });
+
+  test('a member search matches the code or a component code, and a panel searches by its member codes too', () => {
+    const batch = buildLatestBatch('p1', [DEEP, ZONES]);
+    const param = (i: number): string | null =>
+      new URLSearchParams(batch.entry?.[i]?.request?.url?.split('?')[1]).get('combo-code');
+    expect(param(0)).toBe('http://loinc.org|93831-6');
+    expect(param(1)?.split(',')).toEqual([
+      'https://baseline.health/fhir/CodeSystem/baseline-metrics|hr-zone-durations',
+      ...[0, 1, 2, 3, 4, 5].map((n) => `https://baseline.health/fhir/CodeSystem/baseline-metrics|hr-zone-${n}`),
+    ]);
+    expect(buildSeriesQuery('p1', DEEP, 30, new Date('2026-03-31T00:00:00Z')).get('combo-code')).toBe(
+      'http://loinc.org|93831-6'
+    );
+  });
+
+  test('the latest value of a member is read from the component; the record keeps its own value', () => {
+    const result = readLatestBatch(
+      batchResponse(searchset(night, DEVICE), searchset(night, DEVICE), searchset(run), searchset(run)),
+      [SLEEP, DEEP, DISTANCE, ZONES]
+    );
+    expect(result.latest.map((l) => [l.metric.key, l.value, l.time?.toISOString(), l.device])).toEqual([
+      ['sleep-duration', { kind: 'quantity', value: 431 }, '2026-03-09T06:30:00.000Z', 'WHOOP'],
+      ['sleep-deep', { kind: 'quantity', value: 96.5 }, '2026-03-09T06:30:00.000Z', 'WHOOP'],
+      ['distance', { kind: 'quantity', value: 7420.5 }, '2026-03-09T17:45:00.000Z', undefined],
+      ['hr-zone-durations', { kind: 'panel', values: [1, 2, 3, 4, 5, 6] }, '2026-03-09T17:45:00.000Z', undefined],
+    ]);
+  });
+
+  test('a record without that member (a night without a respiratory component) shows nothing for it', () => {
+    expect(observationValue(night, RRATE)).toBeUndefined();
+    expect(readLatestBatch(batchResponse(searchset(night)), [getMetric('sleep-efficiency')]).latest).toEqual([]);
+  });
+
+  test('a member in another unit is not shown as if it were the catalogue unit', () => {
+    const kj = obs(SLEEP, 431, '2026-03-09T06:30:00Z', {
+      component: [{ code: { coding: [DEEP.code] }, valueQuantity: { value: 5790, code: 's' } }],
+    });
+    expect(observationValue(kj, DEEP)).toBeUndefined();
+  });
+
+  test('a workout is not a day: energy and heart rates are read from cycles, not workouts; workout-only values from workouts', () => {
+    const DAY = getMetric('whoop-day-strain');
+    expect(excludedParents(ENERGY).map((m) => m.key)).toEqual(['workout-activity']);
+    expect(excludedParents(getMetric('heart-rate-max')).map((m) => m.key)).toEqual(['workout-activity']);
+    expect(excludedParents(getMetric('distance'))).toEqual([]);
+    expect(excludedParents(ZONES)).toEqual([]);
+    const params = new URLSearchParams(buildLatestBatch('p1', [ENERGY]).entry?.[0]?.request?.url?.split('?')[1]);
+    expect(params.get('code:not')).toBe('https://baseline.health/fhir/CodeSystem/baseline-metrics|workout-activity');
+    expect(buildSeriesQuery('p1', getMetric('distance'), 30, new Date()).has('code:not')).toBe(false);
+    const day = obs(DAY, 12.1, '2026-03-09T04:00:00Z', { component: [component(ENERGY, 2604.7)] });
+    // Even if a server returned the workout, the page would not read its energy as the day's.
+    expect(readLatestBatch(batchResponse(searchset(run, day)), [ENERGY]).latest.map((l) => l.value)).toEqual([
+      { kind: 'quantity', value: 2604.7 },
+    ]);
+    expect(toSeriesPoints([run, day], ENERGY)).toEqual([
+      { time: Date.parse('2026-03-09T04:00:00Z'), values: { value: 2604.7 } },
+    ]);
+  });
+
+  test('a member chart takes its points from the records, skipping records without it and retracted ones', () => {
+    const earlier = obs(SLEEP, 400, '2026-03-08T06:30:00Z', { component: [component(DEEP, 80)] });
+    const retracted = obs(SLEEP, 300, '2026-03-07T06:30:00Z', {
+      status: 'entered-in-error',
+      component: [component(DEEP, 10)],
+    });
+    const without = obs(SLEEP, 410, '2026-03-06T06:30:00Z');
+    expect(toSeriesPoints([night, retracted, without, earlier], DEEP)).toEqual([
+      { time: Date.parse('2026-03-08T06:30:00Z'), values: { value: 80 } },
+      { time: Date.parse('2026-03-09T06:30:00Z'), values: { value: 96.5 } },
+    ]);
+    expect(toSeriesPoints([run], ZONES)).toEqual([
+      {
+        time: Date.parse('2026-03-09T17:45:00Z'),
+        values: Object.fromEntries([0, 1, 2, 3, 4, 5].map((n) => [`hr-zone-${n}`, n + 1])),
+      },
+    ]);
   });
 });

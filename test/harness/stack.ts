@@ -16,7 +16,7 @@ import type { BotDefinition } from '../../data/core/bots.ts';
 import { deploy } from '../../scripts/deploy/index.ts';
 import type { DeployReport } from '../../scripts/deploy/index.ts';
 import { startLocalStack } from '../../scripts/local-stack/server.ts';
-import type { LocalStack } from '../../scripts/local-stack/server.ts';
+import type { LocalStack, LocalStackOptions } from '../../scripts/local-stack/server.ts';
 import { clientCredentialsClient, passwordClient } from '../../scripts/medplum-client.ts';
 import { DEMO_LOGINS, seedDemoPeople } from '../../scripts/seed.ts';
 import { registerWhoopWebhook, startWiredWhoopSandbox } from '../../scripts/sandboxes/wire.ts';
@@ -47,6 +47,10 @@ export interface TestStackOptions {
   dataDir?: string;
   /** Start the WHOOP sandbox and wire it to the project (secrets, redirect URI, webhook URL). */
   whoop?: boolean | Partial<WhoopSandboxOptions>;
+  /** Which Medplum release the local stack imitates (default: the stack's default, 5.2). */
+  medplumVersion?: LocalStackOptions['medplumVersion'];
+  /** The stack's `defaultFhirQuota` (default 50,000 points per membership per minute, as Medplum). */
+  fhirQuota?: number;
 }
 
 /** Where tests that drive the OAuth flow without a browser say the app's callback is. */
@@ -62,7 +66,12 @@ async function freePort(): Promise<number> {
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'baseline-stack-'));
-  const stack = await startLocalStack({ dataDir, port: 0 });
+  const stack = await startLocalStack({
+    dataDir,
+    port: 0,
+    medplumVersion: options.medplumVersion,
+    fhirQuota: options.fhirQuota,
+  });
   const adminClient = await clientCredentialsClient(
     stack.baseUrl,
     stack.adminClient.clientId,

@@ -110,5 +110,7 @@ export async function expectedIdentifiers(
     device: { reference: `Device/${deviceId}` },
     whoopUserId: String(sandbox.userId),
   });
-  return new Set(mapped.observations.map((o) => `${o.identifier?.[0]?.system}|${o.identifier?.[0]?.value}`));
+  return new Set(
+    [...mapped.observations, ...mapped.writeOnce].map((o) => `${o.identifier?.[0]?.system}|${o.identifier?.[0]?.value}`)
+  );
 }

@@ -157,8 +157,8 @@ describe('connect: the OAuth state is single-use, bound to the patient, and expi
     expect(result.connection.status).toBe('active');
     expect(result.queuedWindows).toBe(13);
     const basic = await ownerConnection();
-    const blob = basic.extension?.find((e) => e.url === CONNECTION_EXTENSION.tokens)?.valueString ?? '';
-    expect(blob).toMatch(/^v1\./);
+    // The tokens live in the token store, not on the connection (tokens-at-rest.test.ts covers where and how).
+    expect(basic.extension?.some((e) => e.url === CONNECTION_EXTENSION.tokens)).toBe(false);
     const issued = sandbox().control.tokensFor(sandbox().userId);
     for (const t of issued) {
       expect(JSON.stringify(basic)).not.toContain(t.accessToken);
@@ -256,13 +256,6 @@ describe('webhooks', () => {
     expect(garbled.text).toContain('Invalid signature timestamp');
   });
 
-  test('an unknown WHOOP user gets a 2xx and no work (no retry storm)', async () => {
-    const b = JSON.stringify({ user_id: 987654321, id: randomUUID(), type: 'sleep.updated', trace_id: randomUUID() });
-    const res = await postWebhook(b, signed(b));
-    expect(res.status).toBe(200);
-    expect(res.text).toContain('unknown user');
-  });
-
   test('the same trace id delivered five times queues exactly one Task and one set of Observations', async () => {
     const workout = sandbox()
       .control.records('workout')
@@ -273,7 +266,7 @@ describe('webhooks', () => {
     expect(await tasksFor({ identifier: `${TASK_IDENTIFIER_SYSTEM}|whoop:trace:${traceId}` })).toHaveLength(1);
     expect(output(task, 'created')).toBe(0);
     const forWorkout = (await ownerObservations()).filter((o) =>
-      o.identifier?.some((i) => i.value === `workout:${sandbox().userId}:${rid(workout)}`)
+      o.identifier?.some((i) => i.value === `workout:${ownerPatient.id}:${sandbox().userId}:${rid(workout)}`)
     );
     const keys = forWorkout.map((o) => o.identifier?.[0]?.value);
     expect(new Set(keys).size).toBe(keys.length);
@@ -305,7 +298,7 @@ describe('webhooks', () => {
       .control.records('workout')
       .find((w) => w.score_state === 'SCORED');
     await sandbox().control.deleteRecord('workout', rid(workout));
-    const record = `workout:${sandbox().userId}:${rid(workout)}`;
+    const record = `workout:${ownerPatient.id}:${sandbox().userId}:${rid(workout)}`;
     const deadline = Date.now() + 30_000;
     let mine: Observation[] = [];
     while (Date.now() < deadline) {
@@ -488,18 +481,5 @@ describe('credentials and disconnect', () => {
     expect(sandbox().control.tokensFor(sandbox().userId)).toHaveLength(0);
     const basic = await ownerConnection();
     expect(basic.extension?.some((e) => e.url === CONNECTION_EXTENSION.tokens)).toBe(false);
-  });
-
-  test('reconnect, then disconnect erasing: every WHOOP Observation and the Device are gone', async () => {
-    await finishConnect(owner, await startConnect(owner));
-    await waitForBackfill(owner);
-    await settle(env);
-    const result = (await owner.executeBot(bot('disconnect'), { provider: 'whoop', erase: true })) as {
-      erased: number;
-      connection: { deviceId?: string };
-    };
-    expect(result.erased).toBeGreaterThan(0);
-    expect(await ownerObservations()).toHaveLength(0);
-    await expect(env.adminClient.readResource('Device', result.connection.deviceId ?? '')).rejects.toThrow();
   });
 });

@@ -46,7 +46,8 @@ export interface VmBotRequest {
   accessToken: string;
   requester?: Reference;
   input: unknown;
-  contentType: string;
+  /** The request's Content-Type header as sent; undefined for GET `$execute` (as on Medplum). */
+  contentType: string | undefined;
   secrets: Record<string, ProjectSetting>;
   traceId?: string;
   headers?: Record<string, string | string[] | undefined>;
@@ -67,7 +68,7 @@ interface SandboxEvent {
   accessToken: string;
   requester: Reference | undefined;
   input: unknown;
-  contentType: string;
+  contentType: string | undefined;
   secrets: Record<string, ProjectSetting>;
   traceId: string | undefined;
   headers: Record<string, string | string[] | undefined> | undefined;

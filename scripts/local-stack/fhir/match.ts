@@ -8,6 +8,10 @@
  *   core only does "contains";
  * - uri: exact by default (`url=` lookups must not match longer URLs), `:below`/`:above` as prefixes;
  * - number and quantity: core has no matcher for them at all;
+ * - date: Medplum 5.0 indexes one instant per value (the start of a Period, midnight UTC of a bare date) and compares
+ *   it with the filter value as Postgres would (`date=2024-05-04` is `= 2024-05-04T00:00Z`, not "that day"); resources
+ *   without a value never match, and sort like SQL NULLs (last ascending, first descending);
+ * - token `:text`: case-insensitive "contains" on CodeableConcept.text and Coding.display;
  * - unknown parameters, chained search, `_has`, composite and special parameters are rejected with 400 instead of
  *   silently matching nothing.
  */
@@ -91,13 +95,70 @@ function matchesFilter(resource: Resource, filter: Filter): boolean {
         matchesQuantity(q, f, op)
       );
     case 'date':
-    case 'reference':
+      return matchesDate(dateColumnValues(evaluate(param, resource)), filter);
     case 'token':
+      if (filter.operator === Operator.TEXT) {
+        return matchesTokenText(evaluate(param, resource), filter.value);
+      }
+      return matchesSearchRequest(resource, { resourceType: resource.resourceType, filters: [filter] });
+    case 'reference':
     case 'composite':
     case 'special':
     case undefined:
       return matchesSearchRequest(resource, { resourceType: resource.resourceType, filters: [filter] });
   }
+}
+
+/** The instants Medplum's date column holds for these values (ms since epoch). */
+function dateColumnValues(values: TypedValue[]): number[] {
+  return convertToSearchableDates(values)
+    .map((p) => Date.parse(p.start ?? p.end ?? ''))
+    .filter((t) => Number.isFinite(t));
+}
+
+/** A filter value as Postgres casts it to timestamptz in a UTC session (no zone = UTC). */
+function filterInstant(value: string): number {
+  const withZone = /T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?$/.test(value) ? value + 'Z' : value;
+  const t = Date.parse(withZone);
+  if (!Number.isFinite(t)) {
+    throw new OperationOutcomeError(badRequest(`Invalid date value: ${value}`));
+  }
+  return t;
+}
+
+function matchesDate(columns: number[], filter: Filter): boolean {
+  const target = filterInstant(filter.value);
+  return columns.some((t) => {
+    switch (filter.operator) {
+      case Operator.EQUALS:
+        return t === target;
+      case Operator.NOT:
+      case Operator.NOT_EQUALS:
+        return t !== target;
+      case Operator.GREATER_THAN:
+      case Operator.STARTS_AFTER:
+        return t > target;
+      case Operator.GREATER_THAN_OR_EQUALS:
+        return t >= target;
+      case Operator.LESS_THAN:
+      case Operator.ENDS_BEFORE:
+        return t < target;
+      case Operator.LESS_THAN_OR_EQUALS:
+        return t <= target;
+      default:
+        throw new OperationOutcomeError(badRequest(`Search filter '${filter.operator}' not valid for date`));
+    }
+  });
+}
+
+function matchesTokenText(values: TypedValue[], text: string): boolean {
+  const needle = text.toLowerCase();
+  const texts: string[] = [];
+  for (const { value } of values) {
+    const v = value as { text?: string; display?: string; coding?: { display?: string }[] } | undefined;
+    texts.push(v?.text ?? '', v?.display ?? '', ...(v?.coding ?? []).map((c) => c.display ?? ''));
+  }
+  return texts.some((t) => t.toLowerCase().includes(needle));
 }
 
 function evaluate(param: SearchParameter, resource: Resource): TypedValue[] {
@@ -240,15 +301,8 @@ function sortKey(resource: Resource, rule: SortRule): SortKey {
   }
   const values = evaluate(param, resource);
   switch (param.type) {
-    case 'date': {
-      const periods = convertToSearchableDates(values);
-      return rule.descending
-        ? periods
-            .map((p) => p.end ?? p.start ?? '')
-            .sort()
-            .at(-1)
-        : periods.map((p) => p.start ?? p.end ?? '').sort()[0];
-    }
+    case 'date':
+      return dateColumnValues(values)[0];
     case 'number':
       return convertToSearchableNumbers(values)[0]?.[0];
     case 'quantity':
@@ -272,11 +326,12 @@ function compareKeys(a: SortKey, b: SortKey, descending: boolean): number {
   if (a === b) {
     return 0;
   }
+  // Missing values sort as SQL NULLs do in Postgres: last ascending, first descending.
   if (a === undefined) {
-    return 1;
+    return descending ? -1 : 1;
   }
   if (b === undefined) {
-    return -1;
+    return descending ? 1 : -1;
   }
   const result = typeof a === 'number' && typeof b === 'number' ? a - b : String(a).localeCompare(String(b));
   return descending ? -result : result;

@@ -34,6 +34,7 @@ import {
   getStatus,
   gone,
   isObject,
+  isResourceType,
   isUUID,
   matchesSearchRequest,
   normalizeOperationOutcome,
@@ -80,6 +81,7 @@ import type {
   ResourceType,
   StructureDefinition,
 } from '@medplum/fhirtypes';
+import { referenceAttachments } from '../attachments.ts';
 import { computeCompartments, getPatientReferences, isCoveredByPatientCompartment } from './compartment.ts';
 import { assertSupportedFilters, matchesFilters, sortResources } from './match.ts';
 import type { ResourceStore } from './store.ts';
@@ -105,6 +107,24 @@ export interface RepoContext {
    * project on restart. Writes still stamp `project`. Ignored when an accessPolicy is set.
    */
   crossProject?: boolean;
+  /**
+   * Medplum's FHIR quota for this request (see ../quota.ts); undefined for the system repository and super admins,
+   * which Medplum exempts. Charged before the interaction runs, so refused or invalid interactions still cost.
+   */
+  rateLimiter?: QuotaRecorder;
+  /**
+   * Properties the imitated server version does not know, per resource type (e.g. `Bot.rawBody` before Medplum 5.2):
+   * a write carrying one is refused as that server's validator refuses it.
+   */
+  unknownProperties?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The interaction costs a repository reports (Medplum's FhirRateLimiter record* methods). */
+export interface QuotaRecorder {
+  recordRead(num?: number): void;
+  recordHistory(): void;
+  recordSearch(num?: number): void;
+  recordWrite(): void;
 }
 
 const DEFAULT_BASE_URL = 'http://127.0.0.1:8103/';
@@ -123,6 +143,8 @@ export class LocalRepository extends FhirRepository {
   private readonly baseUrl: string;
   private readonly searchPolicies = new Map<string, SearchPolicy>();
   private txDepth = 0;
+  /** Set while _include/_revinclude run: Medplum charges the included reads, but not its internal SQL searches. */
+  private resolvingExtras = false;
 
   /**
    * @param store - The shared store.
@@ -155,6 +177,7 @@ export class LocalRepository extends FhirRepository {
   // Writes
 
   override async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
+    this.quota?.recordWrite();
     return this.run(() => {
       const assigned = options?.assignedId && resource.id ? resource.id : undefined;
       if (assigned && this.store.getRecord(resource.resourceType, assigned)) {
@@ -165,6 +188,7 @@ export class LocalRepository extends FhirRepository {
   }
 
   override async updateResource<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
+    this.quota?.recordWrite();
     return this.run(() => this.writeImpl(resource, false, options));
   }
 
@@ -174,6 +198,7 @@ export class LocalRepository extends FhirRepository {
     patch: Operation[] | Parameters,
     options?: UpdateResourceOptions
   ): Promise<WithId<T>> {
+    this.quota?.recordWrite();
     return this.run(() => {
       const resource = deepClone(this.readImpl(resourceType, id)) as WithId<T>;
       try {
@@ -194,11 +219,13 @@ export class LocalRepository extends FhirRepository {
       if (resource.id !== id) {
         throw new OperationOutcomeError(badRequest('Incorrect ID'));
       }
-      return this.writeImpl(resource, false, options);
+      // Medplum 5.0 applies a PATCH whatever its If-Match says (a stale version is not refused): never rely on it.
+      return this.writeImpl(resource, false, { ...options, ifMatch: undefined });
     });
   }
 
   override async deleteResource(resourceType: string, id: string, options?: DeleteResourceOptions): Promise<void> {
+    this.quota?.recordWrite();
     return this.run(() => {
       let current: WithId<Resource>;
       try {
@@ -216,6 +243,25 @@ export class LocalRepository extends FhirRepository {
         throw new OperationOutcomeError(preconditionFailed);
       }
       this.store.remove(resourceType, id, { versionId: this.generateId(), lastUpdated: new Date().toISOString() });
+    });
+  }
+
+  /**
+   * Medplum's `$expunge` of one resource: a project admin (or the system) removes it and its whole history for good.
+   * No quota is charged, an unknown id is not an error (both as Medplum 5.0.10).
+   */
+  async expungeResource(resourceType: string, id: string): Promise<void> {
+    if (this.ctx.accessPolicy && !this.ctx.projectAdmin && !this.ctx.superAdmin) {
+      throw new OperationOutcomeError(forbidden);
+    }
+    validateResourceType(resourceType);
+    await this.run(() => {
+      const record = this.store.getRecord(resourceType, id);
+      const latest = record?.current ?? lastContent(record?.versions ?? []);
+      if (latest && !this.inProject(latest)) {
+        return; // Another project's resource: nothing this project may remove.
+      }
+      this.store.expunge(resourceType, id);
     });
   }
 
@@ -249,6 +295,7 @@ export class LocalRepository extends FhirRepository {
   // Reads
 
   override async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+    this.quota?.recordRead();
     return this.run(() => this.output(this.readImpl(resourceType, id)) as WithId<T>);
   }
 
@@ -261,6 +308,7 @@ export class LocalRepository extends FhirRepository {
   }
 
   override async readReferences<T extends Resource>(references: readonly Reference<T>[]): Promise<(T | Error)[]> {
+    this.quota?.recordRead(references.length);
     return this.run(() =>
       references.map((reference): T | Error => {
         const [resourceType, id] = splitReference(reference);
@@ -284,6 +332,7 @@ export class LocalRepository extends FhirRepository {
     id: string,
     options?: ReadHistoryOptions
   ): Promise<Bundle<WithId<T>>> {
+    this.quota?.recordHistory();
     return this.run(() => {
       const visible = this.readVisibleForHistory(resourceType, id, AccessPolicyInteraction.HISTORY);
       const versions = [...visible.versions].reverse();
@@ -309,6 +358,7 @@ export class LocalRepository extends FhirRepository {
   }
 
   override async readVersion<T extends Resource>(resourceType: string, id: string, vid: string): Promise<WithId<T>> {
+    this.quota?.recordRead();
     return this.run(() => {
       if (!isUUID(vid)) {
         throw new OperationOutcomeError(notFound);
@@ -329,6 +379,16 @@ export class LocalRepository extends FhirRepository {
     searchRequest: SearchRequest<T>,
     options?: SearchOptions
   ): Promise<Bundle<WithId<T>>> {
+    if (!this.resolvingExtras) {
+      this.quota?.recordSearch();
+    }
+    return this.searchImpl(searchRequest, options);
+  }
+
+  private async searchImpl<T extends Resource>(
+    searchRequest: SearchRequest<T>,
+    options?: SearchOptions
+  ): Promise<Bundle<WithId<T>>> {
     const types: string[] = searchRequest.types?.length ? searchRequest.types : [searchRequest.resourceType];
     for (const resourceType of types) {
       validateResourceType(resourceType);
@@ -342,12 +402,20 @@ export class LocalRepository extends FhirRepository {
     }
     const count = Math.min(Math.max(0, searchRequest.count ?? DEFAULT_SEARCH_COUNT), DEFAULT_MAX_SEARCH_COUNT);
     const offset = Math.max(0, searchRequest.offset ?? 0);
+    const cursor = searchRequest.cursor ? parseCursor(searchRequest.cursor) : undefined;
+    if (searchRequest.cursor && offset > 0) {
+      throw new OperationOutcomeError(badRequest('Cannot use both offset and cursor'));
+    }
 
-    const { page, total } = await this.run(() => {
+    const { page, total, next } = await this.run(() => {
       const matches: WithId<Resource>[] = [];
       for (const resourceType of types) {
         for (const resource of this.candidates(resourceType, searchRequest.filters)) {
-          if (this.inProject(resource) && matchesFilters(resource, searchRequest.filters)) {
+          if (
+            this.inProject(resource) &&
+            matchesFilters(resource, searchRequest.filters) &&
+            afterCursor(resource, cursor)
+          ) {
             if (this.searchAllows(resource)) {
               matches.push(resource);
             }
@@ -356,7 +424,7 @@ export class LocalRepository extends FhirRepository {
       }
       sortResources(matches, searchRequest.sortRules);
       const selected = count > 0 ? matches.slice(offset, offset + count) : [];
-      return { page: selected.map((r) => this.output(r)), total: matches.length };
+      return { page: selected.map((r) => this.output(r)), total: matches.length, next: matches[offset + count] };
     });
 
     const entry: BundleEntry[] = page.map((resource) => ({
@@ -367,9 +435,14 @@ export class LocalRepository extends FhirRepository {
     if ((searchRequest.include || searchRequest.revInclude) && page.length > 0) {
       // Runs outside the lock: it re-enters this repository (readReferences/searchResources), which checks the
       // policy for every included resource exactly as for a direct read or search.
-      await getExtraEntries(this, searchRequest as SearchRequest, page, entry, {
-        fullUrl: (type, id) => this.fullUrl(type, id),
-      });
+      this.resolvingExtras = true;
+      try {
+        await getExtraEntries(this, searchRequest as SearchRequest, page, entry, {
+          fullUrl: (type, id) => this.fullUrl(type, id),
+        });
+      } finally {
+        this.resolvingExtras = false;
+      }
     }
     for (const e of entry) {
       if (e.resource) {
@@ -380,13 +453,14 @@ export class LocalRepository extends FhirRepository {
     const bundle: Bundle<WithId<T>> = {
       resourceType: 'Bundle',
       type: 'searchset',
-      ...(count > 0 ? { entry: entry as BundleEntry<WithId<T>>[] } : undefined),
+      // Medplum leaves `entry` out when nothing matched (and for `_count=0`).
+      ...(entry.length > 0 ? { entry: entry as BundleEntry<WithId<T>>[] } : undefined),
     };
     if (searchRequest.total === 'accurate' || searchRequest.total === 'estimate') {
       bundle.total = total;
     }
     if (!options?.resourceOnly) {
-      bundle.link = this.searchLinks(searchRequest, offset, count, total);
+      bundle.link = this.searchLinks(searchRequest, offset, count, total, page, next);
     }
     return bundle;
   }
@@ -396,19 +470,27 @@ export class LocalRepository extends FhirRepository {
     referenceField: string,
     references: string[]
   ): Promise<Record<string, WithId<T>[]>> {
+    if (!this.resolvingExtras) {
+      this.quota?.recordSearch(references.length);
+    }
     const results: Record<string, WithId<T>[]> = {};
     for (const reference of references) {
       const filter: Filter = { code: referenceField, operator: Operator.EQUALS, value: reference };
-      results[reference] = await this.searchResources({
+      const bundle = await this.searchImpl<T>({
         ...searchRequest,
         filters: [...(searchRequest.filters ?? []), filter],
       });
+      results[reference] = (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
     }
     return results;
   }
 
   // ---------------------------------------------------------------------------------------------------------------
   // Internals
+
+  private get quota(): QuotaRecorder | undefined {
+    return this.ctx.superAdmin ? undefined : this.ctx.rateLimiter;
+  }
 
   /** Runs synchronous work under the store lock, or directly when this repository already holds it. */
   private run<T>(fn: () => T): Promise<T> {
@@ -463,7 +545,10 @@ export class LocalRepository extends FhirRepository {
 
   /** The current version, if this caller may read it; 404 otherwise (403 if the type is not readable at all). */
   private readImpl(resourceType: string, id: string): WithId<Resource> {
-    validateResourceType(resourceType);
+    // Medplum answers a read of an unknown type (`GET FooBar/1`) as any missing resource: 404.
+    if (!isResourceType(resourceType)) {
+      throw new OperationOutcomeError(notFound);
+    }
     if (!this.supportsInteraction(AccessPolicyInteraction.READ, resourceType)) {
       throw new OperationOutcomeError(forbidden);
     }
@@ -510,6 +595,8 @@ export class LocalRepository extends FhirRepository {
   }
 
   private writeImpl<T extends Resource>(input: T, create: boolean, options?: UpdateResourceOptions): WithId<T> {
+    // Medplum stores presigned or FHIR URLs of Binaries as `Binary/<id>` (rewriteAttachments, REFERENCE mode).
+    input = input.resourceType === 'Binary' ? input : referenceAttachments(this.baseUrl, input);
     const interaction = create ? AccessPolicyInteraction.CREATE : AccessPolicyInteraction.UPDATE;
     if (!isObject(input) || typeof input.resourceType !== 'string') {
       throw new OperationOutcomeError(badRequest('Missing resourceType'));
@@ -556,6 +643,9 @@ export class LocalRepository extends FhirRepository {
     }
     const draft = { ...candidate, id, meta } as WithId<T>;
     meta.compartment = computeCompartments(draft);
+    if (this.ctx.strictValidation) {
+      assertNoNulls(input, input.resourceType);
+    }
     // Normalize exactly as Medplum stores content, so the no-op comparison and later reads see the same JSON.
     const result = JSON.parse(stringify(draft)) as WithId<T>;
 
@@ -599,7 +689,7 @@ export class LocalRepository extends FhirRepository {
     if (!existing && requested && this.isPrivileged) {
       return requested;
     }
-    return new Date().toISOString();
+    return monotonicNow();
   }
 
   private getAuthor(input: Resource): Reference {
@@ -707,6 +797,21 @@ export class LocalRepository extends FhirRepository {
   }
 
   private validate(resource: Resource): void {
+    for (const name of this.ctx.unknownProperties?.[resource.resourceType] ?? []) {
+      if (name in resource) {
+        throw new OperationOutcomeError({
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'error',
+              code: 'structure',
+              details: { text: `Invalid additional property "${name}"` },
+              expression: [`${resource.resourceType}.${name}`],
+            },
+          ],
+        });
+      }
+    }
     validateResource(resource);
     for (const url of resource.meta?.profile ?? []) {
       const profile = this.findProfile(url);
@@ -861,18 +966,53 @@ export class LocalRepository extends FhirRepository {
     return `${this.baseUrl}fhir/R4/${resourceType}/${id}`;
   }
 
-  private searchLinks(searchRequest: SearchRequest, offset: number, count: number, total: number): BundleLink[] {
+  /**
+   * Medplum's search links: self always; for a non-empty page first, next and previous — as a `_cursor` when the
+   * search is sorted by `_lastUpdated` ascending with pages of at least 20 from the start, else by `_offset`.
+   */
+  private searchLinks(
+    searchRequest: SearchRequest,
+    offset: number,
+    count: number,
+    total: number,
+    page: readonly Resource[],
+    next: Resource | undefined
+  ): BundleLink[] {
     const base = `${this.baseUrl}fhir/R4/${searchRequest.types?.length ? '' : searchRequest.resourceType}`;
     const links: BundleLink[] = [
       { relation: 'self', url: base + formatSearchQuery({ ...searchRequest, count, offset }) },
     ];
-    if (count > 0 && offset + count < total) {
+    if (count === 0 || page.length === 0) {
+      return links;
+    }
+    const rule = searchRequest.sortRules?.length === 1 ? searchRequest.sortRules[0] : undefined;
+    const nextInstant = next?.meta?.lastUpdated;
+    // Medplum fails such a page with "Cursor fails to make progress" (a whole page in one millisecond, which the
+    // in-memory store makes likely and Postgres does not): the stand-in pages by offset instead.
+    const stuck = nextInstant !== undefined && page[0]?.meta?.lastUpdated === nextInstant;
+    if (offset === 0 && count >= 20 && rule?.code === '_lastUpdated' && !rule.descending && !stuck) {
+      links.push({
+        relation: 'first',
+        url: base + formatSearchQuery({ ...searchRequest, count, cursor: undefined, offset: undefined }),
+      });
+      if (next && nextInstant) {
+        const excluded = page.filter((r) => r.meta?.lastUpdated === nextInstant).map((r) => r.id ?? '');
+        const cursorValue = `2-${Date.parse(nextInstant)}${excluded.length ? '-' + excluded.join(',') : ''}`;
+        links.push({
+          relation: 'next',
+          url: base + formatSearchQuery({ ...searchRequest, count, cursor: cursorValue, offset: undefined }),
+        });
+      }
+      return links;
+    }
+    links.push({ relation: 'first', url: base + formatSearchQuery({ ...searchRequest, count, offset: 0 }) });
+    if (offset + count < total) {
       links.push({
         relation: 'next',
         url: base + formatSearchQuery({ ...searchRequest, count, offset: offset + count }),
       });
     }
-    if (count > 0 && offset > 0) {
+    if (offset > 0) {
       const previous = Math.max(0, offset - count);
       links.push({
         relation: 'previous',
@@ -922,6 +1062,62 @@ function subsetOutput(resource: Resource, searchRequest: SearchRequest): void {
   } else if (searchRequest.summary === 'true') {
     const schema = getDataType(resource.resourceType);
     subsetResource(resource, [...(schema.summaryProperties ?? [])]);
+  }
+}
+
+let lastIssuedMs = 0;
+
+/**
+ * Now, but never the same millisecond twice: Postgres-backed Medplum rarely stamps two writes alike, the in-memory
+ * store easily would, and `_lastUpdated` sorting and cursor paging depend on distinct instants.
+ */
+function monotonicNow(): string {
+  lastIssuedMs = Math.max(Date.now(), lastIssuedMs + 1);
+  return new Date(lastIssuedMs).toISOString();
+}
+
+interface Cursor {
+  nextInstant: number;
+  excludedIds: string[];
+}
+
+/** Medplum's `_cursor` (v1 `1-<ms>-<id>`, v2 `2-<ms>[-<excluded ids>]`); an unreadable cursor is ignored, as there. */
+function parseCursor(value: string): Cursor | undefined {
+  const [version, instant, rest] = [
+    value.slice(0, value.indexOf('-')),
+    ...value.slice(value.indexOf('-') + 1).split(/-(.*)/s),
+  ];
+  const nextInstant = Number.parseInt(instant ?? '', 10);
+  if (!Number.isFinite(nextInstant) || (version !== '1' && version !== '2') || (version === '1' && !rest)) {
+    return undefined;
+  }
+  return { nextInstant, excludedIds: version === '2' && rest ? rest.split(',') : [] };
+}
+
+function afterCursor(resource: Resource, cursor: Cursor | undefined): boolean {
+  if (!cursor) {
+    return true;
+  }
+  const lastUpdated = Date.parse(resource.meta?.lastUpdated ?? '');
+  return lastUpdated >= cursor.nextInstant && !cursor.excludedIds.includes(resource.id ?? '');
+}
+
+/** Medplum's validator refuses JSON nulls ("Invalid null value") instead of dropping them. */
+function assertNoNulls(value: unknown, path: string): void {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => assertNoNulls(item, `${path}[${i}]`));
+    return;
+  }
+  if (value === null) {
+    throw new OperationOutcomeError({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'structure', details: { text: 'Invalid null value' }, expression: [path] }],
+    });
+  }
+  if (typeof value === 'object') {
+    for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+      assertNoNulls(child, `${path}.${key}`);
+    }
   }
 }
 

@@ -198,4 +198,57 @@ describe('ResourceStore', () => {
     await Promise.all([slow, fast]);
     expect(order).toEqual(['slow start', 'slow end', 'fast']);
   });
+
+  test('expunge removes a resource and its whole history, from memory and from the journal on disk', async () => {
+    const dir = tempDir();
+    const doomed = randomUUID();
+    const kept = randomUUID();
+    const store = await ResourceStore.open({ dataDir: dir });
+    await put(store, observation(doomed, 1, 'secret-token-material'), 'create');
+    await put(store, observation(doomed, 2, 'secret-token-material'), 'update');
+    await put(store, observation(kept, 3), 'create');
+    await store.exclusive(() =>
+      store.remove('Observation', doomed, { versionId: randomUUID(), lastUpdated: new Date().toISOString() })
+    );
+    await store.exclusive(() => store.expunge('Observation', doomed));
+
+    expect(store.getRecord('Observation', doomed)).toBeUndefined();
+    expect(store.findByIdentifier('Observation', 'https://example.org/id|secret-token-material')?.size ?? 0).toBe(0);
+    const journal = readFileSync(join(dir, 'journal.ndjson'), 'utf8');
+    expect(journal).not.toContain(doomed);
+    expect(journal).not.toContain('secret-token-material');
+    // The journal still works: appends after the rewrite, and a replay sees exactly what is left.
+    await put(store, observation(kept, 4), 'update');
+    const reopened = await ResourceStore.open({ dataDir: dir });
+    expect(reopened.getRecord('Observation', doomed)).toBeUndefined();
+    expect((reopened.getRecord('Observation', kept)?.current as Observation | undefined)?.valueQuantity?.value).toBe(4);
+    expect(reopened.getRecord('Observation', kept)?.versions).toHaveLength(2);
+  });
+
+  test('an expunge inside a failed unit is undone', async () => {
+    const store = await ResourceStore.open({});
+    const id = randomUUID();
+    await put(store, observation(id, 1), 'create');
+    await expect(
+      store.exclusive(() => {
+        store.expunge('Observation', id);
+        throw new Error('rolled back');
+      })
+    ).rejects.toThrow('rolled back');
+    expect(store.getRecord('Observation', id)?.current).toBeDefined();
+    expect(store.findByIdentifier('Observation', `https://example.org/id|obs-${id}`)?.has(id)).toBe(true);
+  });
+
+  test('a journal whose expunge marker survived a crash before the rewrite replays the expunge', async () => {
+    const dir = tempDir();
+    const id = randomUUID();
+    const store = await ResourceStore.open({ dataDir: dir });
+    await put(store, observation(id, 1), 'create');
+    appendFileSync(
+      join(dir, 'journal.ndjson'),
+      JSON.stringify({ changes: [{ i: 'expunge', t: 'Observation', id }] }) + '\n'
+    );
+    const reopened = await ResourceStore.open({ dataDir: dir });
+    expect(reopened.getRecord('Observation', id)).toBeUndefined();
+  });
 });

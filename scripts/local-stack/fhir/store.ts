@@ -20,6 +20,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  renameSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -84,6 +85,7 @@ const JournalLine = z.object({
     z.discriminatedUnion('i', [
       z.object({ i: z.enum(['create', 'update']), r: ResourceShape }),
       z.object({ i: z.literal('delete'), t: z.string(), id: z.string(), v: z.string(), at: z.string() }),
+      z.object({ i: z.literal('expunge'), t: z.string(), id: z.string() }),
     ])
   ),
 });
@@ -101,7 +103,8 @@ export class ResourceStore {
   private lockTail: Promise<void> = Promise.resolve();
   private lockHeld = false;
   private undo: (() => void)[] = [];
-  private pending: { change: Change; line: JournalChange }[] = [];
+  /** `change` is absent for an expunge: Medplum notifies no one of it. */
+  private pending: { change?: Change; line: JournalChange }[] = [];
   private inUnit = false;
   private closed = false;
 
@@ -284,8 +287,66 @@ export class ResourceStore {
     });
   }
 
+  /**
+   * Removes a resource and its whole history, as Medplum's `$expunge` does: from memory now, and from the journal on
+   * disk when the unit commits (the journal is rewritten without any line of it). Unknown ids are fine.
+   * @param resourceType - The resource type.
+   * @param id - The resource id.
+   */
+  expunge(resourceType: string, id: string): void {
+    this.assertInUnit();
+    const byId = this.records.get(resourceType);
+    const record = byId?.get(id);
+    if (byId && record) {
+      this.unindex(record.current);
+      byId.delete(id);
+      this.undo.push(() => {
+        byId.set(id, record);
+        this.index(record.current);
+      });
+    }
+    this.pending.push({ line: { i: 'expunge', t: resourceType, id } });
+  }
+
   // ---------------------------------------------------------------------------------------------------------------
   // Internals.
+
+  /**
+   * Rewrites the journal without the expunged resources (every version, and the expunge marker itself), through a
+   * temporary file renamed over the journal, so a crash leaves either the old journal (whose marker replays the
+   * expunge) or the new one.
+   */
+  private compactJournal(expunged: ReadonlySet<string>): void {
+    const path = this.journalPath as string;
+    const keep: string[] = [];
+    for (const raw of readFileSync(path, 'utf8').split('\n')) {
+      const line = raw.trim() === '' ? undefined : parseJournalLine(raw);
+      if (!line) {
+        continue;
+      }
+      const changes = line.changes.filter((c) => {
+        const key = 'r' in c ? `${c.r.resourceType}/${c.r.id}` : `${c.t}/${c.id}`;
+        return !expunged.has(key);
+      });
+      if (changes.length > 0) {
+        keep.push(JSON.stringify({ changes }) + '\n');
+      }
+    }
+    const temp = `${path}.compact`;
+    const fd = openSync(temp, 'w');
+    try {
+      writeSync(fd, keep.join(''));
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (this.fd !== undefined) {
+      closeSync(this.fd);
+      this.fd = undefined;
+    }
+    renameSync(temp, path);
+    this.openJournal();
+  }
 
   private acquire(): Promise<() => void> {
     let releaseNext!: () => void;
@@ -322,8 +383,12 @@ export class ResourceStore {
     if (this.journalPath !== undefined) {
       const line: JournalLine = { changes: this.pending.map((p) => p.line) };
       this.appendJournal(JSON.stringify(line) + '\n');
+      const expunged = this.pending.flatMap((p) => (p.line.i === 'expunge' ? [`${p.line.t}/${p.line.id}`] : []));
+      if (expunged.length > 0) {
+        this.compactJournal(new Set(expunged));
+      }
     }
-    return this.pending.map((p) => p.change);
+    return this.pending.flatMap((p) => (p.change ? [p.change] : []));
   }
 
   private appendJournal(text: string): void {
@@ -424,6 +489,10 @@ export class ResourceStore {
     for (const change of line.changes) {
       if (change.i === 'delete') {
         this.applyDelete(change.t, change.id, change.v, change.at);
+      } else if (change.i === 'expunge') {
+        const record = this.records.get(change.t)?.get(change.id);
+        this.unindex(record?.current);
+        this.records.get(change.t)?.delete(change.id);
       } else {
         // The journal only holds resources this store wrote; the zod shape above checked what indexing relies on.
         this.applyPut(change.r as unknown as WithId<Resource>);

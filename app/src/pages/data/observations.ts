@@ -1,8 +1,14 @@
 /**
  * The Data page's queries and the pure work on their results.
  *
- * Why these queries stay fast with a year of data (~10k Observations, ~40 metrics):
- * - Latest values: one FHIR `batch` of one search per catalogue metric, each `code=<metric codes>&_sort=-date&_count=1`
+ * Many metrics are stored as components of their record's Observation (a night's stages inside its sleep-duration
+ * Observation, a workout's energy and heart rate zones inside its session; see the catalogue's `members`), so every
+ * query uses `combo-code`, which matches Observation.code OR component.code (checked on a real Medplum 5.0.10 and on
+ * the local stack, Nov 2026), and the value is read from the component when the Observation is the record's.
+ *
+ * Why these queries stay fast with a year of data (~4k Observations, ~40 metrics):
+ * - Latest values: one FHIR `batch` of one search per catalogue metric, each
+ *   `combo-code=<metric codes>&_sort=-date&_count=1`
  *   for this patient. Each is an index lookup on (subject, code, date) that returns one row, so the cost depends on
  *   the number of metrics, never on how much history exists, and the batch makes it one HTTP round trip. The
  *   alternative, paging through every Observation newest-first until each metric has been seen, reads the whole year
@@ -13,9 +19,9 @@
  * Both filter on `status` so retracted records (`entered-in-error`, how a deleted WHOOP record is marked) never show,
  * and on the wearable profile so the page shows what the wearables imported, not derived or EHR-entered data.
  */
-import type { Bundle, BundleEntry, Device, Observation, Resource } from '@medplum/fhirtypes';
-import { METRICS, metricByCode, metricCodings } from '../../../../bots/shared/catalogue.ts';
-import type { Metric, MetricGroup } from '../../../../bots/shared/catalogue.ts';
+import type { Bundle, BundleEntry, Device, Observation, ObservationComponent, Resource } from '@medplum/fhirtypes';
+import { METRICS, metricByCode, metricCodings, metricParents } from '../../../../bots/shared/catalogue.ts';
+import type { Metric, MetricCoding, MetricGroup } from '../../../../bots/shared/catalogue.ts';
 import { WEARABLE_PROFILE } from '../../../../bots/shared/systems.ts';
 
 /** Observation statuses that carry a current value; everything else (entered-in-error, cancelled, ...) is hidden. */
@@ -40,19 +46,46 @@ export const GROUP_LABELS: Readonly<Record<MetricGroup, string>> = {
 };
 const GROUP_ORDER = Object.keys(GROUP_LABELS) as MetricGroup[];
 
+/** The codings that identify a metric's value: its own codes, or for a panel (heart rate zones) its members'. */
+function valueCodings(metric: Metric): MetricCoding[] {
+  return metric.components
+    ? [...metricCodings(metric), ...metric.components.map((c) => c.code)]
+    : metricCodings(metric);
+}
+
 function codeParam(metric: Metric): string {
-  return metricCodings(metric)
+  return valueCodings(metric)
     .map((c) => `${c.system}|${c.code}`)
     .join(',');
 }
 
+/**
+ * Record panels whose copy of this metric the page does not show as the metric: a workout's energy and heart rates
+ * describe the workout, and mixed into the daily values they would make "Total energy 375 kcal" read as a day. A
+ * session is excluded only when the metric also has a daily home (a cycle or night); distance, altitude gain,
+ * workout strain and heart rate zones live only in workouts and are shown from there.
+ * @param metric - a catalogue metric.
+ * @returns The session metrics to exclude (usually none).
+ */
+export function excludedParents(metric: Metric): Metric[] {
+  const parents = metricParents(metric.key);
+  const isSession = (m: Metric): boolean => m.valueTypes.includes('CodeableConcept');
+  return parents.some((p) => !isSession(p)) ? parents.filter(isSession) : [];
+}
+
 function baseParams(patientId: string, metric: Metric): URLSearchParams {
-  return new URLSearchParams({
+  const params = new URLSearchParams({
     subject: `Patient/${patientId}`,
-    code: codeParam(metric),
+    'combo-code': codeParam(metric),
     status: CURRENT_STATUSES.join(','),
     _profile: WEARABLE_PROFILE,
   });
+  const excluded = excludedParents(metric).flatMap(metricCodings);
+  if (excluded.length > 0) {
+    // `:not` on a token, comma-separated: none of these codes (checked on Medplum 5.0.10 and the local stack).
+    params.set('code:not', excluded.map((c) => `${c.system}|${c.code}`).join(','));
+  }
+  return params;
 }
 
 /**
@@ -66,6 +99,9 @@ export function buildLatestBatch(patientId: string, metrics: readonly Metric[] =
     type: 'batch',
     entry: metrics.map((metric): BundleEntry => {
       const params = baseParams(patientId, metric);
+      // Medplum sorts resources without a date FIRST on `-date`; a date filter keeps an undated Observation (e.g.
+      // one an EHR wrote) from being shown as the latest value.
+      params.set('date', 'ge1970-01-01T00:00:00Z');
       params.set('_sort', '-date');
       params.set('_count', '1');
       params.set('_include', 'Observation:device');
@@ -105,6 +141,10 @@ export type ObservationValue =
  * @returns The value, or undefined when the Observation carries none the page can show.
  */
 export function observationValue(obs: Observation, metric: Metric): ObservationValue | undefined {
+  if (!hasOwnCode(obs, metric) && !metric.components) {
+    // A member stored inside its record's Observation (a night's deep sleep, a workout's energy).
+    return memberValue(obs, metric);
+  }
   if (metric.components) {
     const values: number[] = [];
     for (const member of metric.components) {
@@ -139,6 +179,24 @@ export function observationValue(obs: Observation, metric: Metric): ObservationV
       return undefined;
     }
     return { kind: 'series', mean: samples.reduce((a, b) => a + b, 0) / samples.length, count: samples.length };
+  }
+  return undefined;
+}
+
+function hasOwnCode(obs: Observation, metric: Metric): boolean {
+  return obs.code.coding?.some((c) => metricByCode(c.system, c.code)?.key === metric.key) ?? false;
+}
+
+function componentWith(obs: Observation, codings: readonly MetricCoding[]): ObservationComponent | undefined {
+  return obs.component?.find((c) =>
+    c.code.coding?.some((coding) => codings.some((m) => m.system === coding.system && m.code === coding.code))
+  );
+}
+
+function memberValue(obs: Observation, metric: Metric): ObservationValue | undefined {
+  const quantity = componentWith(obs, metricCodings(metric))?.valueQuantity;
+  if (quantity && typeof quantity.value === 'number' && sameUnit(quantity.code, metric.unit)) {
+    return { kind: 'quantity', value: quantity.value };
   }
   return undefined;
 }
@@ -255,8 +313,18 @@ export function readLatestBatch(response: Bundle, metrics: readonly Metric[] = M
   return { latest, failures };
 }
 
+/**
+ * The Observation is the metric's own, or a record Observation carrying the metric's value as a component (and not
+ * one of the sessions the page leaves out for this metric).
+ */
 function sameMetric(obs: Observation, metric: Metric): boolean {
-  return obs.code.coding?.some((c) => metricByCode(c.system, c.code)?.key === metric.key) ?? false;
+  if (hasOwnCode(obs, metric)) {
+    return true;
+  }
+  if (excludedParents(metric).some((parent) => hasOwnCode(obs, parent))) {
+    return false;
+  }
+  return componentWith(obs, valueCodings(metric)) !== undefined;
 }
 
 export interface MetricGroupSection {

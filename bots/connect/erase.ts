@@ -1,0 +1,195 @@
+/**
+ * The `erase` work item (queued by `disconnect` with erase; run by the sync bot's dispatch): deletes every
+ * Observation of that connection's Device *and* patient, then the Device, within Medplum's FHIR quota.
+ *
+ * A delete costs 100 points of the sync bot's per-minute budget (50,000 on a default server), shared with every
+ * owner's syncs. So the erase deletes in pages sized to what the budget holds above a reserve kept for everyone
+ * else's fresh data, and waits for the reset (from `medplum.rateLimitStatus()`, i.e. the `RateLimit` header) when
+ * the budget is spent. A run works for at most RUN_MS; if more is left it queues the next Task of the chain
+ * (`<provider>:erase:<connection>:<link>:<n+1>`) and completes with what it deleted, so progress is visible per Task
+ * and no bot run lasts long. Deleting is idempotent: a crash or a 429 leaves the Task to be run again, and the next
+ * run simply searches again. Both search criteria are required, so one owner's erase can never reach another
+ * owner's data from the same provider account.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getStatus, normalizeOperationOutcome } from '@medplum/core';
+import type { MedplumClient } from '@medplum/core';
+import type { Bundle, BundleEntry, Device } from '@medplum/fhirtypes';
+import { parseConnection } from '../shared/connection.ts';
+import { TASK_IDENTIFIER_SYSTEM } from '../shared/extensions.ts';
+import { taskKey } from '../shared/queue.ts';
+import { buildTask } from '../shared/tasks.ts';
+import type { ParsedTaskInput, TaskCounts } from '../shared/tasks.ts';
+
+/** Points per delete on Medplum 5 (fhirquota.ts). */
+const DELETE_POINTS = 100;
+/** Largest page; a page is also never larger than the budget above the reserve allows. */
+export const MAX_PAGE = 100;
+/** Points an erase leaves untouched in each minute, for other owners' syncs (~100 writes). */
+export const RESERVE_POINTS = 10_000;
+/** How long one run deletes before handing over to the next Task of the chain. */
+export const RUN_MS = 40_000;
+const RESET_MARGIN_MS = 250;
+/** The quota window is a minute: no reset is further away than this. */
+const MAX_WAIT_MS = 60_000;
+
+export interface EraseOptions {
+  /** For tests: a shorter run, smaller pages, another reserve. */
+  readonly runMs?: number;
+  readonly pageSize?: number;
+  readonly reservePoints?: number;
+}
+
+/** The erase Task of a connection's link, or the `seq`-th continuation. */
+export function eraseTaskKey(provider: string, connectionId: string, linkId: string | undefined, seq = 0): string {
+  return taskKey(provider, 'erase', connectionId, linkId ?? 'legacy', String(seq));
+}
+
+function budget(medplum: MedplumClient): { remaining: number; resetMs: number } | undefined {
+  try {
+    const fhir = medplum.rateLimitStatus().find((s) => s.name === 'fhirInteractions');
+    if (fhir && Number.isFinite(fhir.remainingUnits) && Number.isFinite(fhir.secondsUntilReset)) {
+      return { remaining: fhir.remainingUnits, resetMs: Math.max(0, fhir.secondsUntilReset * 1000) };
+    }
+  } catch {
+    // No (parsable) RateLimit header: a server without the quota.
+  }
+  return undefined;
+}
+
+function isThrottled(err: unknown): boolean {
+  return getStatus(normalizeOperationOutcome(err)) === 429;
+}
+
+function entryStatus(entry: BundleEntry | undefined): number {
+  return Number.parseInt(entry?.response?.status ?? '', 10);
+}
+
+/**
+ * @param medplum - the sync bot's client (Observation search + delete, Device read + delete, Task create)
+ * @param input - the erase Task's input
+ * @param options - run length and page size (tests)
+ * @returns `deleted`: Observations (and the Device) this run deleted
+ */
+export async function runErase(
+  medplum: MedplumClient,
+  input: ParsedTaskInput,
+  options: EraseOptions = {}
+): Promise<TaskCounts> {
+  const deadline = Date.now() + (options.runMs ?? RUN_MS);
+  const maxPage = options.pageSize ?? MAX_PAGE;
+  const reserve = options.reservePoints ?? RESERVE_POINTS;
+  const connectionId = input.connection.reference?.split('/')[1] ?? '';
+  const connection = parseConnection(await medplum.readResource('Basic', connectionId, { cache: 'no-cache' }));
+  const device = connection.device?.reference;
+  const patient = input.patient.reference;
+  if (!device || !patient || connection.patient.reference !== patient) {
+    return { deleted: 0 };
+  }
+
+  let deleted = 0;
+  /**
+   * Waits for the quota reset. A run that has already deleted something hands over instead when the reset would
+   * come after its deadline; a run that has not waits (the reset is at most a minute away), so a chain never spins
+   * through Tasks — each costing writes — without progress.
+   */
+  const waitForReset = async (resetMs: number): Promise<boolean> => {
+    if (deleted > 0 && Date.now() + resetMs + RESET_MARGIN_MS > deadline) {
+      return false;
+    }
+    await sleep(Math.min(resetMs, MAX_WAIT_MS) + RESET_MARGIN_MS);
+    return true;
+  };
+
+  for (;;) {
+    if (deleted > 0 && Date.now() > deadline) {
+      return handOver(medplum, input, deleted);
+    }
+    let page;
+    try {
+      // Always the first page: each round deletes what it found. The search's answer also carries a fresh
+      // RateLimit header, so the budget below is never a stale one from before a wait.
+      page = await medplum.searchResources(
+        'Observation',
+        { device, subject: patient, _count: String(maxPage), _elements: 'id' },
+        { cache: 'no-cache' }
+      );
+    } catch (err) {
+      if (isThrottled(err) && (await waitForReset(budget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
+        continue;
+      }
+      throw err;
+    }
+    if (page.length === 0) {
+      break;
+    }
+    const now = budget(medplum);
+    if (now) {
+      const affordable = Math.floor((now.remaining - reserve) / DELETE_POINTS);
+      if (affordable < 1) {
+        if (!(await waitForReset(now.resetMs))) {
+          return handOver(medplum, input, deleted);
+        }
+        continue;
+      }
+      page = page.slice(0, affordable);
+    }
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: page.map((o) => ({ request: { method: 'DELETE', url: `Observation/${o.id}` } })),
+    };
+    let result: Bundle;
+    try {
+      result = await medplum.executeBatch(bundle);
+    } catch (err) {
+      if (isThrottled(err) && (await waitForReset(budget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
+        continue;
+      }
+      throw err;
+    }
+    const statuses = (result.entry ?? []).map(entryStatus);
+    deleted += statuses.filter((s) => s >= 200 && s < 300).length;
+    if (statuses.some((s) => s === 429)) {
+      // Throttled entries stay; the next round finds them again.
+      if (!(await waitForReset(budget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
+        return handOver(medplum, input, deleted);
+      }
+      continue;
+    }
+    const failed = statuses.filter((s) => !(s >= 200 && s < 300) && s !== 404 && s !== 410);
+    if (failed.length > 0) {
+      throw new Error(
+        `Erasing stopped after ${deleted} deletion(s): ${failed.length} Observation(s) could not be deleted`
+      );
+    }
+  }
+
+  const deviceId = device.split('/')[1] ?? '';
+  const current: Device | undefined = await medplum
+    .readResource('Device', deviceId, { cache: 'no-cache' })
+    .catch(() => undefined);
+  if (current?.patient?.reference === patient) {
+    await medplum.deleteResource('Device', deviceId);
+    deleted++;
+  }
+  return { deleted };
+}
+
+/** Queues the next Task of the chain (idempotent on its identifier) and reports this run's deletions. */
+async function handOver(medplum: MedplumClient, input: ParsedTaskInput, deleted: number): Promise<TaskCounts> {
+  const parts = input.dedupeKey.split(':');
+  const seq = Number(parts.pop());
+  const key = [...parts, String((Number.isInteger(seq) ? seq : 0) + 1)].join(':');
+  await medplum.createResourceIfNoneExist(
+    buildTask({
+      kind: 'erase',
+      patient: input.patient,
+      connection: input.connection,
+      provider: input.provider,
+      dedupeKey: key,
+    }),
+    `identifier=${TASK_IDENTIFIER_SYSTEM}|${key}`
+  );
+  return { deleted };
+}

@@ -1,0 +1,352 @@
+/**
+ * Writes only what changed: the ingestion write path under Medplum's FHIR quota (see quota.ts).
+ *
+ * Medplum charges 100 points for every write, also for an update that changes nothing, and 20 for a search. So
+ * instead of one conditional PUT per Observation (120 points each: the condition is a search), a sync
+ * 1. reads the Observations that already exist for the records it fetched, in bulk: one search per ~40 records by the
+ *    identifier every Observation of a record shares (20 points per page of up to 1000 Observations);
+ * 2. compares each mapped Observation with the stored one (ignoring id and server meta);
+ * 3. writes only the difference, in batch Bundles sized to the budget that is left:
+ *    - new → POST. Two runs can only race on the same record while it is recent (a webhook or a reconcile naming
+ *      it while its backfill window runs); runs on one connection's older history are sequential (one backfill
+ *      window at a time, retries after failure), and step 1 makes a sequential repeat see what the first wrote. So
+ *      records whose time ends within RACE_HORIZON_MS use `ifNoneExist` on the identifier (one Observation even if
+ *      two runs race), and older ones a plain POST: a conditional create costs 120 points (its condition is a
+ *      search), a plain one 100, and older history is most of a backfill;
+ *    - changed → PUT by id with If-Match on the version read in step 1;
+ *    - stored but no longer produced by its record (a re-scored record that changed shape, a sleep that became a
+ *      nap) → marked `entered-in-error`, FHIR's retraction;
+ *    - write-once (values the owner typed into the provider's app: written on change only) → POST if none exists.
+ * Throttled entries (`"status": "429"` inside a 200 batch) are re-sent after the quota window resets; any other
+ * failed entry is reported, so the caller fails the Task with a reason and the sweeper retries it. Re-running a
+ * sync of unchanged data therefore costs searches only and writes nothing.
+ */
+import type { WithId } from '@medplum/core';
+import type { Bundle, BundleEntry, Observation } from '@medplum/fhirtypes';
+import { identifierQuery } from './fhir-batch.ts';
+import type { UpsertFailure, UpsertIdentifier } from './fhir-batch.ts';
+import { batchSizeFor, isThrottledEntry, QUOTA_POINTS } from './quota.ts';
+import type { QuotaPacer } from './quota.ts';
+
+/** Records whose Observations one search reads; ~3 Observations a record stays far below a 1000-row page. */
+export const RECORDS_PER_SEARCH = 40;
+/** Largest write batch (~1 kB an Observation keeps it far below Medplum's 1 MB body limit). */
+export const MAX_BATCH = 200;
+/** How recent a record must be for two runs to race on it (webhooks, re-scores, 48-hour reconciles). */
+export const RACE_HORIZON_MS = 7 * 24 * 60 * 60_000;
+
+export interface RecordGroup {
+  /** The identifier every Observation of the record carries. */
+  readonly record: UpsertIdentifier;
+  /** What the record maps to now (may be empty: then everything stored for it is retracted). */
+  readonly observations: readonly Observation[];
+}
+
+export interface WriteChangedInput {
+  readonly records: readonly RecordGroup[];
+  /** Written only when no Observation with the same key identifier exists; never updated. */
+  readonly writeOnce?: readonly Observation[];
+}
+
+export interface WriteChangedResult {
+  created: number;
+  updated: number;
+  unchanged: number;
+  retracted: number;
+  failures: UpsertFailure[];
+  /** FHIR requests made (searches + batches). */
+  requests: number;
+}
+
+type Op =
+  | { kind: 'create'; key: UpsertIdentifier; resource: Observation; conditional: boolean }
+  | { kind: 'update'; key: UpsertIdentifier; resource: Observation; id: string; version: string }
+  | { kind: 'retract'; key: UpsertIdentifier; resource: Observation; id: string; version: string };
+
+/** The two calls the writer makes; a MedplumClient is one, and unit tests pass a small fake server. */
+export interface WriteClient {
+  executeBatch(bundle: Bundle): Promise<Bundle>;
+  searchResources(
+    resourceType: 'Observation',
+    query: Record<string, string>,
+    options?: { cache?: 'no-cache' }
+  ): Promise<WithId<Observation>[]>;
+}
+type Client = WriteClient;
+
+/**
+ * @param observation - a mapped or stored Observation
+ * @returns its key: the first identifier (the per-Observation one)
+ */
+export function keyOf(observation: Observation): UpsertIdentifier {
+  const id = observation.identifier?.[0];
+  if (!id?.system || !id.value) {
+    throw new Error('Observation has no identifier to key it by');
+  }
+  return { system: id.system, value: id.value };
+}
+
+function keyString(key: UpsertIdentifier): string {
+  return `${key.system}|${key.value}`;
+}
+
+/** Canonical JSON: sorted keys, so two equal resources compare equal whatever order the server wrote them in. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) {
+    return `[${value.map(canonical).join(',')}]`;
+  }
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** The part of an Observation Baseline decides: everything but the id and the server's bookkeeping in meta. */
+function content(observation: Observation): unknown {
+  const { id: _id, meta, ...rest } = observation;
+  return { ...rest, profile: meta?.profile ?? [] };
+}
+
+/**
+ * @param stored - the Observation on the server
+ * @param desired - what the mapper produced
+ * @returns true when writing `desired` would change nothing Baseline cares about
+ */
+export function sameObservation(stored: Observation, desired: Observation): boolean {
+  return canonical(content(stored)) === canonical(content(desired));
+}
+
+/**
+ * Plans the writes (pure).
+ * @param input - records and write-once Observations
+ * @param stored - what exists now, by key
+ * @returns the operations and how many Observations need nothing
+ */
+/**
+ * @param observation - a new Observation
+ * @param now - current time (ms)
+ * @returns true when its record is recent enough for two runs to race on it
+ */
+export function mayRace(observation: Observation, now: number): boolean {
+  const end = observation.effectivePeriod?.end ?? observation.effectivePeriod?.start ?? observation.effectiveDateTime;
+  const at = end ? Date.parse(end) : Number.NaN;
+  return Number.isNaN(at) || now - at < RACE_HORIZON_MS;
+}
+
+export function planWrites(
+  input: WriteChangedInput,
+  stored: ReadonlyMap<string, WithId<Observation>>,
+  storedByRecord: ReadonlyMap<string, readonly WithId<Observation>[]>,
+  now = Date.now()
+): { ops: Op[]; unchanged: number } {
+  const ops: Op[] = [];
+  let unchanged = 0;
+  const planned = new Set<string>();
+  for (const group of input.records) {
+    const produced = new Set<string>();
+    for (const observation of group.observations) {
+      const key = keyOf(observation);
+      const k = keyString(key);
+      if (planned.has(k)) {
+        // The same Observation twice in one sync (a record listed by two overlapping pages): the last one wins.
+        const index = ops.findIndex((op) => keyString(op.key) === k);
+        if (index >= 0) {
+          ops.splice(index, 1);
+        }
+      }
+      planned.add(k);
+      produced.add(k);
+      const existing = stored.get(k);
+      if (!existing) {
+        ops.push({ kind: 'create', key, resource: observation, conditional: mayRace(observation, now) });
+      } else if (sameObservation(existing, observation)) {
+        unchanged++;
+      } else {
+        ops.push({
+          kind: 'update',
+          key,
+          resource: { ...observation, id: existing.id },
+          id: existing.id,
+          version: existing.meta?.versionId ?? '',
+        });
+      }
+    }
+    for (const existing of storedByRecord.get(keyString(group.record)) ?? []) {
+      const key = keyOf(existing);
+      if (!produced.has(keyString(key)) && existing.status !== 'entered-in-error') {
+        ops.push({
+          kind: 'retract',
+          key,
+          resource: { ...existing, status: 'entered-in-error' },
+          id: existing.id,
+          version: existing.meta?.versionId ?? '',
+        });
+      }
+    }
+  }
+  for (const observation of input.writeOnce ?? []) {
+    const key = keyOf(observation);
+    if (stored.has(keyString(key)) || planned.has(keyString(key))) {
+      unchanged++;
+      continue;
+    }
+    planned.add(keyString(key));
+    // Write-once values are read again on every sync that reaches the present: always conditional.
+    ops.push({ kind: 'create', key, resource: observation, conditional: true });
+  }
+  return { ops, unchanged };
+}
+
+function entryFor(op: Op): BundleEntry {
+  if (op.kind === 'create') {
+    return {
+      resource: op.resource,
+      request: op.conditional
+        ? { method: 'POST', url: 'Observation', ifNoneExist: identifierQuery(op.key) }
+        : { method: 'POST', url: 'Observation' },
+    };
+  }
+  return {
+    resource: op.resource,
+    request: { method: 'PUT', url: `Observation/${op.id}`, ifMatch: `W/"${op.version}"` },
+  };
+}
+
+function entryMessage(entry: BundleEntry | undefined): string {
+  const text = (entry?.response?.outcome?.issue ?? [])
+    .map((issue) => issue.details?.text ?? issue.diagnostics ?? issue.code)
+    .filter((t) => t)
+    .join('; ');
+  return text || 'no outcome';
+}
+
+async function readStored(
+  medplum: Client,
+  pacer: QuotaPacer,
+  identifiers: readonly UpsertIdentifier[],
+  result: WriteChangedResult
+): Promise<WithId<Observation>[]> {
+  const out: WithId<Observation>[] = [];
+  for (let i = 0; i < identifiers.length; i += RECORDS_PER_SEARCH) {
+    const chunk = identifiers.slice(i, i + RECORDS_PER_SEARCH);
+    const query = { identifier: chunk.map(keyString).join(','), _count: '1000' };
+    let offset = 0;
+    for (;;) {
+      const page = await pacer.run(QUOTA_POINTS.search, () =>
+        medplum.searchResources('Observation', { ...query, _offset: String(offset) }, { cache: 'no-cache' })
+      );
+      result.requests++;
+      out.push(...page);
+      if (page.length < 1000) {
+        break;
+      }
+      offset += page.length;
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads, compares and writes the difference (see the module comment).
+ * @param medplum - the bot's client
+ * @param pacer - the run's quota pacer
+ * @param input - the records fetched from the provider, mapped
+ * @returns counts; failures are returned, not thrown, so the caller can fail its Task with all of them
+ */
+export async function writeChanged(
+  medplum: Client,
+  pacer: QuotaPacer,
+  input: WriteChangedInput
+): Promise<WriteChangedResult> {
+  const result: WriteChangedResult = { created: 0, updated: 0, unchanged: 0, retracted: 0, failures: [], requests: 0 };
+  const recordKeys = uniqueKeys(input.records.map((g) => g.record));
+  const writeOnceKeys = uniqueKeys((input.writeOnce ?? []).map(keyOf));
+  const storedList = [
+    ...(await readStored(medplum, pacer, recordKeys, result)),
+    ...(await readStored(medplum, pacer, writeOnceKeys, result)),
+  ];
+  const stored = new Map<string, WithId<Observation>>();
+  const storedByRecord = new Map<string, WithId<Observation>[]>();
+  const recordKeySet = new Set(recordKeys.map(keyString));
+  for (const observation of storedList) {
+    const identifiers = observation.identifier ?? [];
+    const key = identifiers[0];
+    if (key?.system && key.value) {
+      stored.set(`${key.system}|${key.value}`, observation);
+    }
+    for (const id of identifiers) {
+      const k = `${id.system ?? ''}|${id.value ?? ''}`;
+      if (recordKeySet.has(k)) {
+        const list = storedByRecord.get(k) ?? [];
+        list.push(observation);
+        storedByRecord.set(k, list);
+      }
+    }
+  }
+  const plan = planWrites(input, stored, storedByRecord);
+  result.unchanged += plan.unchanged;
+
+  let pending = plan.ops;
+  let throttledRounds = 0;
+  while (pending.length > 0) {
+    const available = pacer.available();
+    if (available < QUOTA_POINTS.write) {
+      await pacer.waitForReset();
+    }
+    const size = batchSizeFor(pacer.available(), QUOTA_POINTS.write + QUOTA_POINTS.search, MAX_BATCH);
+    const batch = pending.slice(0, size);
+    const rest = pending.slice(size);
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'batch', entry: batch.map(entryFor) };
+    const cost = batch.reduce(
+      (sum, op) => sum + QUOTA_POINTS.write + (op.kind === 'create' && op.conditional ? QUOTA_POINTS.search : 0),
+      0
+    );
+    const response = await pacer.run(cost, () => medplum.executeBatch(bundle));
+    result.requests++;
+    const retry: Op[] = [];
+    batch.forEach((op, index) => {
+      const entry = response.entry?.[index];
+      const status = Number.parseInt(entry?.response?.status ?? '', 10);
+      if (isThrottledEntry(entry)) {
+        retry.push(op);
+      } else if (op.kind === 'create' && status === 201) {
+        result.created++;
+      } else if (op.kind === 'create' && status === 200) {
+        // ifNoneExist found one: another run wrote it between our read and this write.
+        result.unchanged++;
+      } else if (status >= 200 && status < 300) {
+        result[op.kind === 'retract' ? 'retracted' : 'updated']++;
+      } else {
+        result.failures.push({
+          identifier: op.key,
+          status: entry?.response?.status ?? 'missing',
+          message: entryMessage(entry),
+        });
+      }
+    });
+    if (retry.length > 0) {
+      pacer.spend.throttled += retry.length;
+      throttledRounds = retry.length === batch.length ? throttledRounds + 1 : 0;
+      if (throttledRounds > 5) {
+        for (const op of [...retry, ...rest]) {
+          result.failures.push({ identifier: op.key, status: '429', message: 'Too Many Requests (quota)' });
+        }
+        break;
+      }
+      await pacer.waitForReset();
+    }
+    pending = [...retry, ...rest];
+  }
+  return result;
+}
+
+function uniqueKeys(keys: readonly UpsertIdentifier[]): UpsertIdentifier[] {
+  const seen = new Map<string, UpsertIdentifier>();
+  for (const key of keys) {
+    seen.set(keyString(key), key);
+  }
+  return [...seen.values()];
+}
