@@ -5,10 +5,13 @@
  * of deleting inline: a year of data is thousands of deletes, far beyond one bot run's share of the quota.
  *
  * It reports what it really did, also when retried: `revocation` is 'revoked' (now), 'already' (the tokens were
- * gone before this call: an earlier call revoked them, or the owner reconnected elsewhere) or 'failed' (the provider
- * could not be reached; the tokens are deleted anyway and syncing stops); `tokens` is 'deleted' or 'already';
- * `erase` is the state of the erase and how many resources it has deleted so far.
+ * gone before this call, or the provider no longer accepted them: an earlier call or the owner at the provider
+ * revoked them, or the account was relinked to another owner) or 'failed'
+ * (the provider refused or could not be reached, after one wait for its rate-limit reset; syncing stops anyway and
+ * the tokens are kept — `tokens: 'kept'` — so disconnecting again can still revoke); `tokens` is 'deleted',
+ * 'already' or 'kept'; `erase` is the state of the erase and how many resources it has deleted so far.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
@@ -18,19 +21,19 @@ import {
   ofLink,
   parseConnection,
   summarizeErase,
+  tokenNeedsRefresh,
   toConnectionView,
   withStatus,
 } from '../shared/connection.ts';
+import { ProviderHttpError } from '../shared/http.ts';
 import type { ConnectionView } from '../shared/connection.ts';
 import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from '../shared/extensions.ts';
 import { updateWithRetry } from '../shared/fhir-write.ts';
 import { connectionTasks } from '../shared/queue.ts';
 import { requesterPatient } from '../shared/requester.ts';
 import { buildTask } from '../shared/tasks.ts';
-import { TokenSetSchema } from '../shared/provider.ts';
-import type { TokenSet } from '../shared/provider.ts';
-import { decryptLegacyJson, keyringFromSecrets } from '../shared/token-crypto.ts';
-import { deleteTokens, readTokens } from '../shared/tokens.ts';
+import { keyringFromSecrets } from '../shared/token-crypto.ts';
+import { deleteTokens, freshAccessToken, migrateLegacyTokens, readTokens } from '../shared/tokens.ts';
 import { cancelOpenTasks } from './connect-callback.ts';
 import { eraseTaskKey } from './erase.ts';
 
@@ -41,7 +44,8 @@ export interface DisconnectResult {
   /** True when Baseline's access is revoked — by this call or an earlier one. */
   revoked: boolean;
   revocation: 'revoked' | 'already' | 'failed';
-  tokens: 'deleted' | 'already';
+  /** 'kept' only when the revoke failed: a retried disconnect revokes and deletes them. */
+  tokens: 'deleted' | 'already' | 'kept';
   /** Whether the deleted token record's history was expunged too (needs a project-admin bot; see tokens.ts). */
   expunged: boolean;
   /** Resources the erase has deleted so far (0 right after queueing it; the app polls `connections`). */
@@ -62,6 +66,33 @@ async function eraseProgress(
   return summarizeErase(tasks.filter((t) => ofLink(t, linkId)));
 }
 
+/** Longest wait for the provider's rate-limit reset before one more revoke attempt. */
+const MAX_REVOKE_WAIT_S = 60;
+
+async function revokeAtProvider(
+  provider: ReturnType<typeof oauthProviderFor>,
+  accessToken: string
+): Promise<'revoked' | 'already' | 'failed'> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await provider.revoke(accessToken);
+      return 'revoked';
+    } catch (err) {
+      if (err instanceof ProviderHttpError && err.kind === 'unauthorized') {
+        // The provider no longer accepts these tokens (revoked at the provider, or expired beyond refresh).
+        return 'already';
+      }
+      const wait = err instanceof ProviderHttpError && err.kind === 'rate-limited' ? err.retryAfterSeconds : undefined;
+      if (attempt === 0 && wait !== undefined && wait <= MAX_REVOKE_WAIT_S) {
+        await sleep(wait * 1000 + 250);
+        continue;
+      }
+      console.log(JSON.stringify({ bot: 'disconnect', revokeFailed: err instanceof Error ? err.name : 'error' }));
+      return 'failed';
+    }
+  }
+}
+
 export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<DisconnectResult> {
   const patient = requesterPatient(event);
   const input = DisconnectInput.parse(event.input);
@@ -73,36 +104,45 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   const connection = parseConnection(record);
   const keyring = keyringFromSecrets(event.secrets);
 
-  // Revoke first: if the provider is unreachable we still stop syncing, and say so.
-  let tokens: TokenSet | undefined;
-  if (connection.legacyTokens) {
-    tokens = TokenSetSchema.parse(decryptLegacyJson(connection.legacyTokens, keyring));
-  } else {
-    tokens = await readTokens(medplum, connection, keyring).then(
-      (t) => t.tokens,
+  const provider = oauthProviderFor(input.provider, event.secrets);
+
+  // The tokens to revoke with: a stored access token may have expired (WHOOP's live an hour), so refresh it first
+  // when the connection can still refresh; a failed refresh falls back to what is stored.
+  let current = connection.legacyTokens ? await migrateLegacyTokens(medplum, record, keyring) : record;
+  let accessToken: string | undefined;
+  if (parseConnection(current).status === 'active' && tokenNeedsRefresh(parseConnection(current), new Date())) {
+    accessToken = await freshAccessToken(medplum, current, provider, keyring).then(
+      (fresh) => {
+        current = fresh.connection;
+        return fresh.accessToken;
+      },
       () => undefined
     );
   }
+  accessToken ??= await readTokens(medplum, parseConnection(current), keyring).then(
+    (t) => t.tokens.accessToken,
+    () => undefined
+  );
+
+  // Stop syncing before revoking: no sync run starts on a disconnected connection, and none of ours competes with
+  // the revoke for the provider's per-app rate limit.
+  await updateWithRetry(medplum, 'Basic', record.id, (c) => withStatus(c, 'disconnected'));
+  await cancelOpenTasks(medplum, record.id);
+
   let revocation: DisconnectResult['revocation'] = 'already';
-  if (tokens) {
-    try {
-      await oauthProviderFor(input.provider, event.secrets).revoke(tokens.accessToken);
-      revocation = 'revoked';
-    } catch (err) {
-      revocation = 'failed';
-      console.log(JSON.stringify({ bot: 'disconnect', revokeFailed: err instanceof Error ? err.name : 'error' }));
-    }
+  if (accessToken) {
+    revocation = await revokeAtProvider(provider, accessToken);
   }
-  const deletion = await deleteTokens(medplum, record.id);
-  const hadTokens = deletion.deleted || connection.legacyTokens !== undefined;
-  const updated = await updateWithRetry(medplum, 'Basic', record.id, (current) =>
+  // Tokens that could not be revoked are kept (the connection no longer syncs), so disconnecting again can revoke.
+  const deletion =
+    revocation === 'failed' ? { deleted: false, expunged: false } : await deleteTokens(medplum, record.id);
+  const updated = await updateWithRetry(medplum, 'Basic', record.id, (c) =>
     withStatus(
-      current,
+      c,
       'disconnected',
-      revocation === 'failed' ? 'Access could not be revoked at the provider' : undefined
+      revocation === 'failed' ? 'Access could not be revoked at the provider; disconnect again to retry' : undefined
     )
   );
-  await cancelOpenTasks(medplum, record.id);
 
   let erase = await eraseProgress(medplum, record.id, connection.linkId);
   if (input.erase && (!erase || erase.status === 'completed')) {
@@ -124,7 +164,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     connection: toConnectionView(parseConnection(updated), tasks),
     revoked: revocation !== 'failed',
     revocation,
-    tokens: hadTokens ? 'deleted' : 'already',
+    tokens: revocation === 'failed' ? 'kept' : deletion.deleted ? 'deleted' : 'already',
     expunged: deletion.expunged,
     erased: erase?.deleted ?? 0,
   };

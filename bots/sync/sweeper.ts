@@ -6,7 +6,9 @@
  * 3. refreshes access tokens that expire within 10 minutes (single-flight, see shared/tokens.ts), marking a
  *    connection `credentials-expired` when the provider refuses;
  * 4. queues a 48-hour reconcile sync for connections that have had no webhook for a day (webhooks get lost);
- * 5. keeps each connection's backfill moving (promotes the next window if none is running).
+ * 5. keeps each connection's backfill moving (promotes the next window if none is running);
+ * 6. re-encrypts a page of token blobs still under a previous key (key rotation) and moves legacy blobs off
+ *    connection records (shared/tokens.ts reencryptStaleTokens).
  * Input is the Bot resource on cron; an admin may `$execute` it with `{ staleAfterSeconds, asOf }` to force steps 1–2.
  * It pages through every connection and every Task it looks at (no fixed page cap), and paces its own FHIR traffic
  * by the quota (shared/quota.ts), so a sweep over many owners waits for the quota window instead of failing.
@@ -23,7 +25,7 @@ import { searchAll } from '../shared/search.ts';
 import { QUOTA_POINTS, QuotaPacer } from '../shared/quota.ts';
 import { buildTask, isDue, isStuck } from '../shared/tasks.ts';
 import { keyringFromSecrets } from '../shared/token-crypto.ts';
-import { CredentialsExpiredError, freshAccessToken } from '../shared/tokens.ts';
+import { CredentialsExpiredError, freshAccessToken, reencryptStaleTokens } from '../shared/tokens.ts';
 
 const SweeperOptions = z.object({
   staleAfterSeconds: z.number().int().min(0).optional(),
@@ -42,6 +44,7 @@ export interface SweeperResult {
   expired: number;
   reconciled: number;
   promoted: number;
+  reencrypted: number;
 }
 
 async function tasksWithStatus(medplum: MedplumClient, pacer: QuotaPacer, status: string): Promise<WithId<Task>[]> {
@@ -77,7 +80,15 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
       ? options.data.staleAfterSeconds * 1000
       : DEFAULT_STALE_MS;
   const now = options.success && options.data.asOf ? new Date(options.data.asOf) : new Date();
-  const result: SweeperResult = { retried: 0, requeued: 0, refreshed: 0, expired: 0, reconciled: 0, promoted: 0 };
+  const result: SweeperResult = {
+    retried: 0,
+    requeued: 0,
+    refreshed: 0,
+    expired: 0,
+    reconciled: 0,
+    promoted: 0,
+    reencrypted: 0,
+  };
 
   const pacer = new QuotaPacer(medplum);
   const connections = (
@@ -157,6 +168,11 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     if (await promoteNextBackfill(medplum, { reference: `Basic/${basic.id}` })) {
       result.promoted++;
     }
+  }
+  // 6. Key rotation: a bounded page per sweep, so a rotation over many owners spreads across sweeps.
+  if (keyring) {
+    const rotation = await pacer.run(QUOTA_POINTS.search, () => reencryptStaleTokens(medplum, event.secrets, 50));
+    result.reencrypted = rotation.reencrypted + rotation.migrated;
   }
   console.log(JSON.stringify({ bot: 'sweeper', ...result }));
   return result;

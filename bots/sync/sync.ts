@@ -221,31 +221,47 @@ async function run(
   };
 }
 
+/**
+ * Marks the records' Observations entered-in-error. Two runs may retract the same record at once (a sleep.deleted
+ * and its recovery.deleted): a version conflict (412) means the other run got there first, so the Observation is
+ * read again and skipped if it is already retracted.
+ */
 async function retract(
   medplum: MedplumClient,
   pacer: QuotaPacer,
   plan: Extract<WhoopSyncPlan, { kind: 'retract' }>
 ): Promise<number> {
   const query = { identifier: plan.records.map((r) => `${r.system}|${r.value}`).join(','), _count: '1000' };
-  const observations: WithId<Observation>[] = await pacer.run(QUOTA_POINTS.search, () =>
-    medplum.searchResources('Observation', query, { cache: 'no-cache' })
-  );
-  const toRetract = observations.filter((o) => o.status !== 'entered-in-error');
-  if (toRetract.length === 0) {
-    return 0;
+  let retracted = 0;
+  for (let attempt = 1; ; attempt++) {
+    const observations: WithId<Observation>[] = await pacer.run(QUOTA_POINTS.search, () =>
+      medplum.searchResources('Observation', query, { cache: 'no-cache' })
+    );
+    const toRetract = observations.filter((o) => o.status !== 'entered-in-error');
+    if (toRetract.length === 0) {
+      return retracted;
+    }
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: toRetract.map((o) => ({
+        resource: { ...o, status: 'entered-in-error' },
+        request: { method: 'PUT', url: `Observation/${o.id}`, ifMatch: `W/"${o.meta?.versionId}"` },
+      })),
+    };
+    const response = await pacer.run(toRetract.length * QUOTA_POINTS.write, () => medplum.executeBatch(bundle));
+    const statuses = (response.entry ?? []).map((e) => e.response?.status ?? '');
+    retracted += statuses.filter((status) => status.startsWith('2')).length;
+    const raced = statuses.filter((status) => status.startsWith('412') || status.startsWith('429')).length;
+    const failed = statuses.length - statuses.filter((status) => status.startsWith('2')).length - raced;
+    if (failed > 0 || (raced > 0 && attempt >= 3)) {
+      throw new Error(`Could not retract ${failed + raced} Observation(s) of ${plan.records.length} WHOOP record(s)`);
+    }
+    if (raced === 0) {
+      return retracted;
+    }
+    if (statuses.some((status) => status.startsWith('429'))) {
+      await pacer.waitForReset();
+    }
   }
-  const bundle: Bundle = {
-    resourceType: 'Bundle',
-    type: 'batch',
-    entry: toRetract.map((o) => ({
-      resource: { ...o, status: 'entered-in-error' },
-      request: { method: 'PUT', url: `Observation/${o.id}`, ifMatch: `W/"${o.meta?.versionId}"` },
-    })),
-  };
-  const response = await pacer.run(toRetract.length * QUOTA_POINTS.write, () => medplum.executeBatch(bundle));
-  const failed = (response.entry ?? []).filter((e) => !e.response?.status?.startsWith('2'));
-  if (failed.length > 0) {
-    throw new Error(`Could not retract ${failed.length} Observation(s) of ${plan.records.length} WHOOP record(s)`);
-  }
-  return toRetract.length;
 }

@@ -148,8 +148,14 @@ type PlanClient = Pick<
   | 'getBody'
 >;
 
+/**
+ * True when WHOOP does not know the record: 404, or 400 for an id that is not one of its ids (a forged hint with a
+ * made-up id must complete, not retry).
+ */
 function isNotFound(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && 'kind' in err && err.kind === 'not-found';
+  return (
+    typeof err === 'object' && err !== null && 'kind' in err && (err.kind === 'not-found' || err.kind === 'bad-request')
+  );
 }
 
 /**

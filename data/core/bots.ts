@@ -95,7 +95,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
   bot({
     name: 'whoop-webhook',
     identifier: 'whoop-webhook',
-    description: 'WHOOP webhook receiver: verifies the signature and queues a sync Task (deduplicated by trace id).',
+    description:
+      'WHOOP webhook receiver: verifies the signature where the raw body is available, else treats the notification as a hint; queues a sync Task, never changes data.',
     publicWebhook: true,
     rawBody: true,
     secrets: ['WHOOP_CLIENT_SECRET'],
@@ -104,7 +105,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
   bot({
     name: 'sync',
     identifier: 'sync',
-    description: 'Runs one sync or backfill Task: refreshes the token once, fetches, maps and writes Observations.',
+    description:
+      'Runs one sync, backfill or erase Task within the FHIR quota: refreshes the token once, fetches, maps and writes only what changed.',
     timeoutSeconds: 60,
     secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
     optionalSecrets: WHOOP_URL_SECRETS,
@@ -172,11 +174,17 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
       CONNECTIONS(CRUS),
       TOKENS([...CRUS, 'delete']),
       TASKS(CRUS),
-      { resourceType: 'Device', interaction: [...CRUS, 'delete'] },
-      { resourceType: 'Observation', interaction: ['read', 'search', 'delete'] },
+      // Erasing data is the sync bot's `erase` work item; disconnect only reads the Device to report it.
+      { resourceType: 'Device', interaction: RS },
     ],
   },
-  { key: 'bot-whoop-webhook', name: 'Bot whoop-webhook', resource: [CONNECTIONS(CRUS), TASKS(CRUS)] },
+  {
+    key: 'bot-whoop-webhook',
+    name: 'Bot whoop-webhook',
+    // A public endpoint anyone can post to: it may find a connection and queue work, nothing else — no token store,
+    // no writes to connections, no Observations.
+    resource: [CONNECTIONS(['search']), TASKS(['create', 'search'])],
+  },
   {
     key: 'bot-sync',
     name: 'Bot sync',

@@ -52,6 +52,8 @@ function check(ok: boolean, what: string, saw: unknown): void {
 }
 
 interface Target {
+  /** Whether the server hands bots the raw body (Medplum ≥ 5.2): webhooks are then verified, not hints. */
+  rawBody: boolean;
   baseUrl: string;
   admin: MedplumClient;
   projectId: string;
@@ -66,7 +68,9 @@ async function target(): Promise<Target> {
     const admin = await clientCredentialsClient(baseUrl, env.MEDPLUM_CLIENT_ID, env.MEDPLUM_CLIENT_SECRET);
     const me = (await admin.get('auth/me', { cache: 'no-cache' })) as { project: { id: string } };
     const health = (await (await fetch(new URL('healthcheck', baseUrl))).json()) as { version?: string };
+    const [major, minor] = (health.version ?? '0.0').split(/[.-]/).map(Number);
     return {
+      rawBody: (major ?? 0) > 5 || ((major ?? 0) === 5 && (minor ?? 0) >= 2),
       baseUrl,
       admin,
       projectId: me.project.id,
@@ -88,6 +92,7 @@ async function target(): Promise<Target> {
     stack.adminClient.clientSecret
   );
   return {
+    rawBody: version === '5.2',
     baseUrl: stack.baseUrl,
     admin,
     projectId: stack.projectId,
@@ -104,7 +109,12 @@ async function whoopView(client: MedplumClient): Promise<ConnectionView | undefi
   return (await connections(client)).find((c) => c.provider === 'whoop');
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  pollMs = 1000
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -114,7 +124,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     if (Date.now() > deadline) {
       throw new Error(`timed out waiting for ${what}`);
     }
-    await sleep(1000);
+    await sleep(pollMs);
   }
 }
 
@@ -186,7 +196,8 @@ async function connectAndBackfill(
 
 async function main(): Promise<void> {
   const t = await target();
-  console.log(`e2e:medplum against ${t.label}`);
+  console.log(`e2e:medplum against ${t.label} — takes ~25 minutes at the default quota`);
+  const rawBody = t.rawBody;
   let whoop: WiredWhoop | undefined;
   try {
     // ---- operator: deploy twice, secrets
@@ -290,27 +301,31 @@ async function main(): Promise<void> {
 
     // ---- webhooks
     console.log('\n5. Webhooks → searchable');
+    // On a server without raw bodies every notification is a hint, and a connection gets at most 5 record hints an
+    // hour (more collapse into one 48-hour reconcile): re-score the newest workout, which either path picks up.
+    const events = rawBody ? WEBHOOK_EVENTS : Math.min(WEBHOOK_EVENTS, 5);
     const latencies: number[] = [];
-    const workouts = whoop.sandbox.control
-      .records('workout')
-      .filter((w) => w.score_state === 'SCORED')
-      .slice(0, WEBHOOK_EVENTS);
+    const newest = whoop.sandbox.control.records('workout').find((w) => w.score_state === 'SCORED');
+    const workoutId = newest && 'id' in newest ? String(newest.id) : '';
     await sleep(61_000); // WHOOP's 100 calls/min window used by the backfill
-    for (const workout of workouts) {
-      const id = 'id' in workout ? String(workout.id) : '';
-      await whoop.sandbox.control.rescore('workout', id);
-      const rescored = whoop.sandbox.control.records('workout').find((w) => 'id' in w && String(w.id) === id);
-      const issued = rescored && 'updated_at' in rescored ? String(rescored.updated_at) : '';
+    for (let i = 0; i < events; i++) {
       const start = performance.now();
-      await whoop.sandbox.control.webhooksIdle();
-      await waitFor(`workout ${id} re-scored`, 30_000, async () => {
-        const found = await t.admin.searchResources(
-          'Observation',
-          { subject: `Patient/${patientA}`, device, _count: '1', _sort: '-_lastUpdated' },
-          { cache: 'no-cache' }
-        );
-        return found[0]?.issued === issued ? true : undefined;
-      });
+      await whoop.sandbox.control.rescore('workout', workoutId);
+      const rescored = whoop.sandbox.control.records('workout').find((w) => 'id' in w && String(w.id) === workoutId);
+      const issued = rescored && 'updated_at' in rescored ? String(rescored.updated_at) : '';
+      await waitFor(
+        `workout ${workoutId} re-scored`,
+        60_000,
+        async () => {
+          const found = await t.admin.searchResources(
+            'Observation',
+            { subject: `Patient/${patientA}`, device, _count: '1', _sort: '-_lastUpdated' },
+            { cache: 'no-cache' }
+          );
+          return found[0]?.issued === issued ? true : undefined;
+        },
+        20
+      );
       latencies.push(performance.now() - start);
       await sleep(700);
     }
@@ -319,7 +334,7 @@ async function main(): Promise<void> {
       latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN;
     figure(
       'webhook → searchable',
-      `p50 ${pct(50).toFixed(0)} ms, p95 ${pct(95).toFixed(0)} ms (${latencies.length} re-scored workouts)`
+      `p50 ${pct(50).toFixed(0)} ms, p95 ${pct(95).toFixed(0)} ms, max ${pct(100).toFixed(0)} ms (${latencies.length} re-scores, ${rawBody ? 'signed' : 'hints'})`
     );
 
     // ---- attacks
@@ -360,10 +375,11 @@ async function main(): Promise<void> {
     figure('WHOOP calls caused by 100 forged hints', String(callsAfter - callsBefore));
     const leaked = await ownerB.searchResources('Observation', { subject: `Patient/${patientA}`, _count: '5' });
     check(leaked.length === 0, "owner B sees none of owner A's Observations", leaked.length);
-    const basics = await ownerA.searchResources('Basic', { _count: '100' });
+    const basics = await ownerA.searchResources('Basic', { _count: '100' }).catch(() => []);
+    const visible = JSON.stringify([basics, await connections(ownerA)]);
     check(
-      !JSON.stringify(basics).includes('ciphertext') && !JSON.stringify(basics).includes('token'),
-      'owner A reads no token material',
+      !/"v[12]\.[A-Za-z0-9_-]+\./.test(visible),
+      'owner A reads no token material (Basic search, connection view)',
       basics.length
     );
     void patientB;

@@ -161,6 +161,12 @@ describe('reconnect imports again, exactly once', () => {
     const first = await disconnect(owner, false);
     expect(first).toMatchObject({ revoked: true, revocation: 'revoked', tokens: 'deleted', erased: 0 });
     expect(first.erase).toBeUndefined();
+    // Revoked at WHOOP: the sandbox holds no live grant for the account any more.
+    const sandbox = env.whoop?.sandbox;
+    expect(sandbox?.control.tokensFor(sandbox.userId)).toHaveLength(0);
+    expect((await connectionFor(ownerPatient)).extension?.some((e) => e.url === CONNECTION_EXTENSION.tokens)).toBe(
+      false
+    );
     const again = await disconnect(owner, false);
     expect(again).toMatchObject({ revoked: true, revocation: 'already', tokens: 'already', erased: 0 });
     expect((await live(ownerPatient)).length).toBe(expectedCount);

@@ -20,8 +20,8 @@ import { registerWhoopWebhook, startWiredWhoopSandbox, WHOOP_CALLBACK_PATH } fro
 import type { WiredWhoop } from '../../scripts/sandboxes/wire.ts';
 import { DEMO_LOGINS, seedDemoPeople } from '../../scripts/seed.ts';
 import { TEST_APP_BASE_URL } from '../harness/stack.ts';
-import type { TestStack } from '../harness/stack.ts';
-import { allObservations, expectedIdentifiers } from './helpers.ts';
+import { backfillRange, expectedFromSandbox } from './expected.ts';
+import { allObservations } from './helpers.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'baseline-crash-'));
@@ -85,12 +85,17 @@ test('kill -9 mid-backfill, restart, sweep: the backfill completes with exact co
   await seedDemoPeople(admin, creds.projectId);
   const owner = await passwordClient(first.baseUrl, DEMO_LOGINS.owner.email, DEMO_LOGINS.owner.password);
   const redirect = TEST_APP_BASE_URL + WHOOP_CALLBACK_PATH;
-  const connectedAt = new Date();
   const { connection } = await finishConnect(owner, redirect, await startConnect(owner, redirect));
 
-  // Let at least one window finish, then kill the process while the next one is running.
-  for (let i = 0; i < 600 && ((await backfillCounts(admin)).completed ?? 0) < 1; i++) {
-    await sleep(100);
+  // Let at least one window finish, then kill the process while the next one is claimed and running: a window
+  // that is in progress at the moment of the kill (the check after the restart proves it was).
+  let atKill: Record<string, number> = {};
+  for (let i = 0; i < 1200; i++) {
+    atKill = await backfillCounts(admin);
+    if ((atKill.completed ?? 0) >= 1 && (atKill['in-progress'] ?? 0) >= 1) {
+      break;
+    }
+    await sleep(50);
   }
   first.proc.kill('SIGKILL');
   await new Promise((resolve) => first.proc.once('exit', resolve));
@@ -99,6 +104,8 @@ test('kill -9 mid-backfill, restart, sweep: the backfill completes with exact co
   const admin2 = await clientCredentialsClient(second.baseUrl, creds.clientId, creds.clientSecret);
   const afterCrash = await backfillCounts(admin2);
   expect(afterCrash.completed ?? 0).toBeGreaterThanOrEqual(1);
+  // The kill landed mid-window: the dead process left a window in progress, and work remained.
+  expect(afterCrash['in-progress'] ?? 0).toBe(1);
   expect((afterCrash.completed ?? 0) + (afterCrash.draft ?? 0)).toBeLessThan(13);
 
   // The dead process's in-flight work is stuck (its subscription deliveries died with it); the sweeper — normally
@@ -113,6 +120,9 @@ test('kill -9 mid-backfill, restart, sweep: the backfill completes with exact co
   const observations = await allObservations(admin2, { subject: `Patient/${patient}` });
   const ids = observations.map((o) => `${o.identifier?.[0]?.system}|${o.identifier?.[0]?.value}`);
   expect(new Set(ids).size).toBe(ids.length);
-  const expected = await expectedIdentifiers({ whoop } as TestStack, connectedAt, patient, connection.deviceId ?? '');
-  expect(new Set(ids)).toEqual(expected);
+  // Exact count from the sandbox's own records (not from the mappers under test), plus height and weight.
+  const tasks = await admin2.searchResources('Task', { code: `${TASK_TYPE_SYSTEM}|backfill`, _count: '100' });
+  const expected = expectedFromSandbox(whoop.sandbox, backfillRange(tasks));
+  expect(observations.filter((o) => o.status === 'final')).toHaveLength(expected.observations + 2);
+  expect(observations.every((o) => o.device?.reference === `Device/${connection.deviceId ?? ''}`)).toBe(true);
 }, 240_000);
