@@ -19,7 +19,7 @@ import type { RecordType, WhoopCycle, WhoopRecovery, WhoopSleep } from '../scrip
 import { approveConsent, startWhoopSandbox } from '../scripts/sandboxes/whoop/server.ts';
 import type { SandboxClient, WhoopSandbox, WhoopSandboxOptions } from '../scripts/sandboxes/whoop/server.ts';
 
-const SPEC_PATH = new URL('../../shared/reference/openapi/whoop.yml', import.meta.url);
+const SPEC_PATH = new URL('./fixtures/openapi/whoop.yml', import.meta.url);
 const END_DATE = '2026-10-31';
 const REDIRECT = 'https://app.baseline.local/connect/whoop/callback';
 const ALL_SCOPES = 'offline read:recovery read:cycles read:workout read:sleep read:profile read:body_measurement';

@@ -12,10 +12,10 @@
  * owner's data from the same provider account.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getStatus, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, BundleEntry, Device } from '@medplum/fhirtypes';
 import { parseConnection } from '../shared/connection.ts';
+import { fhirBudget, isThrottled } from '../shared/quota.ts';
 import { TASK_IDENTIFIER_SYSTEM } from '../shared/extensions.ts';
 import { taskKey } from '../shared/queue.ts';
 import { buildTask } from '../shared/tasks.ts';
@@ -43,22 +43,6 @@ export interface EraseOptions {
 /** The erase Task of a connection's link, or the `seq`-th continuation. */
 export function eraseTaskKey(provider: string, connectionId: string, linkId: string | undefined, seq = 0): string {
   return taskKey(provider, 'erase', connectionId, linkId ?? 'legacy', String(seq));
-}
-
-function budget(medplum: MedplumClient): { remaining: number; resetMs: number } | undefined {
-  try {
-    const fhir = medplum.rateLimitStatus().find((s) => s.name === 'fhirInteractions');
-    if (fhir && Number.isFinite(fhir.remainingUnits) && Number.isFinite(fhir.secondsUntilReset)) {
-      return { remaining: fhir.remainingUnits, resetMs: Math.max(0, fhir.secondsUntilReset * 1000) };
-    }
-  } catch {
-    // No (parsable) RateLimit header: a server without the quota.
-  }
-  return undefined;
-}
-
-function isThrottled(err: unknown): boolean {
-  return getStatus(normalizeOperationOutcome(err)) === 429;
 }
 
 function entryStatus(entry: BundleEntry | undefined): number {
@@ -115,7 +99,7 @@ export async function runErase(
         { cache: 'no-cache' }
       );
     } catch (err) {
-      if (isThrottled(err) && (await waitForReset(budget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
+      if (isThrottled(err) && (await waitForReset(fhirBudget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
         continue;
       }
       throw err;
@@ -123,7 +107,7 @@ export async function runErase(
     if (page.length === 0) {
       break;
     }
-    const now = budget(medplum);
+    const now = fhirBudget(medplum);
     if (now) {
       const affordable = Math.floor((now.remaining - reserve) / DELETE_POINTS);
       if (affordable < 1) {
@@ -143,7 +127,7 @@ export async function runErase(
     try {
       result = await medplum.executeBatch(bundle);
     } catch (err) {
-      if (isThrottled(err) && (await waitForReset(budget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
+      if (isThrottled(err) && (await waitForReset(fhirBudget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
         continue;
       }
       throw err;
@@ -152,7 +136,7 @@ export async function runErase(
     deleted += statuses.filter((s) => s >= 200 && s < 300).length;
     if (statuses.some((s) => s === 429)) {
       // Throttled entries stay; the next round finds them again.
-      if (!(await waitForReset(budget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
+      if (!(await waitForReset(fhirBudget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
         return handOver(medplum, input, deleted);
       }
       continue;

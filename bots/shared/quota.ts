@@ -15,9 +15,10 @@
  * small, fresh work may use (a webhook's one record must not wait behind somebody's year of history), and
  * (4) count the points they spend, so benchmarks and Task outputs can report them.
  */
-import { getStatus, isOperationOutcome, normalizeOperationOutcome } from '@medplum/core';
+import { getRateLimitReset, getStatus, isOperationOutcome, normalizeOperationOutcome } from '@medplum/core';
 import type { BundleEntry } from '@medplum/fhirtypes';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
 
 /** Points per interaction on Medplum 5 (fhirquota.ts callers in fhir/repo.ts). */
 export const QUOTA_POINTS = { read: 1, search: 20, history: 10, write: 100 } as const;
@@ -182,19 +183,35 @@ export class QuotaPacer {
   }
 }
 
+const ThrottledDiagnostics = z.looseObject({
+  _msBeforeNext: z.number().nonnegative().optional(),
+  msBeforeNext: z.number().nonnegative().optional(),
+});
+
+function parseJson(text: string | undefined): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * @param err - a throttled error
- * @returns the wait the server asked for (`_msBeforeNext` in the 429's diagnostics), if it said
+ * @returns the wait the server asked for, if it said: Medplum spreads rate-limiter-flexible's result into the 429's
+ *   diagnostics, so the field keeps its underscore (`_msBeforeNext`); @medplum/core's getRateLimitReset only knows
+ *   `msBeforeNext` and the reset extension, which is read as a fallback
  */
 export function throttledWaitMs(err: unknown): number | undefined {
   const outcome = isOperationOutcome(err) ? err : normalizeOperationOutcome(err);
   for (const issue of outcome.issue ?? []) {
-    const match = /"?_?msBeforeNext"?\s*[:=]\s*(\d+)/.exec(issue.diagnostics ?? '');
-    if (match?.[1]) {
-      return Number.parseInt(match[1], 10);
+    const parsed = ThrottledDiagnostics.safeParse(parseJson(issue.diagnostics));
+    const ms = parsed.data?._msBeforeNext ?? parsed.data?.msBeforeNext;
+    if (ms !== undefined) {
+      return ms;
     }
   }
-  return undefined;
+  return getRateLimitReset(outcome);
 }
 
 /**

@@ -84,7 +84,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
       BOOKKEEPING_POINTS,
       () =>
         updateWithRetry(medplum, 'Task', claimed.id, (current) =>
-          markFailed(current, failure.reason, new Date(), failure.options)
+          unlessCancelled(current, () => markFailed(current, failure.reason, new Date(), failure.options))
         ),
       20
     );
@@ -113,11 +113,16 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
       20
     );
   }
-  // Reported after the last write it can count; the completion itself costs one more write.
-  counts.points = pacer.spend.points + BOOKKEEPING_POINTS;
+  // Reported after the last write it can count; the completion itself costs one more write. The erase work item
+  // paces its own deletes (bots/connect/erase.ts), so its deletes are added here at Medplum's price.
+  const erased = input.kind === 'erase' ? (counts.deleted ?? 0) * QUOTA_POINTS.write : 0;
+  counts.points = pacer.spend.points + erased + BOOKKEEPING_POINTS;
   await pacer.run(
     BOOKKEEPING_POINTS,
-    () => updateWithRetry(medplum, 'Task', claimed.id, (current) => markCompleted(current, counts, new Date())),
+    () =>
+      updateWithRetry(medplum, 'Task', claimed.id, (current) =>
+        unlessCancelled(current, () => markCompleted(current, counts, new Date()))
+      ),
     20
   );
   if (input.kind === 'backfill') {
@@ -125,6 +130,14 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   }
   console.log(JSON.stringify({ bot: 'sync', task: claimed.id, kind: input.kind, ...counts }));
   return { task: claimed.id, status: 'completed', counts };
+}
+
+/**
+ * A disconnect cancels queued and running work; a run that finishes afterwards must not bring its Task back to life
+ * (a `failed` one would even be retried). Writing the Task unchanged is a no-op for Medplum.
+ */
+function unlessCancelled(current: WithId<Task>, next: () => Task): Task {
+  return current.status === 'cancelled' ? current : next();
 }
 
 function describeFailure(err: unknown): { reason: string; options: { retryable?: boolean; retryAfterMs?: number } } {

@@ -4,8 +4,8 @@
  * of failing the deploy half way, and adds up the points spent from the `RateLimit: "fhirInteractions";r=;t=`
  * header Medplum puts on every FHIR response.
  */
-import { getRateLimitReset, getStatus, OperationOutcomeError } from '@medplum/core';
-import { z } from 'zod';
+import { OperationOutcomeError } from '@medplum/core';
+import { isThrottled, throttledWaitMs } from '../../bots/shared/quota.ts';
 
 export interface RateLimitReading {
   readonly name: string;
@@ -47,36 +47,10 @@ export function fhirQuotaReading(header: string | null | undefined): RateLimitRe
  * the error is something else.
  */
 export function quotaRefusal(err: unknown): number | undefined {
-  if (!(err instanceof OperationOutcomeError)) {
+  if (!(err instanceof OperationOutcomeError) || !isThrottled(err.outcome)) {
     return undefined;
   }
-  const outcome = err.outcome;
-  const throttled = getStatus(outcome) === 429 || outcome.issue?.some((issue) => issue.code === 'throttled');
-  if (!throttled) {
-    return undefined;
-  }
-  // Medplum spreads rate-limiter-flexible's result into the diagnostics, so its fields keep their underscores
-  // (`_msBeforeNext`); @medplum/core's getRateLimitReset only knows `msBeforeNext` and the reset extension.
-  for (const issue of outcome.issue ?? []) {
-    const parsed = DiagnosticsSchema.safeParse(parseJson(issue.diagnostics));
-    const ms = parsed.data?._msBeforeNext ?? parsed.data?.msBeforeNext;
-    if (ms !== undefined) {
-      return ms;
-    }
-  }
-  return getRateLimitReset(outcome) ?? 0;
-}
-
-const DiagnosticsSchema = z
-  .object({ _msBeforeNext: z.number().nonnegative().optional(), msBeforeNext: z.number().nonnegative().optional() })
-  .passthrough();
-
-function parseJson(text: string | undefined): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
+  return throttledWaitMs(err.outcome) ?? 0;
 }
 
 export interface QuotaMeterOptions {

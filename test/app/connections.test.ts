@@ -8,6 +8,7 @@ import {
   ConnectStartResponseSchema,
   DisconnectResponseSchema,
   isBusy,
+  isErasing,
 } from '../../app/src/lib/connections.ts';
 import type { ConnectionView } from '../../app/src/lib/connections.ts';
 import { formatZodIssues } from '../../app/src/lib/zod-issues.ts';
@@ -120,6 +121,17 @@ describe('connection state', () => {
     expect(isBusy(ACTIVE)).toBe(true);
     expect(isBusy({ ...ACTIVE, backfill: { ...ACTIVE.backfill, inProgress: 0 } })).toBe(false);
     expect(isBusy({ ...ACTIVE, status: 'disconnected' })).toBe(false);
+    // A disconnected connection whose erase still runs keeps the page polling, so the card shows its progress.
+    const erasing: ConnectionView = {
+      ...ACTIVE,
+      status: 'disconnected',
+      erase: { status: 'in-progress', deleted: 300 },
+    };
+    expect(isErasing(erasing)).toBe(true);
+    expect(isBusy(erasing)).toBe(true);
+    const erased: ConnectionView = { ...erasing, erase: { status: 'completed', deleted: 2489 } };
+    expect(isErasing(erased)).toBe(false);
+    expect(isBusy(erased)).toBe(false);
   });
 });
 

@@ -37,6 +37,8 @@ export const ConnectionViewSchema = z.object({
   lastError: optional(z.string()),
   deviceId: optional(z.string()),
   backfill: BackfillCountsSchema,
+  /** The erase the owner asked for at disconnect: it runs in the background, paced by the server's FHIR quota. */
+  erase: optional(z.object({ status: z.string().min(1), deleted: CountSchema })),
 });
 
 export type ConnectionView = z.output<typeof ConnectionViewSchema>;
@@ -89,7 +91,15 @@ export function connectionFor(connections: readonly ConnectionView[], provider: 
  * @returns Whether work is queued or running, i.e. whether the page should keep polling.
  */
 export function isBusy(view: ConnectionView): boolean {
-  return view.status !== 'disconnected' && view.backfill.inProgress > 0;
+  return (view.status !== 'disconnected' && view.backfill.inProgress > 0) || isErasing(view);
+}
+
+/**
+ * @param view - a connection.
+ * @returns Whether an erase the owner asked for is still deleting.
+ */
+export function isErasing(view: ConnectionView | undefined): boolean {
+  return view?.erase !== undefined && view.erase.status !== 'completed' && view.erase.status !== 'cancelled';
 }
 
 export interface BackfillProgress {

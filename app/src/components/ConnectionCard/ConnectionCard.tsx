@@ -1,7 +1,7 @@
 import { Alert, Badge, Button, Card, Group, Loader, Progress, Skeleton, Stack, Text } from '@mantine/core';
 import { useState } from 'react';
 import type { JSX } from 'react';
-import { backfillProgress, connectionState } from '../../lib/connections.ts';
+import { backfillProgress, connectionState, isErasing } from '../../lib/connections.ts';
 import type { ConnectionState, ConnectionView } from '../../lib/connections.ts';
 import type { ProviderInfo } from '../../lib/providers.ts';
 import { formatDate, formatDateTime, formatRelativeTime } from '../../lib/time.ts';
@@ -93,6 +93,12 @@ export function ConnectionCard(props: ConnectionCardProps): JSX.Element {
           </Alert>
         )}
 
+        {known && state === 'not-connected' && connection?.erase && (
+          <Text size="sm" c="dimmed" data-testid="erase-progress">
+            {eraseMessage(provider, connection.erase, isErasing(connection))}
+          </Text>
+        )}
+
         {known && state === 'credentials-expired' && (
           <Alert color="red" title={`${provider.name} needs you to reconnect`} data-testid="reconnect-alert">
             <Stack gap="xs" align="flex-start">
@@ -131,10 +137,17 @@ export function ConnectionCard(props: ConnectionCardProps): JSX.Element {
   );
 }
 
+function eraseMessage(provider: ProviderInfo, erase: { deleted: number }, running: boolean): string {
+  const n = `${erase.deleted.toLocaleString()} ${erase.deleted === 1 ? 'record' : 'records'}`;
+  return running
+    ? `Erasing the data imported from ${provider.name}: ${n} deleted so far. This runs in the background and can take a few minutes; you can leave this page.`
+    : `Erased the data imported from ${provider.name} (${n}).`;
+}
+
 function disconnectMessage(provider: ProviderInfo, result: DisconnectResult): string {
-  const n = result.erased.toLocaleString();
+  // The erase itself runs in the background (paced by the server's quota); the card shows its progress.
   const data = result.erase
-    ? `Erased ${n} ${result.erased === 1 ? 'measurement' : 'measurements'} imported from ${provider.name}.`
+    ? `Erasing the data imported from ${provider.name} has started.`
     : `The data already imported from ${provider.name} was kept.`;
   // Syncing has stopped either way; only the provider-side grant may outlive the disconnect.
   const revoke =
