@@ -21,6 +21,7 @@ const ACTIVE: ConnectionView = {
   lastError: undefined,
   deviceId: 'dev-1',
   backfill: { total: 30, completed: 12, failed: 1, inProgress: 17 },
+  erase: undefined,
 };
 
 function issues(schema: z.ZodType, value: unknown): string {
