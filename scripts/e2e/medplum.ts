@@ -235,7 +235,7 @@ async function main(): Promise<void> {
     const patientA = (await ownerA.getProfileAsync())?.id ?? '';
     const patientB = (await ownerB.getProfileAsync())?.id ?? '';
     const earlier = await whoopView(ownerA);
-    if (earlier && earlier.status !== 'disconnected') {
+    if (earlier && (earlier.status !== 'disconnected' || earlier.erase?.status !== 'completed')) {
       // A previous run that stopped half way: erase it, so this run measures a fresh import (reconnecting after a
       // disconnect that kept the data finds it all in place and writes nothing).
       await ownerA.executeBot(bot('disconnect'), { provider: 'whoop', erase: true });
