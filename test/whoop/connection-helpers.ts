@@ -1,19 +1,12 @@
 /**
- * Helpers for the connection-lifecycle, webhook-hint and tokens-at-rest tests (issue 6 §4–§6).
- *
- * ensureIssue6Policies brings the deployed bot policies to what the token store and the erase work item need, as
- * data/core/bots.ts defines them: entries already deployed are left as they are (then this is a no-op). The webhook
- * bot's policy is never touched: the tests probe the deployed one.
+ * Helpers for the connection-lifecycle, webhook-hint and tokens-at-rest tests (issue 6 §4–§6). The tests run with
+ * exactly the bot policies deploy installs from data/core/bots.ts.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient, WithId } from '@medplum/core';
 import { getReferenceString } from '@medplum/core';
-import type { AccessPolicy, AccessPolicyResource, Basic, Observation, Patient, Task } from '@medplum/fhirtypes';
-import {
-  CONNECTION_CODE_TOKEN,
-  TOKEN_STORE_CRITERIA,
-  TOKEN_STORE_IDENTIFIER_SYSTEM,
-} from '../../bots/shared/connection.ts';
+import type { AccessPolicy, Basic, Observation, Patient, Task } from '@medplum/fhirtypes';
+import { CONNECTION_CODE_TOKEN, TOKEN_STORE_IDENTIFIER_SYSTEM } from '../../bots/shared/connection.ts';
 import { TASK_OUTPUT_SYSTEM, TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { POLICY_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
 import { mergeProjectSecrets } from '../../scripts/sandboxes/project-secrets.ts';
@@ -22,50 +15,12 @@ import { allObservations, settle } from './helpers.ts';
 
 const POLL_MS = 300;
 
-type Interaction = NonNullable<AccessPolicyResource['interaction']>[number];
-const TASK_CRITERIA = `Task?code=${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync,${TASK_TYPE_SYSTEM}|erase`;
-
-const tokenStore = (interaction: Interaction[]): AccessPolicyResource => ({
-  resourceType: 'Basic',
-  criteria: TOKEN_STORE_CRITERIA,
-  interaction,
-});
-
-/** What each bot policy must hold for the token store and the erase work item (beyond what it already has). */
-export const REQUIRED_POLICY_ENTRIES: Record<string, AccessPolicyResource[]> = {
-  'bot-connect-callback': [tokenStore(['create', 'read', 'update', 'search', 'delete'])],
-  'bot-disconnect': [tokenStore(['read', 'search', 'delete'])],
-  'bot-sync': [
-    tokenStore(['create', 'read', 'update', 'search']),
-    { resourceType: 'Observation', interaction: ['create', 'read', 'update', 'search', 'delete'] },
-    { resourceType: 'Device', interaction: ['read', 'search', 'delete'] },
-  ],
-  'bot-sweeper': [tokenStore(['create', 'read', 'update', 'search'])],
-};
-
 export async function policyByKey(admin: MedplumClient, key: string): Promise<WithId<AccessPolicy>> {
   const policy = await admin.searchOne('AccessPolicy', { _tag: `${POLICY_IDENTIFIER_SYSTEM}|${key}` });
   if (!policy) {
     throw new Error(`no AccessPolicy ${key}`);
   }
   return policy;
-}
-
-export async function ensureIssue6Policies(admin: MedplumClient): Promise<void> {
-  for (const [key, required] of Object.entries(REQUIRED_POLICY_ENTRIES)) {
-    const policy = await policyByKey(admin, key);
-    const resource = (policy.resource ?? []).map((entry) =>
-      entry.resourceType === 'Task' && entry.criteria?.startsWith('Task?code=')
-        ? { ...entry, criteria: TASK_CRITERIA }
-        : entry
-    );
-    for (const entry of required) {
-      if (!resource.some((r) => r.resourceType === entry.resourceType && r.criteria === entry.criteria)) {
-        resource.push(entry);
-      }
-    }
-    await admin.updateResource({ ...policy, resource });
-  }
 }
 
 export async function setSecrets(env: TestStack, values: Record<string, string>): Promise<void> {

@@ -21,7 +21,6 @@ import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import {
   connectionOf,
-  ensureIssue6Policies,
   observationsOf,
   output,
   projectSecrets,
@@ -44,7 +43,6 @@ let expectedCount = 0;
 
 beforeAll(async () => {
   env = await startTestStack({ whoop: { days: 12 } });
-  await ensureIssue6Policies(env.adminClient);
   await setSecrets(env, { BASELINE_BACKFILL_DAYS: '6', BASELINE_APP_URLS: 'http://127.0.0.1:3000' });
   owner = await env.signIn('owner');
   other = await env.signIn('other');

@@ -18,14 +18,7 @@ import { parseConnection } from '../../bots/shared/connection.ts';
 import { clientCredentialsClient } from '../../scripts/medplum-client.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
-import {
-  connectionOf,
-  ensureIssue6Policies,
-  projectSecrets,
-  setSecrets,
-  policyByKey,
-  tokenRecordOf,
-} from './connection-helpers.ts';
+import { connectionOf, projectSecrets, setSecrets, policyByKey, tokenRecordOf } from './connection-helpers.ts';
 import { bot, finishConnect, startConnect, waitForBackfill } from './helpers.ts';
 
 let env: TestStack;
@@ -35,7 +28,6 @@ let kid: string;
 
 beforeAll(async () => {
   env = await startTestStack({ whoop: { days: 10 } });
-  await ensureIssue6Policies(env.adminClient);
   await setSecrets(env, { BASELINE_BACKFILL_DAYS: '5' });
   owner = await env.signIn('owner');
   ownerPatient = (await owner.getProfileAsync()) as WithId<Patient>;

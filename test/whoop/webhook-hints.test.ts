@@ -14,15 +14,7 @@ import { whoopSignature } from '../../bots/whoop/signature.ts';
 import type { WhoopRecord } from '../../scripts/sandboxes/whoop/data.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
-import {
-  connectionOf,
-  ensureIssue6Policies,
-  observationsOf,
-  setSecrets,
-  tasksOf,
-  until,
-  whoopApiCalls,
-} from './connection-helpers.ts';
+import { connectionOf, observationsOf, setSecrets, tasksOf, until, whoopApiCalls } from './connection-helpers.ts';
 import { bot, finishConnect, settle, startConnect, waitForBackfill } from './helpers.ts';
 
 const OPEN = new Set(['draft', 'requested', 'in-progress', 'on-hold']);
@@ -37,7 +29,6 @@ describe.each(['5.0', '5.2'] as const)('Medplum %s', (version) => {
 
   beforeAll(async () => {
     env = await startTestStack({ whoop: { days: 10 }, medplumVersion: version });
-    await ensureIssue6Policies(env.adminClient);
     await setSecrets(env, { BASELINE_BACKFILL_DAYS: '5' });
     owner = await env.signIn('owner');
     ownerPatient = (await owner.getProfileAsync()) as WithId<Patient>;
