@@ -63,3 +63,14 @@ export async function updateWithRetry<K extends ResourceType>(
   }
   throw new Error(`${resourceType}/${id} kept changing; gave up after ${attempts} attempts`);
 }
+
+/**
+ * Medplum's answer for a record that is not there: not-found (never existed, or outside the caller's policy — Medplum
+ * does not tell the two apart) or gone (deleted).
+ * @param err - what a MedplumClient call threw
+ * @returns whether it means "absent"
+ */
+export function isAbsent(err: unknown): boolean {
+  const outcome = (err as { outcome?: { issue?: { code?: string }[] } } | undefined)?.outcome;
+  return outcome?.issue?.some((i) => i.code === 'not-found' || i.code === 'deleted') === true;
+}

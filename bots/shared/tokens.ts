@@ -17,15 +17,16 @@
  * connection `credentials-expired` — the owner must reconnect. `invalid_client` means the operator's client id or
  * secret is wrong: the connection stays active and the error says so, for the operator, without any secret.
  *
- * Delete. On disconnect the token-store record is deleted and then `$expunge`d. Medplum 5.0.10 allows `$expunge` to
- * project-admin memberships only (verified: a non-admin membership gets 403 Forbidden), and Baseline's bots are not
- * admins, so on a default deployment the deleted record's old versions stay in history: they hold only ciphertext,
- * bound to that connection, under a key the operator can retire (rotate, let reencryptStaleTokens run, drop the old
- * key) — after which no copy anywhere can be decrypted.
+ * Delete. On disconnect (and when an account is relinked to another owner) the token-store record is removed with its
+ * whole history by the `token-expunge` bot (bots/connect/token-expunge.ts): Medplum 5 allows `$expunge` to
+ * project-admin memberships only, so that one narrow bot is the admin, not every bot that handles tokens. Where it is
+ * missing or refuses (a deployment older than it), the record is deleted plainly and `expunged: false` says that its
+ * old versions — ciphertext bound to that connection — remain until the key they were written under is retired.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic } from '@medplum/fhirtypes';
+import { z } from 'zod';
 import {
   BASIC_TYPE_SYSTEM,
   CONNECTION_CODE_TOKEN,
@@ -43,11 +44,12 @@ import {
 } from './connection.ts';
 import type { Connection } from './connection.ts';
 import { CONNECTION_EXTENSION } from './extensions.ts';
-import { updateIfUnchanged } from './fhir-write.ts';
+import { isAbsent, updateIfUnchanged } from './fhir-write.ts';
 import { ProviderHttpError } from './http.ts';
 import { mergeTokenSets, TokenSetSchema } from './provider.ts';
 import type { OAuthProvider, TokenSet } from './provider.ts';
 import type { BotSecrets } from './secrets.ts';
+import { BOT_IDENTIFIER_SYSTEM } from './systems.ts';
 import {
   blobKeyId,
   decryptJson,
@@ -219,11 +221,17 @@ export async function readTokens(
   return { tokens: TokenSetSchema.parse(decryptJson(blob, keyring, bindingOf(connection))), record };
 }
 
+/** BOT_IDENTIFIER_SYSTEM value of the bot that expunges token-store records (data/core/bots.ts deploys it). */
+export const TOKEN_EXPUNGE_BOT = 'token-expunge';
+
+const ExpungeReply = z.object({ expunged: z.boolean() });
+
 /**
- * Deletes a connection's token-store record and tries to `$expunge` it (allowed to project admins only).
+ * Removes a connection's token-store record: expunged with its history by the `token-expunge` bot, or, where that
+ * bot is absent or refuses, deleted (its history stays; see above).
  * @param medplum - bot client
  * @param connectionId - the connection Basic's id
- * @returns whether a record was deleted now (false: there was none) and whether its history was expunged
+ * @returns whether a record was removed now (false: there was none) and whether its history went with it
  */
 export async function deleteTokens(
   medplum: MedplumClient,
@@ -233,15 +241,27 @@ export async function deleteTokens(
   if (!record) {
     return { deleted: false, expunged: false };
   }
-  await medplum.deleteResource('Basic', record.id);
-  let expunged = false;
   try {
-    await medplum.post(medplum.fhirUrl('Basic', record.id, '$expunge'), {});
-    expunged = true;
+    const reply = ExpungeReply.parse(
+      await medplum.executeBot(
+        { system: BOT_IDENTIFIER_SYSTEM, value: TOKEN_EXPUNGE_BOT },
+        { tokenRecordId: record.id },
+        'application/json'
+      )
+    );
+    if (reply.expunged) {
+      return { deleted: true, expunged: true };
+    }
   } catch {
-    // 403 for a non-admin membership (Medplum 5.0.10): the old versions stay, as bound ciphertext (see above).
+    // Not deployed, not an admin (403 from $expunge) or not reachable: fall back to a plain delete below.
   }
-  return { deleted: true, expunged };
+  await medplum.deleteResource('Basic', record.id).catch((err: unknown) => {
+    // Removed by a concurrent disconnect in the meantime: the outcome is the same.
+    if (!isAbsent(err)) {
+      throw err;
+    }
+  });
+  return { deleted: true, expunged: false };
 }
 
 async function readConnection(medplum: MedplumClient, id: string): Promise<WithId<Basic>> {

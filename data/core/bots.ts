@@ -10,8 +10,10 @@ import { TOKEN_STORE_CRITERIA } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { TASK_KINDS } from '../../bots/shared/tasks.ts';
 import { BOT_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
+import { TOKEN_EXPUNGE_BOT } from '../../bots/shared/tokens.ts';
 import type { PolicyDefinition } from './access-policies.ts';
 import { CONNECTION_CRITERIA, OAUTH_STATE_CRITERIA } from './connection.ts';
+import { tokenSearch } from './identity.ts';
 
 export interface BotDefinition {
   /** Bot.name and the medplum.config.json `name`; also the bundle's filename stem. */
@@ -31,6 +33,11 @@ export interface BotDefinition {
   readonly accessPolicy: string;
   /** The owner's policy grants read on this bot, which is what `$execute` requires. */
   readonly ownerInvocable?: boolean;
+  /**
+   * Deploy marks the bot's membership `admin`. Only for a bot that needs a project-admin-only operation (`$expunge`)
+   * and whose code path does nothing else; its AccessPolicy still applies to everything it reads.
+   */
+  readonly projectAdmin?: boolean;
   /** Project secrets the bot needs; deploy reports the ones an admin has not set yet. */
   readonly secrets?: readonly string[];
   /** Project secrets the bot reads when set and otherwise defaults (provider URLs); never reported as missing. */
@@ -93,6 +100,14 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     source: 'bots/connect/disconnect.ts',
   }),
   bot({
+    name: 'token-expunge',
+    identifier: TOKEN_EXPUNGE_BOT,
+    description:
+      'Run by the disconnect and connect-callback bots only: expunges a token-store record with its history (project admin for $expunge only).',
+    projectAdmin: true,
+    source: 'bots/connect/token-expunge.ts',
+  }),
+  bot({
     name: 'whoop-webhook',
     identifier: 'whoop-webhook',
     description:
@@ -144,6 +159,12 @@ const TOKENS = (interaction: Interaction[]): AccessPolicyResource => ({
   criteria: TOKEN_STORE_CRITERIA,
   interaction,
 });
+/** Read on the token-expunge Bot: what `$execute` checks, so only the bots given this can run it. */
+const RUN_TOKEN_EXPUNGE: AccessPolicyResource = {
+  resourceType: 'Bot',
+  criteria: `Bot?identifier=${tokenSearch(BOT_IDENTIFIER_SYSTEM, TOKEN_EXPUNGE_BOT)}`,
+  interaction: ['read', 'search'],
+};
 /** Baseline's work items, every kind the queue knows (backfill, sync, erase), and no other Task. */
 const TASKS = (interaction: Interaction[]): AccessPolicyResource => ({
   resourceType: 'Task',
@@ -160,19 +181,27 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
     resource: [
       STATES(CRUS),
       CONNECTIONS(CRUS),
-      // Relinking an account to a new owner deletes the old link's tokens.
+      // Relinking an account to a new owner removes the old link's tokens.
       TOKENS([...CRUS, 'delete']),
+      RUN_TOKEN_EXPUNGE,
       { resourceType: 'Device', interaction: CRUS },
       TASKS(CRUS),
     ],
   },
   { key: 'bot-connections', name: 'Bot connections', resource: [CONNECTIONS(RS), TASKS(RS)] },
   {
+    key: 'bot-token-expunge',
+    name: 'Bot token-expunge',
+    // Read-only and token-store records only: the read is what scopes its $expunge (see token-expunge.ts).
+    resource: [{ ...TOKENS(['read']), readonly: true }],
+  },
+  {
     key: 'bot-disconnect',
     name: 'Bot disconnect',
     resource: [
       CONNECTIONS(CRUS),
       TOKENS([...CRUS, 'delete']),
+      RUN_TOKEN_EXPUNGE,
       TASKS(CRUS),
       // Erasing data is the sync bot's `erase` work item; disconnect only reads the Device to report it.
       { resourceType: 'Device', interaction: RS },

@@ -234,6 +234,30 @@ describe('deploy over an existing deployment', () => {
     );
   });
 
+  test('only a projectAdmin bot gets an admin membership; a flag changed on the server is put back', async () => {
+    const janitor: BotDefinition = { ...HELLO, name: 'janitor', identifier: 'janitor', projectAdmin: true };
+    const bots = [HELLO, janitor];
+    const botPolicies = [HELLO_POLICY, { ...HELLO_POLICY, key: 'bot-janitor', name: 'Bot janitor' }];
+    const first = await run({ bots: bots.map((b) => ({ ...b, accessPolicy: `bot-${b.identifier}` })), botPolicies });
+    const idOf = (name: string): string => first.bots.find((bot) => bot.name === name)?.id ?? '';
+    expect((await membershipOf(`Bot/${idOf('janitor')}`)).admin).toBe(true);
+    expect((await membershipOf(`Bot/${idOf('hello')}`)).admin).not.toBe(true);
+
+    // An admin flipping both in the console: deploy restores exactly the definition.
+    await medplum.updateResource<ProjectMembership>({
+      ...(await membershipOf(`Bot/${idOf('janitor')}`)),
+      admin: false,
+    });
+    await medplum.updateResource<ProjectMembership>({ ...(await membershipOf(`Bot/${idOf('hello')}`)), admin: true });
+    const report = await run({ bots: bots.map((b) => ({ ...b, accessPolicy: `bot-${b.identifier}` })), botPolicies });
+    expect(report.changes.filter((c) => c.action !== 'unchanged')).toEqual([
+      expect.objectContaining({ kind: 'BotMembership', key: 'hello', action: 'updated', fields: ['admin → false'] }),
+      expect.objectContaining({ kind: 'BotMembership', key: 'janitor', action: 'updated', fields: ['admin → true'] }),
+    ]);
+    expect((await membershipOf(`Bot/${idOf('janitor')}`)).admin).toBe(true);
+    expect((await membershipOf(`Bot/${idOf('hello')}`)).admin).toBe(false);
+  });
+
   test('a client edited in the console is restored and keeps its secret', async () => {
     const first = await run();
     const id = first.clients['patient-app'] ?? '';

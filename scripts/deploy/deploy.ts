@@ -441,7 +441,7 @@ class Deployment {
     return found[0];
   }
 
-  /** Point a bot's or client's membership at its policy. */
+  /** Point a bot's or client's membership at its policy, and make it a project admin exactly when it should be. */
   async ensureMembershipPolicy(
     kind: 'BotMembership' | 'ClientMembership',
     key: string,
@@ -449,12 +449,14 @@ class Deployment {
     membership: WithId<ProjectMembership> | undefined,
     policyId: string | undefined,
     policyKey: string,
-    justCreated: boolean
+    justCreated: boolean,
+    admin = false
   ): Promise<string | undefined> {
     const wantedRef = policyId ? `AccessPolicy/${policyId}` : undefined;
+    const adminField = admin ? ['admin → true'] : [];
     if (!profile) {
       // Dry run of a resource that does not exist yet: its membership is made with the policy on creation.
-      this.record({ kind, key, action: 'created', fields: [`accessPolicy → ${policyKey}`] });
+      this.record({ kind, key, action: 'created', fields: [`accessPolicy → ${policyKey}`, ...adminField] });
       return undefined;
     }
     if (!membership) {
@@ -463,18 +465,25 @@ class Deployment {
       );
     }
     const reference = `ProjectMembership/${membership.id}`;
-    if (wantedRef !== undefined && membership.accessPolicy?.reference === wantedRef) {
+    const policyOk = wantedRef !== undefined && membership.accessPolicy?.reference === wantedRef;
+    const adminOk = (membership.admin === true) === admin;
+    if (policyOk && adminOk) {
       // The admin API made it along with its bot or client, already bound to the policy.
       this.record({ kind, key, action: justCreated ? 'created' : 'unchanged', reference });
       return membership.id;
     }
-    if (!this.dryRun && wantedRef !== undefined) {
-      const next: ProjectMembership = { ...membership, accessPolicy: { reference: wantedRef } };
+    if (!this.dryRun && (wantedRef !== undefined || !adminOk)) {
+      const next: ProjectMembership = {
+        ...membership,
+        ...(wantedRef === undefined ? {} : { accessPolicy: { reference: wantedRef } }),
+        admin,
+      };
       await this.meter.run(`update ${kind} ${key}`, QUOTA_POINTS.write + QUOTA_POINTS.read, () =>
         this.medplum.post(`admin/projects/${this.projectId}/members/${membership.id}`, next)
       );
     }
-    this.record({ kind, key, action: 'updated', reference, fields: [`accessPolicy → ${policyKey}`] });
+    const fields = [...(policyOk ? [] : [`accessPolicy → ${policyKey}`]), ...(adminOk ? [] : [`admin → ${admin}`])];
+    this.record({ kind, key, action: justCreated ? 'created' : 'updated', reference, fields });
     return membership.id;
   }
 
@@ -834,7 +843,8 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
       membership,
       policyId,
       def.accessPolicy,
-      created
+      created,
+      def.projectAdmin === true
     );
 
     const bundle = built.find((b) => b.name === def.name);

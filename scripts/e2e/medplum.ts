@@ -21,6 +21,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
+import {
+  CONNECTION_CODE_TOKEN,
+  TOKEN_STORE_CODE_TOKEN,
+  TOKEN_STORE_IDENTIFIER_SYSTEM,
+} from '../../bots/shared/connection.ts';
 import type { ConnectionView } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { whoopSignature } from '../../bots/whoop/signature.ts';
@@ -108,6 +113,30 @@ async function connections(client: MedplumClient): Promise<ConnectionView[]> {
 
 async function whoopView(client: MedplumClient): Promise<ConnectionView | undefined> {
   return (await connections(client)).find((c) => c.provider === 'whoop');
+}
+
+/** The id of a patient's WHOOP token-store record, as the admin sees it (undefined: none). */
+async function tokenRecordId(admin: MedplumClient, patientId: string): Promise<string | undefined> {
+  const connection = await admin.searchOne(
+    'Basic',
+    { code: CONNECTION_CODE_TOKEN, subject: `Patient/${patientId}` },
+    { cache: 'no-cache' }
+  );
+  if (!connection) {
+    return undefined;
+  }
+  const record = await admin.searchOne(
+    'Basic',
+    { code: TOKEN_STORE_CODE_TOKEN, identifier: `${TOKEN_STORE_IDENTIFIER_SYSTEM}|${connection.id}` },
+    { cache: 'no-cache' }
+  );
+  return record?.id;
+}
+
+/** Whether any version of a record is left: an expunged record has no history, a deleted one keeps it. */
+async function historyLeft(admin: MedplumClient, id: string): Promise<number> {
+  const bundle = await admin.readHistory('Basic', id).catch(() => undefined);
+  return bundle?.entry?.length ?? 0;
 }
 
 async function waitFor<T>(
@@ -412,8 +441,18 @@ async function main(): Promise<void> {
     // ---- disconnect + erase, reconnect, disconnect keep
     console.log('\n7. Disconnect with erase, reconnect, disconnect keeping data');
     const t0 = performance.now();
-    const erased = await ownerA.executeBot(bot('disconnect'), { provider: 'whoop', erase: true });
+    const tokensA = await tokenRecordId(t.admin, patientA);
+    check(tokensA !== undefined && (await historyLeft(t.admin, tokensA)) > 0, 'owner A has a token record', tokensA);
+    const erased = (await ownerA.executeBot(bot('disconnect'), { provider: 'whoop', erase: true })) as {
+      expunged?: boolean;
+    };
     console.log(`  disconnect: ${JSON.stringify(erased)}`);
+    const versionsLeft = await historyLeft(t.admin, tokensA ?? '');
+    check(
+      erased.expunged === true && versionsLeft === 0,
+      'disconnect expunges the token record with its whole history',
+      { expunged: erased.expunged, versionsLeft }
+    );
     await waitFor('erase', BACKFILL_TIMEOUT_MS, async () =>
       (await countObservations(t.admin, { subject: `Patient/${patientA}`, device })) === 0 ? true : undefined
     );

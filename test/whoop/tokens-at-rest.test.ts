@@ -239,25 +239,46 @@ describe('no token readable through FHIR (positive: the searches return resource
   });
 });
 
-describe('disconnect deletes the tokens', () => {
-  test('the token record is gone; what history keeps is bound ciphertext only; a retry reports what it finds', async () => {
+describe('disconnect removes the tokens, history included', () => {
+  test('nobody but a bot can run token-expunge, and it expunges nothing but token-store records', async () => {
     const basic = await connection();
     const record = await tokenRecordOf(env, basic.id);
+    // The owner's policy has no read on the bot, which is what $execute checks.
+    await expect(owner.executeBot(bot('token-expunge'), { tokenRecordId: record?.id ?? '' })).rejects.toThrow();
+    // The project admin can read every Bot, but is not a Bot.
+    await expect(
+      env.adminClient.executeBot(bot('token-expunge'), { tokenRecordId: record?.id ?? '' }, 'application/json')
+    ).rejects.toThrow('Only Baseline bots can expunge token records');
+    expect(await tokenRecordOf(env, basic.id)).toBeDefined();
+  });
+
+  test('the token record and every earlier version are gone; a retry reports what it finds', async () => {
+    const basic = await connection();
+    const record = await tokenRecordOf(env, basic.id);
+    expect(record).toBeDefined();
+    // The token store has versions to lose: connect wrote one, and a refresh writes another.
+    const before = await env.adminClient.readHistory('Basic', record?.id ?? '');
+    expect(before.entry?.length ?? 0).toBeGreaterThanOrEqual(1);
     const first = (await owner.executeBot(bot('disconnect'), { provider: 'whoop', erase: false })) as Record<
       string,
       unknown
     >;
-    expect(first).toMatchObject({ revoked: true, revocation: 'revoked', tokens: 'deleted' });
+    expect(first).toMatchObject({ revoked: true, revocation: 'revoked', tokens: 'deleted', expunged: true });
     expect(await tokenRecordOf(env, basic.id)).toBeUndefined();
-    const history = await env.adminClient.readHistory('Basic', record?.id ?? '').catch(() => undefined);
-    for (const token of sandboxTokens()) {
-      expect(JSON.stringify(history ?? {})).not.toContain(token);
-    }
+    // Expunged, not deleted: even the project admin finds no version (a deleted record would still list them).
+    await expect(env.adminClient.readHistory('Basic', record?.id ?? '')).rejects.toThrow('Not found');
+    await expect(env.adminClient.readResource('Basic', record?.id ?? '')).rejects.toThrow('Not found');
     expectNoTokenMaterial(await connection());
     const again = (await owner.executeBot(bot('disconnect'), { provider: 'whoop', erase: false })) as Record<
       string,
       unknown
     >;
-    expect(again).toMatchObject({ revoked: true, revocation: 'already', tokens: 'already', erased: 0 });
+    expect(again).toMatchObject({
+      revoked: true,
+      revocation: 'already',
+      tokens: 'already',
+      expunged: false,
+      erased: 0,
+    });
   });
 });

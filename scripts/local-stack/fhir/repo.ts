@@ -251,7 +251,7 @@ export class LocalRepository extends FhirRepository {
    * No quota is charged, an unknown id is not an error (both as Medplum 5.0.10).
    */
   async expungeResource(resourceType: string, id: string): Promise<void> {
-    if (this.ctx.accessPolicy && !this.ctx.projectAdmin && !this.ctx.superAdmin) {
+    if (!this.isSystem && !this.ctx.projectAdmin && !this.ctx.superAdmin) {
       throw new OperationOutcomeError(forbidden);
     }
     validateResourceType(resourceType);
