@@ -1,7 +1,7 @@
 /**
  * Serves the built patient app (app/dist) with an SPA fallback and a runtime `/config.js`, so one build can point at
  * any Medplum server: the start script and the browser tests use it; a real deployment can use any static host
- * that serves the same `/config.js`.
+ * that serves the same `/config.js` and the same fallback (app/deploy/nginx.conf is one, tested).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -37,9 +37,9 @@ function newestMtime(path: string): number {
   return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
 }
 
-/** Whether app/dist is missing or older than any app source (so tests never drive a stale build). */
-export function appBuildIsStale(): boolean {
-  const built = join(APP_DIST, 'index.html');
+/** Whether the build in `dist` is missing or older than any app source (so tests never drive a stale build). */
+export function appBuildIsStale(dist: string = APP_DIST): boolean {
+  const built = join(dist, 'index.html');
   if (!existsSync(built)) {
     return true;
   }
@@ -49,30 +49,60 @@ export function appBuildIsStale(): boolean {
   return newest > statSync(built).mtimeMs;
 }
 
-/** Builds the app with Vite when the build is missing or stale (or always, with `force`). */
-export function buildApp(options: { force?: boolean } = {}): void {
-  if (!options.force && !appBuildIsStale()) {
-    return;
+export interface AppBuild {
+  /** False when the existing build was current and nothing ran. */
+  built: boolean;
+  durationMs: number;
+  /** Everything Vite printed (chunk list, warnings): for a log file, not for the terminal. */
+  output: string;
+}
+
+/**
+ * Builds the app with Vite when the build is missing or stale (or always, with `force`). Vite's output is returned,
+ * not printed: `npm start` puts it in its log file; a failed build throws with it.
+ * @param options - `force` rebuilds even when current; `outDir` builds somewhere other than app/dist.
+ * @returns Whether it built, how long it took and what Vite printed.
+ */
+export function buildApp(options: { force?: boolean; outDir?: string } = {}): AppBuild {
+  const outDir = options.outDir ?? APP_DIST;
+  if (!options.force && !appBuildIsStale(outDir)) {
+    return { built: false, durationMs: 0, output: '' };
   }
+  const t0 = Date.now();
   const result = spawnSync(
     process.execPath,
-    [join(REPO_ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'app/vite.config.ts', '--logLevel', 'warn'],
+    [
+      join(REPO_ROOT, 'node_modules/vite/bin/vite.js'),
+      'build',
+      '--config',
+      'app/vite.config.ts',
+      '--outDir',
+      outDir,
+      '--emptyOutDir',
+    ],
     {
       cwd: REPO_ROOT,
-      stdio: 'inherit',
+      encoding: 'utf8',
+      // Under Vitest NODE_ENV is "test", which would make Vite emit React's development build (effects run twice,
+      // every request sent twice): what the tests measure must be what users get.
+      env: { ...process.env, NO_COLOR: '1', NODE_ENV: 'production' },
+      maxBuffer: 64 * 1024 * 1024,
     }
   );
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
   if (result.status !== 0) {
-    throw new Error(`vite build failed with exit code ${result.status ?? 'unknown'}`);
+    throw new Error(`vite build failed with exit code ${result.status ?? 'unknown'}:\n${output.slice(-4000)}`);
   }
+  return { built: true, durationMs: Date.now() - t0, output };
 }
 
 export async function serveApp(
   config: AppRuntimeConfig,
-  options: { host?: string; port?: number } = {}
+  options: { host?: string; port?: number; dir?: string } = {}
 ): Promise<{ url: string; server: Server }> {
   const configJs = renderRuntimeConfigScript(config);
-  const index = join(APP_DIST, 'index.html');
+  const dir = resolve(options.dir ?? APP_DIST);
+  const index = join(dir, 'index.html');
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (path === '/config.js') {
@@ -80,8 +110,8 @@ export async function serveApp(
       res.end(configJs);
       return;
     }
-    const file = resolve(APP_DIST, normalize('.' + path));
-    const inside = file.startsWith(APP_DIST);
+    const file = resolve(dir, normalize('.' + path));
+    const inside = file.startsWith(dir);
     const target = inside && existsSync(file) && statSync(file).isFile() ? file : index;
     res.writeHead(200, { 'Content-Type': TYPES[extname(target)] ?? 'application/octet-stream' });
     res.end(readFileSync(target));

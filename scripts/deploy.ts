@@ -7,8 +7,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { OperationOutcomeError } from '@medplum/core';
+import { renderRuntimeConfigScript } from '../app/src/runtime-config.ts';
+import { CLIENT_KEYS } from '../data/core/client-applications.ts';
 import { BOT_DEFINITIONS, checkBotConfig } from '../data/core/bots.ts';
 import { readBotConfig, DEFAULT_CONFIG_PATH } from './build-bots.ts';
+import { writeCliConfig } from './deploy/cli-config.ts';
 import { deploy } from './deploy/deploy.ts';
 import { loadEnv, parseArgs, parseDeployEnv, USAGE } from './deploy/env.ts';
 import { DeployError } from './deploy/errors.ts';
@@ -50,6 +53,25 @@ async function main(): Promise<void> {
     if (bot.webhookUrl) {
       console.log(`Bot ${bot.name}: public webhook ${bot.webhookUrl}`);
     }
+  }
+  if (!report.dryRun) {
+    // Everything the app's /config.js needs comes from this deploy; printing it saves copying ids by hand.
+    const configJs = renderRuntimeConfigScript({
+      medplumBaseUrl: client.getBaseUrl(),
+      clientId: report.clients[CLIENT_KEYS.patientApp],
+      projectId: report.projectId,
+    });
+    console.log(`The app's /config.js for this server: ${configJs.trimEnd()}`);
+  }
+  if (!report.dryRun && existsSync(DEFAULT_CONFIG_PATH)) {
+    const cli = writeCliConfig({
+      baseUrl: client.getBaseUrl(),
+      entries: readBotConfig(DEFAULT_CONFIG_PATH),
+      bots: report.bots,
+    });
+    console.log(
+      `medplum CLI: this server's bot ids are in ${cli.relativeDir}/medplum.config.json; to update one bot: cd ${cli.relativeDir} && npx medplum bot deploy <name>`
+    );
   }
   if (report.missingSecrets.length > 0) {
     console.log(

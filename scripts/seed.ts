@@ -41,6 +41,15 @@ const PEOPLE: DemoPerson[] = [
   },
 ];
 
+/**
+ * The WHOOP sandbox's people for the demo, in order: one per demo patient, named like them and with their email, so
+ * on the sandbox's consent page each patient finds themselves. Their data differs (each has its own position in the
+ * sandbox's seed); the owner's is the sandbox's default person.
+ */
+export const DEMO_WHOOP_PEOPLE: readonly { firstName: string; lastName: string; email: string }[] = PEOPLE.filter(
+  (person) => person.resourceType === 'Patient'
+).map((person) => ({ firstName: person.firstName, lastName: person.lastName, email: DEMO_LOGINS[person.key].email }));
+
 async function policyRef(medplum: MedplumClient, key: string): Promise<Reference<AccessPolicy>> {
   const policy = await medplum.searchOne('AccessPolicy', { _tag: tokenSearch(POLICY_IDENTIFIER_SYSTEM, key) });
   if (!policy) {

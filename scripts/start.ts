@@ -2,78 +2,144 @@
  * `npm start`: the local stack with Baseline deployed into it, demo people, and the patient app — one process.
  * Data persists in .local-stack/data (delete it to start over). Everything it does to the stack goes through the
  * same HTTP APIs a real Medplum has: deploy and seed are the scripts you would run against production.
+ *
+ * The terminal gets one line per step and then the URLs and sign-ins; the details (every deploy item, Vite's output,
+ * the local stack's log) go to `<data dir>/logs/start.log`, rewritten on every start.
  */
-import { join } from 'node:path';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { buildApp, REPO_ROOT, serveApp } from './app-server.ts';
 import { CLIENT_KEYS } from '../data/core/client-applications.ts';
 import { deploy } from './deploy/index.ts';
 import { startLocalStack } from './local-stack/server.ts';
 import { clientCredentialsClient } from './medplum-client.ts';
 import { registerWhoopWebhook, startWiredWhoopSandbox } from './sandboxes/wire.ts';
-import { DEMO_LOGINS, seedDemoPeople } from './seed.ts';
+import { DEMO_LOGINS, DEMO_WHOOP_PEOPLE, seedDemoPeople } from './seed.ts';
 
 const t0 = Date.now();
 const dataDir = process.env.LOCAL_STACK_DATA_DIR ?? join(REPO_ROOT, '.local-stack', 'data');
 const stackPort = Number(process.env.LOCAL_STACK_PORT ?? 8103);
 const appPort = Number(process.env.APP_PORT ?? 3000);
 
-const stack = await startLocalStack({
-  dataDir,
-  port: stackPort,
-  cron: true,
-  log: (message, data) => console.error(`[local-stack] ${message}${data ? ' ' + JSON.stringify(data) : ''}`),
-});
-console.log(`local stack   ${stack.baseUrl}  (${stack.seeded ? 'new project' : 'existing data'} in ${dataDir})`);
+const logDir = join(dataDir, 'logs');
+mkdirSync(logDir, { recursive: true });
+const logPath = join(logDir, 'start.log');
+const logFile = createWriteStream(logPath, { flags: 'w' });
+/** Shown relative to where npm start runs when that is shorter (the default: .local-stack/data/logs/start.log). */
+const shownLogPath = ((): string => {
+  const rel = relative(process.cwd(), logPath);
+  return rel.length < logPath.length && !rel.startsWith('..') ? rel : logPath;
+})();
 
-const admin = await clientCredentialsClient(stack.baseUrl, stack.adminClient.clientId, stack.adminClient.clientSecret);
-const appBaseUrl = `http://127.0.0.1:${appPort}`;
-// The WHOOP sandbox stands in for api.prod.whoop.com: the project's WHOOP secrets point at it.
-const whoop = await startWiredWhoopSandbox({
-  admin,
-  projectId: stack.projectId,
-  appBaseUrls: [appBaseUrl],
-  dataDir,
-  port: Number(process.env.WHOOP_SANDBOX_PORT ?? 8111),
-  overwriteSecrets: true,
-});
-const report = await deploy({
-  client: admin,
-  projectId: stack.projectId,
-  appBaseUrls: [appBaseUrl],
-  log: (line) => console.log(`  ${line}`),
-});
-console.log(`deploy        ${report.summary}`);
-registerWhoopWebhook(whoop, report);
-await seedDemoPeople(admin, stack.projectId);
+function toLog(text: string): void {
+  logFile.write(`${new Date().toISOString()} ${text.endsWith('\n') ? text : `${text}\n`}`);
+}
 
-buildApp({ force: process.env.BASELINE_REBUILD_APP === '1' });
-const app = await serveApp(
-  { medplumBaseUrl: stack.baseUrl, projectId: stack.projectId, clientId: report.clients[CLIENT_KEYS.patientApp] },
-  { port: appPort }
-);
+/** One summary line per step, aligned, also kept in the log. */
+function step(label: string, text: string): void {
+  const line = `${label.padEnd(13)} ${text}`;
+  console.log(line);
+  toLog(line);
+}
 
-console.log(`
-Baseline is running (${((Date.now() - t0) / 1000).toFixed(1)} s)
+// Until the stack is up, its log lines are start-up detail; afterwards they report problems while it runs (failed
+// requests, bots that could not be found), which belong on the terminal too.
+let running = false;
+const stackLog = (message: string, data?: Record<string, unknown>): void => {
+  const line = `[local-stack] ${message}${data ? ' ' + JSON.stringify(data) : ''}`;
+  toLog(line);
+  if (running) {
+    console.error(line);
+  }
+};
 
-  Patient app    ${app.url}
+async function main(): Promise<void> {
+  const stack = await startLocalStack({ dataDir, port: stackPort, cron: true, log: stackLog });
+  step('local stack', `${stack.baseUrl}  (${stack.seeded ? 'new project' : 'existing data'} in ${dataDir})`);
+
+  const admin = await clientCredentialsClient(
+    stack.baseUrl,
+    stack.adminClient.clientId,
+    stack.adminClient.clientSecret
+  );
+  const appBaseUrl = `http://127.0.0.1:${appPort}`;
+  // The WHOOP sandbox stands in for api.prod.whoop.com: the project's WHOOP secrets point at it.
+  const whoop = await startWiredWhoopSandbox({
+    admin,
+    projectId: stack.projectId,
+    appBaseUrls: [appBaseUrl],
+    dataDir,
+    port: Number(process.env.WHOOP_SANDBOX_PORT ?? 8111),
+    overwriteSecrets: true,
+    // One synthetic WHOOP person per demo patient: on the consent page each signs in to WHOOP as themselves.
+    options: { people: DEMO_WHOOP_PEOPLE },
+  });
+  const report = await deploy({
+    client: admin,
+    projectId: stack.projectId,
+    appBaseUrls: [appBaseUrl],
+    log: (line) => toLog(`deploy ${line}`),
+  });
+  const warnings = report.warnings.length === 0 ? '' : `; ${report.warnings.length} warning(s) in the log`;
+  step('deploy', `${report.summary.replace(/^deploy: /, '')}${warnings}`);
+  registerWhoopWebhook(whoop, report);
+  await seedDemoPeople(admin, stack.projectId);
+  toLog('demo people seeded');
+
+  const build = buildApp({ force: process.env.BASELINE_REBUILD_APP === '1' });
+  if (build.output) {
+    toLog(`vite build\n${build.output}`);
+  }
+  step('app', build.built ? `built (${(build.durationMs / 1000).toFixed(1)} s)` : 'build is current');
+  const app = await serveApp(
+    { medplumBaseUrl: stack.baseUrl, projectId: stack.projectId, clientId: report.clients[CLIENT_KEYS.patientApp] },
+    { port: appPort }
+  );
+  step('details', shownLogPath);
+
+  // The part people need: bold on a terminal, framed either way so it stands apart from the step lines above.
+  const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+  const whoopName = (email: string): string => {
+    const person = DEMO_WHOOP_PEOPLE.find((p) => p.email === email);
+    return person ? `   (at WHOOP: ${person.firstName} ${person.lastName})` : '';
+  };
+  const bold = (text: string): string => (color ? `\x1b[1m${text}\x1b[22m` : text);
+  const rule = '─'.repeat(78);
+  console.log(`
+${rule}
+  ${bold(`Baseline is running (${((Date.now() - t0) / 1000).toFixed(1)} s)`)}
+
+  Patient app    ${bold(app.url)}
   FHIR API       ${stack.baseUrl}fhir/R4/
   SMART config   ${stack.baseUrl}.well-known/smart-configuration
-  WHOOP sandbox  ${whoop.sandbox.baseUrl}  (stand-in for WHOOP: consent page, API, signed webhooks)
+  WHOOP sandbox  ${whoop.sandbox.baseUrl}  (stand-in for WHOOP; on its consent page, sign in as yourself)
 
   Sign in as
-    owner        ${DEMO_LOGINS.owner.email} / ${DEMO_LOGINS.owner.password}
-    2nd patient  ${DEMO_LOGINS.other.email} / ${DEMO_LOGINS.other.password}
-    clinician    ${DEMO_LOGINS.clinician.email} / ${DEMO_LOGINS.clinician.password}
-    admin        ${DEMO_LOGINS.admin.email} / ${DEMO_LOGINS.admin.password}
-  Admin API client (for npm run deploy): see ${join(dataDir, 'admin-client.json')}
+    owner        ${bold(`${DEMO_LOGINS.owner.email} / ${DEMO_LOGINS.owner.password}`)}${whoopName(DEMO_LOGINS.owner.email)}
+    2nd patient  ${bold(`${DEMO_LOGINS.other.email} / ${DEMO_LOGINS.other.password}`)}${whoopName(DEMO_LOGINS.other.email)}
+    clinician    ${bold(`${DEMO_LOGINS.clinician.email} / ${DEMO_LOGINS.clinician.password}`)}
+    admin        ${bold(`${DEMO_LOGINS.admin.email} / ${DEMO_LOGINS.admin.password}`)}
+  Admin API client (for npm run deploy): ${join(dataDir, 'admin-client.json')}
+${rule}
+A development stand-in for a Medplum 5 server, not a production store. Ctrl-C to stop.`);
+  running = true;
 
-The local stack is a development stand-in for a Medplum 5 server, not a production store. Ctrl-C to stop.
-`);
+  const shutdown = (): void => {
+    app.server.close();
+    void whoop.sandbox.close();
+    void stack.close().then(() => logFile.end(() => process.exit(0)));
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
 
-const shutdown = (): void => {
-  app.server.close();
-  void whoop.sandbox.close();
-  void stack.close().then(() => process.exit(0));
-};
-process.on('SIGINT', shutdown);
-process.on('SIGTERM', shutdown);
+try {
+  await main();
+} catch (err) {
+  // The cause is often in the detail (a deploy item, Vite's output): say where it is.
+  toLog(`start failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`npm start failed: ${message.split('\n')[0] ?? ''}`);
+  console.error(`details: ${shownLogPath}`);
+  logFile.end(() => process.exit(1));
+}

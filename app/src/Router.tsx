@@ -1,21 +1,28 @@
-import { useMedplumProfile } from '@medplum/react';
+import { useMedplum, useMedplumProfile } from '@medplum/react';
 import type { JSX } from 'react';
 import { Navigate, Route, Routes } from 'react-router';
+import { AdminPage } from './pages/admin/AdminPage.tsx';
 import { ClinicianPage } from './pages/clinician/ClinicianPage.tsx';
 import { ConnectCallbackPage } from './pages/connections/ConnectCallbackPage.tsx';
 import { ConnectionsPage } from './pages/connections/ConnectionsPage.tsx';
 import { DataPage } from './pages/data/DataPage.tsx';
 import { HomePage } from './pages/home/HomePage.tsx';
 import { LaunchPage } from './pages/launch/LaunchPage.tsx';
+import { NotFoundPage } from './pages/notfound/NotFoundPage.tsx';
 import { SignInPage } from './pages/signin/SignInPage.tsx';
 
+/** The owner's pages: signed out, these lead to sign-in (they exist, they just need a session). */
+const PATIENT_PATHS = ['/', '/connections', '/data', '/connect/:provider/callback'];
+
 /**
- * Every route. Signed-out users only reach sign-in and the SMART launch endpoint; signed-in users are routed by
- * profile type: a Patient gets home, Connections (with the provider OAuth callback) and Data; anyone else gets the
- * clinician view.
+ * Every route. Signed-out users reach sign-in and the SMART launch endpoint, and the owner's pages send them to
+ * sign-in; signed-in users are routed by who they are: a Patient gets home, Connections (with the provider OAuth
+ * callback) and Data; a project admin (ProjectMembership.admin, from /auth/me) gets the administration page; anyone
+ * else gets the clinician view. An address with no page gets the not-found page, never a silent redirect.
  * @returns The routes for the current session.
  */
 export function AppRoutes(): JSX.Element {
+  const medplum = useMedplum();
   const profile = useMedplumProfile();
 
   if (!profile) {
@@ -23,10 +30,20 @@ export function AppRoutes(): JSX.Element {
       <Routes>
         <Route path="/signin" element={<SignInPage />} />
         <Route path="/launch" element={<LaunchPage />} />
-        <Route path="*" element={<Navigate to="/signin" replace />} />
+        {PATIENT_PATHS.map((path) => (
+          <Route key={path} path={path} element={<Navigate to="/signin" replace />} />
+        ))}
+        <Route path="*" element={<NotFoundPage signedIn={false} />} />
       </Routes>
     );
   }
+
+  // Signed in, sign-in has nothing to offer (Back after signing in lands here).
+  const common = [
+    <Route key="signin" path="/signin" element={<Navigate to="/" replace />} />,
+    <Route key="launch" path="/launch" element={<LaunchPage />} />,
+    <Route key="*" path="*" element={<NotFoundPage signedIn />} />,
+  ];
 
   if (profile.resourceType === 'Patient') {
     return (
@@ -35,16 +52,22 @@ export function AppRoutes(): JSX.Element {
         <Route path="/connections" element={<ConnectionsPage />} />
         <Route path="/connect/:provider/callback" element={<ConnectCallbackPage />} />
         <Route path="/data" element={<DataPage patient={profile} />} />
-        <Route path="/launch" element={<LaunchPage />} />
-        <Route path="*" element={<Navigate to="/" replace />} />
+        {common}
+      </Routes>
+    );
+  }
+  if (medplum.isProjectAdmin()) {
+    return (
+      <Routes>
+        <Route path="/" element={<AdminPage />} />
+        {common}
       </Routes>
     );
   }
   return (
     <Routes>
       <Route path="/" element={<ClinicianPage profile={profile} />} />
-      <Route path="/launch" element={<LaunchPage />} />
-      <Route path="*" element={<Navigate to="/" replace />} />
+      {common}
     </Routes>
   );
 }

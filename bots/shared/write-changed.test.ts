@@ -213,6 +213,14 @@ describe('conditional creates only where two runs can race', () => {
   });
 
   it('the batch carries ifNoneExist only on the racing entries', async () => {
+    // writeChanged plans against the real clock, so the records are dated relative to it.
+    const atReal = (msAgo: number): Observation =>
+      obs('r', 'deep', 1, {
+        effectivePeriod: {
+          start: new Date(Date.now() - msAgo - 3600_000).toISOString(),
+          end: new Date(Date.now() - msAgo).toISOString(),
+        },
+      });
     const server = new FakeServer(1_000_000);
     const sent: Bundle[] = [];
     const original = server.executeBatch.bind(server);
@@ -221,14 +229,14 @@ describe('conditional creates only where two runs can race', () => {
       return original(bundle);
     };
     const recent = {
-      ...at(0),
+      ...atReal(0),
       identifier: [
         { system: KEY, value: 'new:deep' },
         { system: RECORD, value: 'new' },
       ],
     };
     const old = {
-      ...at(30 * 86_400_000),
+      ...atReal(30 * 86_400_000),
       identifier: [
         { system: KEY, value: 'old:deep' },
         { system: RECORD, value: 'old' },

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deploy } from '../deploy/index.ts';
 import { clientCredentialsClient } from '../medplum-client.ts';
+import { announce, machineLine } from './about.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+announce('bench:stack', `~${RUNS * 5} seconds (${RUNS} runs)`);
 
 interface Sample {
   coldStartMs: number;
@@ -79,6 +81,4 @@ console.log(`full deploy (first run):         ${fmt(median(samples.map((s) => s.
 console.log(
   `repeat deploy (no-op):           ${fmt(median(samples.map((s) => s.redeployMs)))}, changes: ${samples.map((s) => s.redeployChanges).join(', ')}`
 );
-console.log(
-  `reproduce: npm run bench:stack   (machine: ${(await import('node:os')).cpus().length} cores, Node ${process.version})`
-);
+console.log(`reproduce: npm run bench:stack   (${machineLine()})`);

@@ -29,13 +29,14 @@ import { finishConnect, startConnect } from '../sandboxes/connect-flow.ts';
 import { registerWhoopWebhook, startWiredWhoopSandbox, WHOOP_CALLBACK_PATH } from '../sandboxes/wire.ts';
 import type { WiredWhoop } from '../sandboxes/wire.ts';
 import { DEMO_LOGINS, seedDemoPeople } from '../seed.ts';
+import { announce, machineLine } from './about.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 60);
 const APP = 'http://127.0.0.1:3000';
 const REDIRECT = APP + WHOOP_CALLBACK_PATH;
 const BACKFILL = `${TASK_TYPE_SYSTEM}|backfill`;
 
-console.log('bench:whoop — takes ~8 minutes (the default-quota year backfill alone is ~5 minutes, by design)');
+announce('bench:whoop', '~8 minutes (the default-quota year backfill alone is ~5 minutes, by design)');
 
 interface Env {
   stack: LocalStack;
@@ -251,7 +252,7 @@ function figure(name: string, value: string): void {
   }
 }
 
-console.log('\nFigures (npm run bench:whoop)');
+console.log(`\nFigures (npm run bench:whoop; ${machineLine()})`);
 for (const [name, value] of figures) {
   console.log(`| ${name} | ${value} |`);
 }

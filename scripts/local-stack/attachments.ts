@@ -48,7 +48,8 @@ export function parseBinaryUrl(baseUrl: string, url: string): BinaryUrl | undefi
   return { id, ...(versionId ? { versionId } : {}) };
 }
 
-function signUrl(ctx: StackContext, id: string, versionId: string): string {
+/** A storage URL for one Binary version, valid for an hour (Medplum's getPresignedUrl). */
+export function signUrl(ctx: StackContext, id: string, versionId: string): string {
   const expires = Math.floor(Date.now() / 1000) + PRESIGNED_SECONDS;
   const unsigned = `${ctx.baseUrl}storage/${id}/${versionId}?Expires=${expires}`;
   const signer = createSign('sha256');

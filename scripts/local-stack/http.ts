@@ -44,8 +44,17 @@ function bodyLimit(req: IncomingMessage): number {
 }
 
 export async function readBody(req: IncomingMessage): Promise<RawBody> {
+  const bytes = await readBodyBytes(req, bodyLimit(req));
+  return {
+    text: bytes.toString('utf8'),
+    contentType: (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '',
+    contentTypeHeader: req.headers['content-type'],
+  };
+}
+
+/** The body's bytes as sent (Binary uploads must not go through a text decoding); over `limit` is a 400. */
+export async function readBodyBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  const limit = bodyLimit(req);
   let size = 0;
   for await (const chunk of req) {
     const buf = chunk as Buffer;
@@ -63,11 +72,7 @@ export async function readBody(req: IncomingMessage): Promise<RawBody> {
     // Medplum's body parsers fail with `entity.too.large`, which its error handler answers like this.
     throw new HttpError(400, 'File too large', 'invalid');
   }
-  return {
-    text: Buffer.concat(chunks).toString('utf8'),
-    contentType: (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '',
-    contentTypeHeader: req.headers['content-type'],
-  };
+  return Buffer.concat(chunks);
 }
 
 export function isJsonContentType(contentType: string): boolean {

@@ -16,6 +16,7 @@ import type { FhirRequest, HttpMethod } from '@medplum/fhir-router';
 import type { ClientApplication, Practitioner, Project, ProjectMembership, Resource, User } from '@medplum/fhirtypes';
 import { createClientApplication } from './admin.ts';
 import { handleStorage, presignAttachments } from './attachments.ts';
+import { binaryWriteTarget, handleBinaryWrite } from './binary.ts';
 import { handleAdminRoute } from './admin.ts';
 import { authenticate, handleAuthRoute } from './auth.ts';
 import { CronRunner, handleDeploy, handleExecute, handleWebhook, SubscriptionDispatcher } from './bots.ts';
@@ -188,6 +189,12 @@ async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerRe
     }
     await caller.repo.expungeResource(expunge[1], expunge[2]);
     sendOutcome(res, allOk);
+    return;
+  }
+
+  const binaryWrite = binaryWriteTarget(method, fhirPath);
+  if (binaryWrite) {
+    await handleBinaryWrite(ctx, caller, req, res, binaryWrite);
     return;
   }
 

@@ -11,14 +11,23 @@ export function bot(identifier: string): { system: string; value: string } {
   return { system: BOT_IDENTIFIER_SYSTEM, value: identifier };
 }
 
+/**
+ * @param client - signed in as the patient
+ * @param redirectUri - the app's callback
+ * @param whoopUserId - who signs in on the sandbox's consent page (default: its first person)
+ * @returns the code and state the sandbox redirected back with
+ */
 export async function startConnect(
   client: MedplumClient,
-  redirectUri: string
+  redirectUri: string,
+  whoopUserId?: number
 ): Promise<{ code: string; state: string }> {
   const { authorizeUrl } = (await client.executeBot(bot('connect-start'), { provider: 'whoop', redirectUri })) as {
     authorizeUrl: string;
   };
-  const location = new URL(await approveConsent(authorizeUrl));
+  const location = new URL(
+    await approveConsent(authorizeUrl, whoopUserId === undefined ? {} : { userId: whoopUserId })
+  );
   return { code: location.searchParams.get('code') ?? '', state: location.searchParams.get('state') ?? '' };
 }
 

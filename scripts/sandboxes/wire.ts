@@ -22,7 +22,8 @@ export interface WiredWhoop {
 
 /**
  * @param params - admin client and project, the app's base URLs (for the registered redirect URIs), and where to
- *   keep the sandbox app's credentials across restarts (a dev stack's stored signatures must keep verifying)
+ *   keep the sandbox app's credentials and the sandbox's state across restarts (a dev stack's stored tokens must
+ *   keep working and its signatures verifying); `options.people` gives the synthetic people (default one)
  * @returns the running sandbox and its app credentials
  */
 export async function startWiredWhoopSandbox(params: {
@@ -47,6 +48,9 @@ export async function startWiredWhoopSandbox(params: {
     // The synthetic history ends yesterday (UTC): ending today would put part of "today" after the real clock,
     // where the API's default `end=now` hides it, so what exists would depend on the time of day.
     endDate: new Date(Date.now() - 86_400_000).toISOString().slice(0, 10),
+    // Grants, tokens and webhook URL live beside the app's credentials: a restart must not forget the links the
+    // stack's connections point to.
+    ...(params.dataDir === undefined ? {} : { dataDir: params.dataDir }),
     ...params.options,
     clients: [
       {

@@ -93,6 +93,8 @@ describe('buildLatestBatch', () => {
       _sort: '-date',
       _count: '1',
       _include: 'Observation:device',
+      // Only what the page reads: the Observation's value, time and device, the Device's name.
+      _elements: 'status,code,effective,value,component,device,deviceName,manufacturer',
     });
   });
 });
@@ -103,6 +105,7 @@ test('buildSeriesQuery bounds the window and pages oldest first', () => {
   expect(params.get('_sort')).toBe('date');
   expect(params.get('_count')).toBe('1000');
   expect(params.get('status')).toBe('final,amended,corrected,preliminary');
+  expect(params.get('_elements')).toBe('status,code,effective,value,component,device');
 });
 
 describe('observationValue and observationTime', () => {

@@ -126,3 +126,51 @@ test('clinician signs in and sees the clinician placeholder, not a patient home'
 
   expect(pageErrors).toEqual([]);
 });
+
+test('the project admin lands on project administration, not the clinician view', async () => {
+  const { admin } = requireStack().logins;
+  const { page, pageErrors } = await openApp('admin');
+
+  await signIn(page, admin);
+
+  await page.getByTestId('admin-heading').waitFor();
+  expect(new URL(page.url()).pathname).toBe('/');
+  expect(await page.getByTestId('clinician-heading').count()).toBe(0);
+  expect(await page.getByTestId('greeting').count()).toBe(0);
+  // It shows which deployment the app talks to: the project and the bots deploy installed.
+  const project = await requireStack().adminClient.readResource('Project', requireStack().projectId);
+  expect(await page.getByTestId('admin-project').textContent()).toBe(project.name);
+  await page.getByTestId('admin-bot-count').waitFor();
+  expect(await page.getByTestId('admin-bot-count').textContent()).toBe(
+    `${requireStack().deployReport.bots.length} Baseline bots deployed.`
+  );
+  await page.screenshot({ path: `${OUTPUT_DIR}admin.png`, fullPage: true });
+
+  expect(pageErrors).toEqual([]);
+});
+
+test('an unknown address shows a not-found page with the way home, signed out and signed in', async () => {
+  const stack = requireStack();
+  const { page, pageErrors } = await openApp('not-found');
+  await page.goto(new URL('/no-such-page', stack.appUrl).toString());
+  await page.getByTestId('not-found').waitFor();
+  // No silent redirect: the address stays what was asked for, and the page names it.
+  expect(new URL(page.url()).pathname).toBe('/no-such-page');
+  expect(await page.getByTestId('not-found-path').textContent()).toBe('/no-such-page');
+  await page.getByRole('link', { name: 'Go to sign in' }).click();
+  await signIn(page, stack.logins.owner);
+  await page.getByTestId('greeting').waitFor();
+
+  await page.goto(new URL('/settings/nothing-here', stack.appUrl).toString());
+  await page.getByTestId('not-found').waitFor();
+  expect(new URL(page.url()).pathname).toBe('/settings/nothing-here');
+  await page.getByRole('link', { name: 'Go to the home page' }).click();
+  await page.getByTestId('greeting').waitFor();
+  expect(new URL(page.url()).pathname).toBe('/');
+  // The owner's real pages still load directly, and signed in, /signin leads home rather than to not-found.
+  await page.goto(new URL('/signin', stack.appUrl).toString());
+  await page.getByTestId('greeting').waitFor();
+  expect(new URL(page.url()).pathname).toBe('/');
+
+  expect(pageErrors).toEqual([]);
+});

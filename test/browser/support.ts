@@ -26,13 +26,19 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
 }
 
+/** The desktop size every browser test uses unless it says otherwise (and the README screenshots are taken at). */
+export const DESKTOP = { width: 1280, height: 900 } as const;
+/** A common phone (iPhone 12–15 class) in CSS pixels: the app must work at this size. */
+export const PHONE = { width: 390, height: 844 } as const;
+
 export async function openPage(
   browser: Browser,
   url: string,
   name: string,
-  timeoutMs = 15_000
+  timeoutMs = 15_000,
+  viewport: { width: number; height: number } = DESKTOP
 ): Promise<{ context: BrowserContext; page: Page; pageErrors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await browser.newContext({ viewport });
   const page = await context.newPage();
   page.setDefaultTimeout(timeoutMs);
   const pageErrors: string[] = [];

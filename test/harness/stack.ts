@@ -43,7 +43,10 @@ export interface TestStackOptions {
   /** Extra bots to deploy (fixtures), each with its own policy. */
   bots?: BotDefinition[];
   botPolicies?: PolicyDefinition[];
-  /** Keep data in this directory (otherwise a temporary one, removed on stop). */
+  /**
+   * Keep data in this directory (otherwise a temporary one, removed on stop). The WHOOP sandbox then keeps its state
+   * there too, as under `npm start`, so a second stack on the same directory is a restart.
+   */
   dataDir?: string;
   /** Start the WHOOP sandbox and wire it to the project (secrets, redirect URI, webhook URL). */
   whoop?: boolean | Partial<WhoopSandboxOptions>;
@@ -85,6 +88,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         projectId: stack.projectId,
         appBaseUrls: [appBaseUrl],
         options: typeof options.whoop === 'object' ? options.whoop : {},
+        // A restarted sandbox listens on a new port: the project's WHOOP base URLs must follow it.
+        ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir, overwriteSecrets: true }),
       })
     : undefined;
   const deployReport = await deploy({

@@ -325,12 +325,10 @@ describe('only invalid_grant asks the owner to reconnect', () => {
 
   test('invalid_grant: the connection is credentials-expired and the owner is asked to reconnect', async () => {
     const sandbox = env.whoop?.sandbox;
-    for (const t of sandbox?.control.tokensFor(sandbox.userId) ?? []) {
-      await fetch(`${sandbox?.apiBaseUrl}/v2/user/access`, {
-        method: 'DELETE',
-        headers: { Authorization: `Bearer ${t.accessToken}` },
-      });
-    }
+    // The owner revokes Baseline in WHOOP's app (no API rate limit involved).
+    expect(sandbox?.control.tokensFor(sandbox.userId).length).toBeGreaterThan(0);
+    sandbox?.control.revokeUserAccess(sandbox.userId);
+    expect(sandbox?.control.tokensFor(sandbox.userId)).toEqual([]);
     await expireToken();
     await env.adminClient.executeBot(bot('sweeper'), {});
     const view = (await connections(owner))[0];

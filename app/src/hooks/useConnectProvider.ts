@@ -1,10 +1,12 @@
+import { showNotification } from '@mantine/notifications';
+import { normalizeErrorString } from '@medplum/core';
 import { useMedplum } from '@medplum/react';
 import { useCallback, useState } from 'react';
 import { executeOwnerBot } from '../lib/bots.ts';
 import { connectRedirectUri } from '../lib/connect-callback.ts';
 import { ConnectStartResponseSchema } from '../lib/connections.ts';
 import type { ProviderInfo } from '../lib/providers.ts';
-import { showErrorNotification } from '../utils/notifications.ts';
+import { describeConnectFailure } from '../lib/human-errors.ts';
 
 /**
  * Starts a provider's OAuth consent: connect-start stores a hashed, single-use `state` and returns the provider's
@@ -32,7 +34,13 @@ export function useConnectProvider(): {
         window.location.assign(authorizeUrl);
       } catch (err) {
         setConnecting(undefined);
-        showErrorNotification(err, `Could not start connecting ${provider.name}`);
+        const human = describeConnectFailure(provider.name, normalizeErrorString(err));
+        showNotification({
+          color: 'red',
+          title: human.title,
+          message: `${human.what} ${human.next}${human.detail ? ` (Details: ${human.detail})` : ''}`,
+          autoClose: false,
+        });
       }
     },
     [medplum]

@@ -1,6 +1,7 @@
 import { useMedplum } from '@medplum/react';
 import { useCallback, useState } from 'react';
 import { useNavigate } from 'react-router';
+import { clearDataCache } from '../lib/data-cache.ts';
 import { showErrorNotification } from '../utils/notifications.ts';
 
 /**
@@ -14,6 +15,8 @@ export function useSignOut(): { signOut: () => Promise<void>; signingOut: boolea
 
   const signOut = useCallback(async (): Promise<void> => {
     setSigningOut(true);
+    // The Data page's cache holds this person's values; the next person on this browser must not see them.
+    clearDataCache();
     try {
       await medplum.signOut();
     } catch (err) {

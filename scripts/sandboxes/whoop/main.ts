@@ -3,7 +3,9 @@
  *   node scripts/sandboxes/whoop/main.ts
  * Configuration comes from the environment (the same names Baseline's bots read for the app credentials):
  * WHOOP_CLIENT_ID, WHOOP_CLIENT_SECRET, WHOOP_SANDBOX_REDIRECT_URIS (comma-separated), and optionally
- * WHOOP_SANDBOX_PORT (default 8111), WHOOP_SANDBOX_SEED, WHOOP_SANDBOX_END_DATE, WHOOP_SANDBOX_WEBHOOK_URL.
+ * WHOOP_SANDBOX_PORT (default 8111), WHOOP_SANDBOX_SEED, WHOOP_SANDBOX_END_DATE, WHOOP_SANDBOX_WEBHOOK_URL,
+ * WHOOP_SANDBOX_PEOPLE (how many synthetic people, default 1) and WHOOP_SANDBOX_DATA_DIR (keep state there across
+ * restarts; default: in memory).
  */
 import { z } from 'zod';
 import { startWhoopSandbox } from './server.ts';
@@ -19,6 +21,8 @@ const Env = z.object({
   WHOOP_SANDBOX_SEED: z.coerce.number().int().optional(),
   WHOOP_SANDBOX_END_DATE: z.string().optional(),
   WHOOP_SANDBOX_WEBHOOK_URL: z.url().optional(),
+  WHOOP_SANDBOX_PEOPLE: z.coerce.number().int().min(1).max(100).optional(),
+  WHOOP_SANDBOX_DATA_DIR: z.string().min(1).optional(),
 });
 
 const parsed = Env.safeParse(process.env);
@@ -32,6 +36,8 @@ const sandbox = await startWhoopSandbox({
   ...(env.WHOOP_SANDBOX_SEED === undefined ? {} : { seed: env.WHOOP_SANDBOX_SEED }),
   ...(env.WHOOP_SANDBOX_END_DATE === undefined ? {} : { endDate: env.WHOOP_SANDBOX_END_DATE }),
   ...(env.WHOOP_SANDBOX_WEBHOOK_URL === undefined ? {} : { webhookUrl: env.WHOOP_SANDBOX_WEBHOOK_URL }),
+  ...(env.WHOOP_SANDBOX_PEOPLE === undefined ? {} : { people: env.WHOOP_SANDBOX_PEOPLE }),
+  ...(env.WHOOP_SANDBOX_DATA_DIR === undefined ? {} : { dataDir: env.WHOOP_SANDBOX_DATA_DIR }),
   clients: [
     {
       clientId: env.WHOOP_CLIENT_ID,
@@ -49,7 +55,7 @@ console.log(
     WHOOP_AUTH_BASE_URL: sandbox.authBaseUrl,
     WHOOP_API_BASE_URL: sandbox.apiBaseUrl,
     control: `${sandbox.baseUrl}/_sandbox/`,
-    userId: sandbox.userId,
+    users: sandbox.users.map((user) => ({ userId: user.userId, email: user.email })),
     currentDate: sandbox.control.currentDate(),
   })
 );

@@ -7,6 +7,7 @@
  * 6749 §4.1.2, Fosite's behaviour). Tokens are opaque random strings.
  */
 import { randomBytes } from 'node:crypto';
+import type { OAuthState } from './persist.ts';
 
 export const WHOOP_SCOPES = [
   'read:recovery',
@@ -103,7 +104,12 @@ export interface OAuthOptions {
    * winner's tokens; whether WHOOP enables it is not documented).
    */
   refreshTokenReuse: 'reject' | 'revoke-grant';
+  /** Called once after each operation that changed what the server knows (so it can be saved). */
+  onChange?: () => void;
 }
+
+/** Rotated refresh tokens kept per grant: enough to recognise a recent reuse, bounded for a long-running demo. */
+const ROTATED_KEPT_PER_GRANT = 20;
 
 function token(prefix: string): string {
   return `${prefix}${randomBytes(32).toString('base64url')}`;
@@ -192,6 +198,7 @@ export class OAuthServer {
   createChallenge(request: AuthorizationRequest): string {
     const challenge = token('');
     this.challenges.set(challenge, { request, expiresAt: this.options.now() + CODE_TTL_MS });
+    this.changed();
     return challenge;
   }
 
@@ -200,10 +207,14 @@ export class OAuthServer {
     const pending = this.challenges.get(challenge);
     this.challenges.delete(challenge);
     if (!pending || pending.expiresAt <= this.options.now()) {
+      if (pending) {
+        this.changed();
+      }
       return { error: 'The consent request is unknown or expired. Start the authorization again.' };
     }
     const { request } = pending;
     if (!allow) {
+      this.changed();
       return {
         location: withQuery(request.redirectUri, {
           error: 'access_denied',
@@ -221,6 +232,7 @@ export class OAuthServer {
       expiresAt: this.options.now() + CODE_TTL_MS,
       used: false,
     });
+    this.changed();
     // Hydra's redirect carries code, scope and state.
     return {
       location: withQuery(request.redirectUri, { code, scope: request.scopes.join(' '), state: request.state }),
@@ -258,6 +270,7 @@ export class OAuthServer {
     if (code.used) {
       if (code.grantId) {
         this.revokeGrant(code.grantId);
+        this.changed();
       }
       return tokenError(400, 'invalid_grant', 'The authorization code has already been used.');
     }
@@ -281,7 +294,9 @@ export class OAuthServer {
     };
     this.grants.set(grant.id, grant);
     code.grantId = grant.id;
-    return { status: 200, body: this.issue(grant) };
+    const body = this.issue(grant);
+    this.changed();
+    return { status: 200, body };
   }
 
   private refresh(client: SandboxClient, form: URLSearchParams): TokenResponse {
@@ -291,6 +306,7 @@ export class OAuthServer {
       const rotated = this.rotatedRefreshTokens.get(presented);
       if (rotated && this.options.refreshTokenReuse === 'revoke-grant') {
         this.revokeGrant(rotated.grantId);
+        this.changed();
       }
       return tokenError(
         400,
@@ -311,7 +327,10 @@ export class OAuthServer {
     this.rotatedRefreshTokens.set(presented, { grantId: grant.id });
     this.dropAccessTokens(grant.id);
     this.refreshCount += 1;
-    return { status: 200, body: this.issue(grant) };
+    const body = this.issue(grant);
+    // Saved before the answer leaves: a refresh token the client holds must survive a restart right after.
+    this.changed();
+    return { status: 200, body };
   }
 
   private issue(grant: Grant): Record<string, unknown> {
@@ -386,6 +405,17 @@ export class OAuthServer {
         this.revokeGrant(grant.id);
       }
     }
+    this.changed();
+  }
+
+  /** The person revokes every app in WHOOP's own app (the sandbox's control surface). */
+  revokeAllGrantsOf(userId: number): void {
+    for (const grant of this.grants.values()) {
+      if (grant.userId === userId) {
+        this.revokeGrant(grant.id);
+      }
+    }
+    this.changed();
   }
 
   /** Whether WHOOP would send this app webhooks about this user. */
@@ -420,5 +450,89 @@ export class OAuthServer {
       }
     }
     return result;
+  }
+
+  private changed(): void {
+    this.options.onChange?.();
+  }
+
+  /**
+   * What must survive a restart. Expired challenges, codes and access tokens, and revoked grants, are left out:
+   * after a restart they would be refused exactly as they are now.
+   */
+  exportState(): OAuthState {
+    const now = this.options.now();
+    const live = (grantId: string): boolean => this.grants.get(grantId)?.revoked === false;
+    const rotatedByGrant = new Map<string, string[]>();
+    for (const [presented, record] of this.rotatedRefreshTokens) {
+      if (live(record.grantId)) {
+        const list = rotatedByGrant.get(record.grantId) ?? [];
+        list.push(presented);
+        rotatedByGrant.set(record.grantId, list);
+      }
+    }
+    return {
+      challenges: [...this.challenges]
+        .filter(([, pending]) => pending.expiresAt > now)
+        .map(([challenge, { request, expiresAt }]) => ({
+          challenge,
+          clientId: request.client.clientId,
+          redirectUri: request.redirectUri,
+          scopes: request.scopes,
+          state: request.state,
+          expiresAt,
+        })),
+      codes: [...this.codes]
+        .filter(([, record]) => record.expiresAt > now)
+        .map(([code, record]) => ({ code, ...record })),
+      grants: [...this.grants.values()].filter((grant) => !grant.revoked).map((grant) => ({ ...grant })),
+      accessTokens: [...this.accessTokens]
+        .filter(([, record]) => record.expiresAt > now && live(record.grantId))
+        .map(([presented, record]) => ({ token: presented, ...record })),
+      refreshTokens: [...this.refreshTokens]
+        .filter(([, record]) => live(record.grantId))
+        .map(([presented, record]) => ({ token: presented, ...record })),
+      rotatedRefreshTokens: [...rotatedByGrant].flatMap(([grantId, tokens]) =>
+        tokens.slice(-ROTATED_KEPT_PER_GRANT).map((presented) => ({ token: presented, grantId }))
+      ),
+    };
+  }
+
+  /** Restores a saved state (on start, before any request); entries of apps no longer registered are dropped. */
+  importState(state: OAuthState): void {
+    for (const saved of state.challenges) {
+      const client = this.clients.get(saved.clientId);
+      if (client) {
+        this.challenges.set(saved.challenge, {
+          request: { client, redirectUri: saved.redirectUri, scopes: saved.scopes, state: saved.state },
+          expiresAt: saved.expiresAt,
+        });
+      }
+    }
+    for (const { code, ...record } of state.codes) {
+      if (this.clients.has(record.clientId)) {
+        this.codes.set(code, record);
+      }
+    }
+    for (const grant of state.grants) {
+      if (this.clients.has(grant.clientId)) {
+        this.grants.set(grant.id, { ...grant });
+      }
+    }
+    for (const { token: presented, grantId, expiresAt } of state.accessTokens) {
+      if (this.grants.has(grantId)) {
+        this.accessTokens.set(presented, { grantId, expiresAt });
+      }
+    }
+    for (const { token: presented, grantId } of state.refreshTokens) {
+      if (this.grants.has(grantId)) {
+        this.refreshTokens.set(presented, { grantId });
+      }
+    }
+    for (const { token: presented, grantId } of state.rotatedRefreshTokens) {
+      if (this.grants.has(grantId)) {
+        this.rotatedRefreshTokens.set(presented, { grantId });
+      }
+    }
   }
 }

@@ -4,15 +4,18 @@
  * (`control` methods and `/_sandbox/*` JSON over HTTP) for tests and the dev stack. See README.md beside this file
  * for what is faithful and what is not.
  */
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { bodyOf, createPerson, dateOfDay, profileOf, todayUtc } from './data.ts';
+import { bodyOf, createPerson, dateOfDay, dayNumberOf, profileOf, todayUtc } from './data.ts';
 import type { PersonTraits, RecordType, WhoopRecord } from './data.ts';
 import { OAuthServer, SCOPE_DESCRIPTIONS } from './oauth.ts';
 import type { AccessContext, IssuedTokens, SandboxClient, WhoopScope } from './oauth.ts';
+import { loadState, saveState, STATE_VERSION } from './persist.ts';
+import type { RecordOp, SandboxState } from './persist.ts';
 import { StoreError, WhoopStore } from './store.ts';
 import type { RecordEvent, WebhookEventType } from './store.ts';
 import { DEFAULT_RETRY_DELAYS_MS, DEFAULT_WEBHOOK_TIMEOUT_MS, WebhookSender } from './webhooks.ts';
@@ -36,9 +39,17 @@ export interface WhoopSandboxOptions {
   endDate?: string;
   /** Days of history ending at `endDate` (default 400). */
   days?: number;
-  /** Synthetic people (default 1); the first is the default user. */
-  people?: number;
+  /**
+   * Synthetic people (default 1): how many, or a name and email for each. Their physiology and records come from
+   * `seed` and their position either way. The first is the default user.
+   */
+  people?: number | readonly SandboxPersonName[];
   clients: SandboxClient[];
+  /**
+   * Keep the sandbox's state in `<dataDir>/whoop-sandbox-state.json` (see persist.ts) and resume from it on start.
+   * Without it everything is in memory and lost on close.
+   */
+  dataDir?: string;
   webhookUrl?: string;
   accessTokenTtlSeconds?: number;
   rateLimit?: { perMinute: number; perDay: number };
@@ -48,6 +59,12 @@ export interface WhoopSandboxOptions {
   refreshTokenReuse?: 'reject' | 'revoke-grant';
   /** The sandbox clock (token/code expiry, default `end`, rate-limit windows, webhook timestamps). */
   now?: () => number;
+}
+
+export interface SandboxPersonName {
+  firstName: string;
+  lastName: string;
+  email: string;
 }
 
 export interface SandboxUser {
@@ -102,6 +119,11 @@ export interface SandboxControl {
   ): Promise<DispatchResult>;
   stats(): SandboxStats;
   tokensFor(userId: number): IssuedTokens[];
+  /**
+   * The person removes every app's access in WHOOP's own app (not through the API, so no rate limit applies):
+   * their grants and tokens die and their webhooks stop, as after `DELETE /v2/user/access`.
+   */
+  revokeUserAccess(userId: number): void;
   /** Ground truth: the records the API serves for a window, newest first, unpaginated. */
   records(recordType: RecordType, query?: RecordsQuery): WhoopRecord[];
   /** The day whose cycle is in progress. */
@@ -222,12 +244,20 @@ function renderConsentPage(options: {
       (scope) => `<li><strong>${escapeHtml(scope)}</strong><span>${escapeHtml(SCOPE_DESCRIPTIONS[scope])}</span></li>`
     )
     .join('');
-  const userOptions = options.users
-    .map(
-      (user, i) =>
-        `<option value="${user.userId}"${i === 0 ? ' selected' : ''}>${escapeHtml(`${user.firstName} ${user.lastName} (${user.email})`)}</option>`
-    )
-    .join('');
+  const nameOf = (user: SandboxUser): string => `${user.firstName} ${user.lastName} (${user.email})`;
+  const [only] = options.users;
+  // Real WHOOP knows who is signed in. The sandbox has no login, so with several people the member says who they
+  // are, and nobody is preselected: a careless Allow must not link someone else's account.
+  const who =
+    options.users.length === 1 && only
+      ? `<p class="who">Connect WHOOP as <strong>${escapeHtml(nameOf(only))}</strong></p>
+<input type="hidden" name="user_id" value="${only.userId}">`
+      : `<fieldset><legend>Sign in to WHOOP as</legend>${options.users
+          .map(
+            (user) =>
+              `<label><input type="radio" name="user_id" value="${user.userId}" required> ${escapeHtml(nameOf(user))}</label>`
+          )
+          .join('')}</fieldset>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>WHOOP Sandbox – Authorize ${escapeHtml(options.clientName)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -236,7 +266,9 @@ body{margin:0;font-family:system-ui,sans-serif;background:#0b0b0b;color:#f5f5f5;
 main{max-width:440px;padding:40px 24px}.brand{font-weight:900;letter-spacing:.35em;font-size:28px}
 .sandbox{color:#ffb000;font-size:12px;letter-spacing:.1em;text-transform:uppercase}
 ul{list-style:none;padding:0}li{border-bottom:1px solid #2a2a2a;padding:10px 0;display:flex;flex-direction:column;gap:4px}
-li span{color:#a0a0a0;font-size:14px}select{width:100%;padding:8px;margin:8px 0 20px;background:#1a1a1a;color:#f5f5f5;border:1px solid #333}
+li span{color:#a0a0a0;font-size:14px}.who{margin:16px 0 24px}
+fieldset{border:1px solid #333;margin:8px 0 24px;padding:8px 12px}legend{color:#a0a0a0;font-size:14px}
+label{display:block;padding:8px 0;cursor:pointer}
 .actions{display:flex;gap:12px}button{flex:1;padding:14px;font-weight:700;border-radius:4px;border:0;cursor:pointer;font-size:15px}
 .allow{background:#00f19f;color:#0b0b0b}.deny{background:#2a2a2a;color:#f5f5f5}
 </style></head>
@@ -246,10 +278,9 @@ li span{color:#a0a0a0;font-size:14px}select{width:100%;padding:8px;margin:8px 0 
 <ul>${scopeItems}</ul>
 <form method="post" action="/oauth/oauth2/auth/consent">
 <input type="hidden" name="challenge" value="${escapeHtml(options.challenge)}">
-<label for="user_id">Signed in as</label>
-<select id="user_id" name="user_id">${userOptions}</select>
+${who}
 <div class="actions">
-<button class="deny" type="submit" name="decision" value="deny">Deny</button>
+<button class="deny" type="submit" name="decision" value="deny" formnovalidate>Deny</button>
 <button class="allow" type="submit" name="decision" value="allow">Allow</button>
 </div></form>
 </main></body></html>`;
@@ -299,7 +330,12 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
   }
   const now = options.now ?? Date.now;
   const seed = options.seed ?? DEFAULT_SEED;
-  const people: PersonTraits[] = Array.from({ length: options.people ?? 1 }, (_, index) => createPerson(seed, index));
+  const names = typeof options.people === 'object' ? options.people : undefined;
+  const count = typeof options.people === 'number' ? options.people : (names?.length ?? 1);
+  const people: PersonTraits[] = Array.from({ length: count }, (_, index) => ({
+    ...createPerson(seed, index),
+    ...names?.[index],
+  }));
   const users: SandboxUser[] = people.map((person) => ({
     userId: person.userId,
     email: person.email,
@@ -312,24 +348,91 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
   if (defaultUserId === undefined) {
     throw new Error('people must be at least 1');
   }
-  const store = new WhoopStore({
-    people,
-    endDate: options.endDate ?? todayUtc(now()),
-    days: options.days ?? DEFAULT_DAYS,
-  });
+  const dataDir = options.dataDir;
+  if (dataDir !== undefined) {
+    mkdirSync(dataDir, { recursive: true });
+  }
+  const saved = dataDir === undefined ? undefined : loadState(dataDir);
+
+  // Records: regenerated from the seed as first generated, then the logged changes replayed on top (a log made
+  // with another seed names records that do not exist, so it starts over). Days that passed while the sandbox was
+  // stopped are then added, as WHOOP would have; their webhooks are sent once the server listens.
+  const configuredEndDate = options.endDate ?? todayUtc(now());
+  const savedRecords = saved?.records.seed === seed ? saved.records : undefined;
+  const baseEndDate = savedRecords?.baseEndDate ?? configuredEndDate;
+  const recordLog: RecordOp[] = [];
+  const store = new WhoopStore({ people, endDate: baseEndDate, days: options.days ?? DEFAULT_DAYS });
+  for (const op of savedRecords?.log ?? []) {
+    try {
+      applyRecordOp(store, op);
+      recordLog.push(op);
+    } catch (error) {
+      // Only a change to a person no longer configured can fail; it is dropped with that person.
+      if (!(error instanceof StoreError)) {
+        throw error;
+      }
+    }
+  }
+  const caughtUp: RecordEvent[] = [];
+  while (store.currentDay < dayNumberOf(configuredEndDate)) {
+    const op: RecordOp = { op: 'add-day', at: now() };
+    caughtUp.push(...applyRecordOp(store, op));
+    recordLog.push(op);
+  }
+
+  // Apps: the configured ones, plus any registered in an earlier run (a developer dashboard keeps its apps).
+  const clients = new Map<string, SandboxClient>();
+  for (const client of [...(saved?.clients ?? []), ...options.clients]) {
+    clients.set(client.clientId, client);
+  }
   const oauth = new OAuthServer({
-    clients: options.clients,
+    clients: [...clients.values()],
     now,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     refreshTokenReuse: options.refreshTokenReuse ?? 'reject',
+    onChange: () => save(),
   });
+  if (saved) {
+    oauth.importState(saved.oauth);
+  }
   const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
-  let defaultWebhookUrl = options.webhookUrl;
+  // Webhook URLs: a URL given now wins over the saved one (it is this run's configuration); otherwise the saved.
+  let defaultWebhookUrl = options.webhookUrl ?? saved?.webhooks.defaultUrl ?? undefined;
   const clientWebhookUrls = new Map<string, string | undefined>();
+  for (const entry of saved?.webhooks.byClient ?? []) {
+    clientWebhookUrls.set(entry.clientId, entry.url ?? undefined);
+  }
   for (const client of options.clients) {
     if (client.webhookUrl !== undefined) {
       clientWebhookUrls.set(client.clientId, client.webhookUrl);
     }
+  }
+
+  /** Writes the state (one small file) after a change; never on reads. */
+  function save(): void {
+    if (dataDir === undefined) {
+      return;
+    }
+    const state: SandboxState = {
+      version: STATE_VERSION,
+      clients: oauth.allClients(),
+      oauth: oauth.exportState(),
+      webhooks: {
+        defaultUrl: defaultWebhookUrl ?? null,
+        byClient: [...clientWebhookUrls].map(([clientId, url]) => ({ clientId, url: url ?? null })),
+      },
+      records: { seed, baseEndDate, log: recordLog },
+    };
+    saveState(dataDir, state);
+  }
+  save();
+
+  /** Applies one change to the records, logs it, saves, and returns the events WHOOP would send. */
+  function changeRecords(op: RecordOp): RecordEvent[] {
+    const events = storeCall(() => applyRecordOp(store, op));
+    recordLog.push(op);
+    save();
+    return events;
   }
   const webhooks = new WebhookSender({
     now,
@@ -674,11 +777,17 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
     }
     if (url.pathname === '/oauth/oauth2/auth/consent' && req.method === 'POST') {
       const form = new URLSearchParams(await readText(req));
-      const userId = Number(form.get('user_id') ?? defaultUserId);
+      const allow = form.get('decision') === 'allow';
+      // With one person there is nobody else to be; with several, an Allow must say who (Deny need not).
+      const chosen = form.get('user_id') ?? (users.length === 1 || !allow ? String(defaultUserId) : null);
+      if (chosen === null) {
+        throw new HttpFailure(400, 'invalid_request', 'Choose who signs in to WHOOP');
+      }
+      const userId = Number(chosen);
       if (!personById.has(userId)) {
         throw new HttpFailure(400, 'invalid_request', 'Unknown user');
       }
-      const decision = oauth.decide(form.get('challenge') ?? '', form.get('decision') === 'allow', userId);
+      const decision = oauth.decide(form.get('challenge') ?? '', allow, userId);
       if ('error' in decision) {
         res
           .writeHead(400, { 'content-type': 'text/html; charset=utf-8' })
@@ -751,6 +860,7 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
       } else {
         clientWebhookUrls.set(clientId, url);
       }
+      save();
     },
     injectFaults(fault) {
       faults.push({ ...fault, remaining: fault.count });
@@ -762,10 +872,10 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
         ...(timeout.pathPrefix ? { pathPrefix: timeout.pathPrefix } : {}),
       });
     },
-    rescore: (recordType, id) => dispatch(storeCall(() => store.rescore(recordType, id, now()))),
-    scorePending: () => dispatch(store.scorePending(now())),
-    deleteRecord: (recordType, id) => dispatch(storeCall(() => store.deleteRecord(recordType, id))),
-    addDay: () => dispatch(store.addDay(now())),
+    rescore: (recordType, id) => dispatch(changeRecords({ op: 'rescore', recordType, id, at: now() })),
+    scorePending: () => dispatch(changeRecords({ op: 'score-pending', at: now() })),
+    deleteRecord: (recordType, id) => dispatch(changeRecords({ op: 'delete', recordType, id })),
+    addDay: () => dispatch(changeRecords({ op: 'add-day', at: now() })),
     sendWebhook: (event, sendOptions) =>
       webhooks.send(
         { type: event.type, id: event.id, userId: event.userId ?? defaultUserId },
@@ -780,6 +890,7 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
       webhookDeliveries: [...webhooks.attempts],
     }),
     tokensFor: (userId) => oauth.tokensFor(userId),
+    revokeUserAccess: (userId) => oauth.revokeAllGrantsOf(userId),
     records(recordType, query = {}) {
       const startMs = query.start === undefined ? undefined : Date.parse(query.start);
       const endMs = query.end === undefined ? now() : Date.parse(query.end);
@@ -913,6 +1024,10 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
   });
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://${host}:${port}`;
+  if (caughtUp.length > 0) {
+    // Not awaited: delivery (with retries) may take a while; `control.webhooksIdle()` waits for it.
+    void dispatch(caughtUp);
+  }
 
   return {
     baseUrl,
@@ -929,6 +1044,19 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
       await webhooks.idle();
     },
   };
+}
+
+function applyRecordOp(store: WhoopStore, op: RecordOp): RecordEvent[] {
+  switch (op.op) {
+    case 'rescore':
+      return store.rescore(op.recordType, op.id, op.at);
+    case 'score-pending':
+      return store.scorePending(op.at);
+    case 'delete':
+      return store.deleteRecord(op.recordType, op.id);
+    case 'add-day':
+      return store.addDay(op.at);
+  }
 }
 
 /**
@@ -952,7 +1080,7 @@ export async function approveConsent(
     throw new Error(`The authorize request was refused (${page.status}): ${html.replace(/<[^>]+>/g, ' ').trim()}`);
   }
   const challenge = /name="challenge" value="([^"]+)"/.exec(html)?.[1];
-  const firstUser = /<option value="(\d+)"/.exec(html)?.[1];
+  const firstUser = /name="user_id" value="(\d+)"/.exec(html)?.[1];
   if (!challenge || !firstUser) {
     throw new Error('The consent page has no form');
   }

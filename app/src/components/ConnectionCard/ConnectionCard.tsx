@@ -2,10 +2,12 @@ import { Alert, Badge, Button, Card, Group, Loader, Progress, Skeleton, Stack, T
 import { useState } from 'react';
 import type { JSX } from 'react';
 import { backfillProgress, connectionState, isErasing } from '../../lib/connections.ts';
+import { describeConnectionProblem, describeLoadFailure } from '../../lib/human-errors.ts';
 import type { ConnectionState, ConnectionView } from '../../lib/connections.ts';
 import type { ProviderInfo } from '../../lib/providers.ts';
 import { formatDate, formatDateTime, formatRelativeTime } from '../../lib/time.ts';
 import { showSuccessNotification } from '../../utils/notifications.ts';
+import { HumanErrorAlert } from '../HumanErrorAlert/HumanErrorAlert.tsx';
 import classes from './ConnectionCard.module.css';
 import { DisconnectModal } from './DisconnectModal.tsx';
 import type { DisconnectResult } from './DisconnectModal.tsx';
@@ -72,14 +74,11 @@ export function ConnectionCard(props: ConnectionCardProps): JSX.Element {
         {!known && !loadError && <Skeleton height={36} aria-label={`Loading your ${provider.name} connection`} />}
 
         {!known && loadError && (
-          <Alert color="red" variant="light" title={`Could not load your ${provider.name} connection`}>
-            <Stack gap="xs" align="flex-start">
-              <Text size="sm">{loadError}</Text>
-              <Button size="xs" variant="light" color="red" onClick={onRetry}>
-                Try again
-              </Button>
-            </Stack>
-          </Alert>
+          <HumanErrorAlert error={describeLoadFailure(loadError)} data-testid="load-error">
+            <Button size="xs" variant="light" color="red" onClick={onRetry}>
+              Try again
+            </Button>
+          </HumanErrorAlert>
         )}
 
         {known && state === 'not-connected' && lastDisconnect && (
@@ -109,11 +108,18 @@ export function ConnectionCard(props: ConnectionCardProps): JSX.Element {
               <Button size="xs" color="red" loading={connecting} onClick={onConnect}>
                 Reconnect
               </Button>
+              {connection?.lastError && (
+                <Text size="xs" c="dimmed" style={{ overflowWrap: 'anywhere' }} data-testid="error-detail">
+                  Details: {connection.lastError}
+                </Text>
+              )}
             </Stack>
           </Alert>
         )}
 
-        {known && connection && state !== 'not-connected' && <ConnectionDetails connection={connection} now={now} />}
+        {known && connection && state !== 'not-connected' && (
+          <ConnectionDetails provider={provider} connection={connection} now={now} />
+        )}
       </Stack>
 
       {known && state === 'not-connected' && (
@@ -158,12 +164,14 @@ function disconnectMessage(provider: ProviderInfo, result: DisconnectResult): st
 }
 
 interface ConnectionDetailsProps {
+  readonly provider: ProviderInfo;
   readonly connection: ConnectionView;
   readonly now: Date;
 }
 
 function ConnectionDetails(props: ConnectionDetailsProps): JSX.Element {
-  const { connection, now } = props;
+  const { provider, connection, now } = props;
+  const problem = connection.lastError ? describeConnectionProblem(provider.name, connection.lastError) : undefined;
   const connectedAt = connection.connectedAt ? new Date(connection.connectedAt) : undefined;
   const lastSync = connection.lastSyncAt ? new Date(connection.lastSyncAt) : undefined;
   const progress = backfillProgress(connection.backfill);
@@ -214,10 +222,9 @@ function ConnectionDetails(props: ConnectionDetailsProps): JSX.Element {
         </Group>
       )}
 
-      {connection.lastError && (
-        <Text size="sm" c="red.8" data-testid="last-error">
-          Last error: {connection.lastError}
-        </Text>
+      {/* A card asking to reconnect already says what the expired-credentials problem means. */}
+      {problem && connection.status !== 'credentials-expired' && (
+        <HumanErrorAlert error={problem} color="orange" data-testid="last-error" />
       )}
     </Stack>
   );

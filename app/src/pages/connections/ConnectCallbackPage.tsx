@@ -4,11 +4,14 @@ import { useMedplum } from '@medplum/react';
 import { useEffect, useRef, useState } from 'react';
 import type { JSX, ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
+import { HumanErrorAlert } from '../../components/HumanErrorAlert/HumanErrorAlert.tsx';
 import { useConnectProvider } from '../../hooks/useConnectProvider.ts';
 import { executeOwnerBot } from '../../lib/bots.ts';
 import { connectRedirectUri, parseConnectCallback, stripOAuthParams } from '../../lib/connect-callback.ts';
 import type { ConnectCallbackParams } from '../../lib/connect-callback.ts';
 import { ConnectCallbackResponseSchema } from '../../lib/connections.ts';
+import { describeConnectFailure, describeProviderRedirectError } from '../../lib/human-errors.ts';
+import type { HumanError } from '../../lib/human-errors.ts';
 import { providerByKey } from '../../lib/providers.ts';
 import type { ProviderInfo } from '../../lib/providers.ts';
 import { showSuccessNotification } from '../../utils/notifications.ts';
@@ -73,26 +76,28 @@ function LiveCallback(props: { readonly provider: ProviderInfo }): JSX.Element {
       .catch((err: unknown) => setFailure(normalizeErrorString(err)));
   }, [medplum, navigate, params, provider]);
 
-  const tryAgain = (
+  const actions = (retry: boolean): JSX.Element => (
     <Group>
-      <Button loading={connecting === provider.key} onClick={() => void connect(provider)}>
-        Try again
-      </Button>
+      {retry && (
+        <Button loading={connecting === provider.key} onClick={() => void connect(provider)}>
+          Try again
+        </Button>
+      )}
       <Anchor component={Link} to="/connections">
         Back to connections
       </Anchor>
     </Group>
   );
 
+  const failed = (error: HumanError): JSX.Element => (
+    <CallbackShell title={`Connect ${provider.name}`}>
+      <HumanErrorAlert error={error} data-testid="connect-error" />
+      {actions(error.retry)}
+    </CallbackShell>
+  );
+
   if (params.kind === 'error') {
-    return (
-      <CallbackShell title={`Connect ${provider.name}`}>
-        <Alert color="red" title={`${provider.name} did not connect: ${params.error}`} data-testid="connect-error">
-          {params.description ?? `${provider.name} sent you back without access, so nothing was connected.`}
-        </Alert>
-        {tryAgain}
-      </CallbackShell>
-    );
+    return failed(describeProviderRedirectError(provider.name, params.error, params.description));
   }
   if (params.kind === 'missing') {
     return (
@@ -101,19 +106,12 @@ function LiveCallback(props: { readonly provider: ProviderInfo }): JSX.Element {
           This page completes a connection when {provider.name} sends you back to Baseline. It was opened without{' '}
           {provider.name}&apos;s answer, so there is nothing to do.
         </Alert>
-        {tryAgain}
+        {actions(true)}
       </CallbackShell>
     );
   }
   if (failure) {
-    return (
-      <CallbackShell title={`Connect ${provider.name}`}>
-        <Alert color="red" title={`Could not finish connecting ${provider.name}`} data-testid="connect-error">
-          {failure}
-        </Alert>
-        {tryAgain}
-      </CallbackShell>
-    );
+    return failed(describeConnectFailure(provider.name, failure));
   }
   return (
     <CallbackShell title={`Connect ${provider.name}`}>

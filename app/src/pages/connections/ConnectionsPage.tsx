@@ -1,7 +1,9 @@
-import { Alert, Stack, Text, Title } from '@mantine/core';
+import { Stack, Text, Title } from '@mantine/core';
 import type { JSX } from 'react';
+import { HumanErrorAlert } from '../../components/HumanErrorAlert/HumanErrorAlert.tsx';
 import { ProviderGrid } from '../../components/ProviderGrid/ProviderGrid.tsx';
 import { useConnections } from '../../hooks/useConnections.ts';
+import { describeLoadFailure } from '../../lib/human-errors.ts';
 
 /**
  * `/connections`: every provider with its connection, import progress and the connect / reconnect / disconnect
@@ -21,9 +23,10 @@ export function ConnectionsPage(): JSX.Element {
       </div>
       {/* Connections already shown stay on screen; a failed refresh is reported without hiding them. */}
       {state.connections && state.error && (
-        <Alert color="orange" variant="light" title="Could not refresh your connections">
-          {state.error}
-        </Alert>
+        <HumanErrorAlert
+          color="orange"
+          error={{ ...describeLoadFailure(state.error), title: 'Could not refresh your connections' }}
+        />
       )}
       <ProviderGrid state={state} />
     </Stack>

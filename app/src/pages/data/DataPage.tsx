@@ -8,6 +8,7 @@ import {
   SegmentedControl,
   Select,
   SimpleGrid,
+  Skeleton,
   Stack,
   Text,
   Title,
@@ -16,13 +17,16 @@ import type { Patient } from '@medplum/fhirtypes';
 import { useRef, useState } from 'react';
 import type { JSX } from 'react';
 import { Link } from 'react-router';
+import { z } from 'zod';
 import { getMetric } from '../../../../bots/shared/catalogue.ts';
+import type { Metric } from '../../../../bots/shared/catalogue.ts';
 import { useNow } from '../../hooks/useNow.ts';
+import { readCached, writeCached } from '../../lib/data-cache.ts';
 import { formatDateTime, formatRelativeTime } from '../../lib/time.ts';
 import { formatMetricValue, formatPanelValue, joinValue, panelAsList } from '../../lib/units.ts';
 import type { FormattedValue } from '../../lib/units.ts';
 import { MetricChart } from './MetricChart.tsx';
-import { CHART_WINDOWS, groupLatest } from './observations.ts';
+import { CHART_WINDOWS, DEFAULT_CHART_WINDOW, groupLatest } from './observations.ts';
 import type { ChartWindow, LatestValue } from './observations.ts';
 import { useLatestValues } from './useObservations.ts';
 
@@ -30,40 +34,66 @@ export interface DataPageProps {
   readonly patient: Patient;
 }
 
+const viewSchema = z.object({ metric: z.string().optional(), days: z.number() });
+
 /**
  * `/data`: the latest value of every metric the wearables have imported, grouped as the catalogue groups them, and
  * a chart of one metric's raw values over 30, 90 or 365 days.
+ *
+ * It shows what it has as soon as it has it: the cached page of the last visit at once (then refreshed), on a first
+ * visit the tiles after one request (the rarer metrics follow), and the chart beside them; never a blank page while
+ * the rest loads, also not while an import is writing.
  * @param props - the signed-in Patient profile.
  * @returns The Data page.
  */
 export function DataPage(props: DataPageProps): JSX.Element {
   const patientId = props.patient.id ?? '';
   const latest = useLatestValues(patientId);
+  const ready = latest.status === 'ready' ? latest : undefined;
+  const empty = ready && ready.data.latest.length === 0 && ready.data.failures.length === 0;
 
   return (
     <Stack maw={1080} mx="auto" gap="lg">
-      <div>
-        <Title order={2}>Your data</Title>
-        <Text c="dimmed">The latest measurements your wearables have sent, as stored in your record.</Text>
-      </div>
-      {latest.status === 'loading' && (
-        <Group gap="sm">
-          <Loader size="sm" />
-          <Text>Loading your data…</Text>
-        </Group>
-      )}
+      <Group justify="space-between" align="flex-end">
+        <div>
+          <Title order={2}>Your data</Title>
+          <Text c="dimmed">The latest measurements your wearables have sent, as stored in your record.</Text>
+        </div>
+        {ready?.pending && (
+          <Group gap={6} data-testid="data-refreshing">
+            <Loader size="xs" />
+            <Text size="sm" c="dimmed">
+              {ready.partial ? 'Loading more metrics…' : 'Checking for new data…'}
+            </Text>
+          </Group>
+        )}
+      </Group>
+      {latest.status === 'loading' && <TilesSkeleton />}
       {latest.status === 'error' && (
         <Alert color="red" title="Could not load your data">
           {latest.error}
         </Alert>
       )}
-      {latest.status === 'ready' && latest.data.latest.length === 0 && latest.data.failures.length === 0 && (
-        <EmptyState />
+      {ready?.error && (
+        <Alert color="orange" variant="light" title="Could not check for new data" data-testid="data-refresh-error">
+          Showing what was loaded before. {ready.error}
+        </Alert>
       )}
-      {latest.status === 'ready' && (latest.data.latest.length > 0 || latest.data.failures.length > 0) && (
-        <LoadedData patientId={patientId} latest={latest.data.latest} failures={latest.data.failures} />
+      {empty && !ready.pending && <EmptyState />}
+      {ready && !empty && (
+        <LoadedData patientId={patientId} latest={ready.data.latest} failures={ready.data.failures} />
       )}
     </Stack>
+  );
+}
+
+function TilesSkeleton(): JSX.Element {
+  return (
+    <SimpleGrid cols={{ base: 1, sm: 2, md: 3 }} data-testid="latest-loading" aria-label="Loading your data">
+      {Array.from({ length: 6 }, (_, i) => (
+        <Skeleton key={i} height={104} radius="sm" />
+      ))}
+    </SimpleGrid>
   );
 }
 
@@ -92,15 +122,27 @@ interface LoadedDataProps {
 function LoadedData(props: LoadedDataProps): JSX.Element {
   const { patientId, latest, failures } = props;
   const now = useNow();
-  const [selectedKey, setSelectedKey] = useState<string | undefined>(latest[0]?.metric.key);
-  const [days, setDays] = useState<ChartWindow>(90);
+  const viewKey = `${patientId}.view`;
+  // The chart this tab showed last: a repeat visit shows it again (from the cache, then refreshed).
+  const [view, setView] = useState(() => readCached(viewKey, viewSchema)?.value);
+  const days: ChartWindow = CHART_WINDOWS.find((d) => d === view?.days) ?? DEFAULT_CHART_WINDOW;
+  // Without a remembered choice, the first metric shown when the tiles first appeared: more tiles arriving later
+  // must not switch the chart away.
+  const [firstKey] = useState(() => latest[0]?.metric.key);
+  const selectedKey = view?.metric ?? firstKey ?? latest[0]?.metric.key;
   const groups = groupLatest(latest);
-  const selected = selectedKey ? getMetric(selectedKey) : undefined;
+  const selected = selectedKey ? findMetric(selectedKey) : undefined;
   const chartRef = useRef<HTMLDivElement>(null);
+
+  const choose = (next: { metric?: string; days?: ChartWindow }): void => {
+    const value = { metric: next.metric ?? selectedKey, days: next.days ?? days };
+    setView(value);
+    writeCached(viewKey, value);
+  };
 
   // The chart sits above the tiles; a "Chart" click far down the page must show where the chart changed.
   const showChart = (key: string): void => {
-    setSelectedKey(key);
+    choose({ metric: key });
     chartRef.current?.scrollIntoView({ behavior: 'smooth', block: 'start' });
   };
 
@@ -123,14 +165,14 @@ function LoadedData(props: LoadedDataProps): JSX.Element {
                   items: g.items.map((i) => ({ value: i.metric.key, label: i.metric.label })),
                 }))}
                 value={selected.key}
-                onChange={(value) => value && setSelectedKey(value)}
+                onChange={(value) => value && choose({ metric: value })}
                 allowDeselect={false}
                 w={280}
               />
               <SegmentedControl
                 aria-label="Chart window"
                 value={String(days)}
-                onChange={(value) => setDays(CHART_WINDOWS.find((d) => String(d) === value) ?? 90)}
+                onChange={(value) => choose({ days: CHART_WINDOWS.find((d) => String(d) === value) })}
                 data={CHART_WINDOWS.map((d) => ({ value: String(d), label: `${d} days` }))}
               />
             </Group>
@@ -151,6 +193,15 @@ function LoadedData(props: LoadedDataProps): JSX.Element {
       ))}
     </>
   );
+}
+
+function findMetric(key: string): Metric | undefined {
+  try {
+    return getMetric(key);
+  } catch {
+    // A key remembered by another version of the app.
+    return undefined;
+  }
 }
 
 function displayValue(item: LatestValue): FormattedValue {

@@ -2,6 +2,7 @@ import { LineChart } from '@mantine/charts';
 import { Alert, Loader, Stack, Text } from '@mantine/core';
 import type { JSX } from 'react';
 import type { Metric } from '../../../../bots/shared/catalogue.ts';
+import { chartDateFormats, dayTicks } from '../../lib/data-dates.ts';
 import { formatMetricValue, joinValue } from '../../lib/units.ts';
 import { seriesLines } from './observations.ts';
 import { useMetricSeries } from './useObservations.ts';
@@ -15,7 +16,8 @@ export interface MetricChartProps {
 const COLORS = ['teal.6', 'indigo.6', 'orange.6', 'grape.6', 'red.6', 'cyan.6'];
 
 /**
- * One metric's raw values over the chosen window, one point per record, in the metric's display unit.
+ * One metric's raw values over the chosen window, one point per record, in the metric's display unit, on a time
+ * axis whose dates follow the reader's locale (with the year only where it is needed: see data-dates.ts).
  * @param props - patient, metric and window length.
  * @returns The chart, or why there is none.
  */
@@ -37,28 +39,27 @@ export function MetricChart(props: MetricChartProps): JSX.Element {
       </Alert>
     );
   }
-  const { points, truncated } = series.data;
+  const { points, truncated, start, end } = series.data;
   if (points.length === 0) {
     return (
       <Text c="dimmed" size="sm" h={300} data-testid="chart-empty">
-        No {metric.label.toLowerCase()} values in the last {days} days.
+        {series.pending
+          ? `Loading ${metric.label.toLowerCase()}…`
+          : `No ${metric.label.toLowerCase()} values in the last ${days} days.`}
       </Text>
     );
   }
-  const dateFormat = new Intl.DateTimeFormat(undefined, {
-    month: 'short',
-    day: 'numeric',
-    ...(days > 90 ? { year: '2-digit' as const } : {}),
-  });
+  const range = { start, end };
+  const dates = chartDateFormats(range, new Date(end));
   const lines = seriesLines(metric);
-  const data = points.map((p) => ({ date: dateFormat.format(new Date(p.time)), ...p.values }));
+  const data = points.map((p) => ({ time: p.time, ...p.values }));
 
   return (
-    <Stack gap="xs" data-testid="metric-chart">
+    <Stack gap="xs" data-testid="metric-chart" data-stale={series.pending ? 'true' : 'false'}>
       <LineChart
         h={300}
         data={data}
-        dataKey="date"
+        dataKey="time"
         series={lines.map((line, i) => ({ name: line.key, label: line.label, color: COLORS[i % COLORS.length] }))}
         curveType="linear"
         connectNulls
@@ -66,7 +67,15 @@ export function MetricChart(props: MetricChartProps): JSX.Element {
         withLegend={lines.length > 1}
         valueFormatter={(value) => joinValue(formatMetricValue(metric, value))}
         yAxisProps={{ domain: ['auto', 'auto'], width: 80 }}
-        xAxisProps={{ minTickGap: 24 }}
+        xAxisProps={{
+          type: 'number',
+          scale: 'time',
+          domain: [start, end],
+          ticks: dayTicks(range, 6),
+          tickFormatter: (time: number) => dates.tick(time),
+          minTickGap: 24,
+        }}
+        tooltipProps={{ labelFormatter: (time: unknown) => (typeof time === 'number' ? dates.full(time) : '') }}
       />
       <Text size="xs" c="dimmed">
         {points.length.toLocaleString()} {points.length === 1 ? 'value' : 'values'} in the last {days} days.

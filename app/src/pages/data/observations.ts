@@ -6,17 +6,16 @@
  * query uses `combo-code`, which matches Observation.code OR component.code (checked on a real Medplum 5.0.10 and on
  * the local stack, Nov 2026), and the value is read from the component when the Observation is the record's.
  *
- * Why these queries stay fast with a year of data (~4k Observations, ~40 metrics):
- * - Latest values: one FHIR `batch` of one search per catalogue metric, each
- *   `combo-code=<metric codes>&_sort=-date&_count=1`
- *   for this patient. Each is an index lookup on (subject, code, date) that returns one row, so the cost depends on
- *   the number of metrics, never on how much history exists, and the batch makes it one HTTP round trip. The
- *   alternative, paging through every Observation newest-first until each metric has been seen, reads the whole year
- *   whenever one metric stopped reporting months ago.
- * - Charts: one metric over a bounded window (`date=ge<start>`), oldest first, 1000 per page (Medplum's maximum),
- *   stopping after MAX_SERIES_PAGES. A daily metric is ~365 rows a year; the cap only matters for a metric recorded
- *   many times a day, and the chart says when it was reached.
- * Both filter on `status` so retracted records (`entered-in-error`, how a deleted WHOOP record is marked) never show,
+ * What the page fetches (it shows the latest value per metric and one metric's chart, so that is all it asks for):
+ * - Latest values: see latest.ts — the newest page of Observations decides nearly every metric in one search; the
+ *   per-metric `combo-code=<metric codes>&_sort=-date&_count=1` searches (`buildLatestBatch`, one batch) run only for
+ *   the few metrics that page leaves open. Each per-metric search is cheap on Medplum (an index lookup on subject,
+ *   code and date) but costs 20 FHIR quota points, and ~50 of them on every visit added up.
+ * - Charts: one metric over the chosen window (`date=ge<start>`, 30 days first), oldest first, 1000 per page
+ *   (Medplum's maximum), stopping after MAX_SERIES_PAGES. A daily metric is ~365 rows a year; the cap only matters
+ *   for a metric recorded many times a day, and the chart says when it was reached.
+ * Both trim each Observation to the elements the page reads (`_elements`), filter on `status` so retracted records
+ * (`entered-in-error`, how a deleted WHOOP record is marked) never show,
  * and on the wearable profile so the page shows what the wearables imported, not derived or EHR-entered data.
  */
 import type { Bundle, BundleEntry, Device, Observation, ObservationComponent, Resource } from '@medplum/fhirtypes';
@@ -30,9 +29,20 @@ export const CURRENT_STATUSES = ['final', 'amended', 'corrected', 'preliminary']
 export const SERIES_PAGE_SIZE = 1000;
 export const MAX_SERIES_PAGES = 10;
 
+/**
+ * The Observation elements the page reads (`_elements`; Medplum adds the mandatory ones, `status` and `code`, and
+ * each choice type's variants: `value` brings valueQuantity, valueSampledData, ...). Identifiers, categories,
+ * `derivedFrom`, text and the rest stay on the server: about half of each Observation's bytes.
+ */
+export const OBSERVATION_ELEMENTS = ['status', 'code', 'effective', 'value', 'component', 'device'] as const;
+/** The Device elements `deviceLabel` reads, for searches that `_include` Devices (`_elements` applies to them too). */
+export const DEVICE_ELEMENTS = ['deviceName', 'manufacturer'] as const;
+
 /** Chart windows offered, in days. */
 export const CHART_WINDOWS = [30, 90, 365] as const;
 export type ChartWindow = (typeof CHART_WINDOWS)[number];
+/** The window a first visit charts: a month of daily values is readable point by point and a small download. */
+export const DEFAULT_CHART_WINDOW: ChartWindow = 30;
 
 /** Section titles and order of the catalogue's metric groups on the page. */
 export const GROUP_LABELS: Readonly<Record<MetricGroup, string>> = {
@@ -53,7 +63,11 @@ function valueCodings(metric: Metric): MetricCoding[] {
     : metricCodings(metric);
 }
 
-function codeParam(metric: Metric): string {
+/**
+ * @param metric - a catalogue metric.
+ * @returns Its value codings as a token search value (`system|code,...`).
+ */
+export function codeParam(metric: Metric): string {
   return valueCodings(metric)
     .map((c) => `${c.system}|${c.code}`)
     .join(',');
@@ -74,9 +88,10 @@ export function excludedParents(metric: Metric): Metric[] {
 }
 
 function baseParams(patientId: string, metric: Metric): URLSearchParams {
+  // `combo-code` first: the local stack evaluates filters in order, and this one rejects most Observations.
   const params = new URLSearchParams({
-    subject: `Patient/${patientId}`,
     'combo-code': codeParam(metric),
+    subject: `Patient/${patientId}`,
     status: CURRENT_STATUSES.join(','),
     _profile: WEARABLE_PROFILE,
   });
@@ -105,6 +120,7 @@ export function buildLatestBatch(patientId: string, metrics: readonly Metric[] =
       params.set('_sort', '-date');
       params.set('_count', '1');
       params.set('_include', 'Observation:device');
+      params.set('_elements', [...OBSERVATION_ELEMENTS, ...DEVICE_ELEMENTS].join(','));
       return { request: { method: 'GET', url: `Observation?${params.toString()}` } };
     }),
   };
@@ -122,6 +138,7 @@ export function buildSeriesQuery(patientId: string, metric: Metric, days: number
   params.set('date', `ge${new Date(now.getTime() - days * 86_400_000).toISOString()}`);
   params.set('_sort', 'date');
   params.set('_count', String(SERIES_PAGE_SIZE));
+  params.set('_elements', OBSERVATION_ELEMENTS.join(','));
   return params;
 }
 
@@ -256,11 +273,11 @@ export interface LatestResult {
   readonly failures: { readonly metric: Metric; readonly reason: string }[];
 }
 
-function isObservation(r: Resource | undefined): r is Observation {
+export function isObservation(r: Resource | undefined): r is Observation {
   return r?.resourceType === 'Observation';
 }
 
-function isDevice(r: Resource | undefined): r is Device {
+export function isDevice(r: Resource | undefined): r is Device {
   return r?.resourceType === 'Device';
 }
 
@@ -317,7 +334,7 @@ export function readLatestBatch(response: Bundle, metrics: readonly Metric[] = M
  * The Observation is the metric's own, or a record Observation carrying the metric's value as a component (and not
  * one of the sessions the page leaves out for this metric).
  */
-function sameMetric(obs: Observation, metric: Metric): boolean {
+export function sameMetric(obs: Observation, metric: Metric): boolean {
   if (hasOwnCode(obs, metric)) {
     return true;
   }

@@ -1,19 +1,33 @@
-import { Alert, Anchor, Stack, Text, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Card, Group, Skeleton, Stack, Text, Title } from '@mantine/core';
 import { formatHumanName } from '@medplum/core';
 import type { Patient } from '@medplum/fhirtypes';
 import type { JSX } from 'react';
 import { Link } from 'react-router';
+import { HumanErrorAlert } from '../../components/HumanErrorAlert/HumanErrorAlert.tsx';
 import { ProviderGrid } from '../../components/ProviderGrid/ProviderGrid.tsx';
 import { useConnections } from '../../hooks/useConnections.ts';
-import { connectionState } from '../../lib/connections.ts';
+import { useNow } from '../../hooks/useNow.ts';
+import { useObservationCount } from '../../hooks/useObservationCount.ts';
+import { backfillProgress, connectionFor, connectionState } from '../../lib/connections.ts';
+import type { ConnectionView } from '../../lib/connections.ts';
+import { describeLoadFailure } from '../../lib/human-errors.ts';
+import { PROVIDERS } from '../../lib/providers.ts';
+import type { ProviderInfo } from '../../lib/providers.ts';
+import { formatDateTime, formatRelativeTime } from '../../lib/time.ts';
 
 export interface HomePageProps {
   readonly patient: Patient;
 }
 
+interface Connected {
+  readonly provider: ProviderInfo;
+  readonly connection: ConnectionView;
+}
+
 /**
- * The owner's home: a greeting and the device cards (the same cards as the Connections page), with the
- * connect-a-device explanation while nothing is connected.
+ * The owner's home: a greeting, then what is true right now. With a device connected, one summary per connection
+ * (last sync, how much it imported, the history import while it runs) and the way to the data; with nothing
+ * connected, the connect-a-device explanation and the provider cards.
  * @param props - the signed-in Patient profile.
  * @returns The home page.
  */
@@ -21,8 +35,13 @@ export function HomePage(props: HomePageProps): JSX.Element {
   const name = props.patient.name?.[0];
   const displayName = name ? formatHumanName(name) : '';
   const connectionsState = useConnections();
-  const { connections } = connectionsState;
-  const anyConnected = connections?.some((c) => connectionState(c) !== 'not-connected') ?? false;
+  const { connections, error, reload } = connectionsState;
+  const connected: Connected[] | undefined = connections
+    ? PROVIDERS.flatMap((provider) => {
+        const connection = connectionFor(connections, provider.key);
+        return connection && connectionState(connection) !== 'not-connected' ? [{ provider, connection }] : [];
+      })
+    : undefined;
 
   return (
     <Stack maw={960} mx="auto" gap="lg">
@@ -33,30 +52,99 @@ export function HomePage(props: HomePageProps): JSX.Element {
         <Text c="dimmed">Your wearable data, kept in your own FHIR health record.</Text>
       </div>
 
-      <Stack gap="xs">
-        <Title order={3}>Connect a device</Title>
-        {connections && !anyConnected && (
+      {!connected && !error && <Skeleton height={120} aria-label="Loading your connections" />}
+      {!connected && error && (
+        <HumanErrorAlert error={describeLoadFailure(error)}>
+          <Button size="xs" variant="light" color="red" onClick={reload}>
+            Try again
+          </Button>
+        </HumanErrorAlert>
+      )}
+
+      {connected && connected.length > 0 && (
+        <Stack gap="sm">
+          <Title order={3}>Your devices</Title>
+          {connected.map((c) => (
+            <ConnectedSummary key={c.provider.key} patientId={props.patient.id ?? ''} {...c} />
+          ))}
+          <Anchor component={Link} to="/connections" size="sm">
+            Manage connections
+          </Anchor>
+        </Stack>
+      )}
+
+      {connected && connected.length === 0 && (
+        <Stack gap="md">
+          <Title order={3}>Connect a device</Title>
           <Alert color="gray" variant="light" title="No devices connected yet">
             Once a wearable is connected, Baseline imports its measurements into your record and works out your personal
             baselines. Nothing is imported until you connect one.
           </Alert>
-        )}
-        {anyConnected && (
-          <Text size="sm" c="dimmed">
-            See what has been imported on the{' '}
-            <Anchor component={Link} to="/data">
-              Data
-            </Anchor>{' '}
-            page.
+          <ProviderGrid state={connectionsState} />
+        </Stack>
+      )}
+    </Stack>
+  );
+}
+
+function ConnectedSummary(props: Connected & { readonly patientId: string }): JSX.Element {
+  const { provider, connection, patientId } = props;
+  const now = useNow();
+  const progress = backfillProgress(connection.backfill);
+  const refreshKey = `${connection.lastSyncAt ?? ''}|${connection.backfill.completed}`;
+  const count = useObservationCount(patientId, connection.deviceId, refreshKey);
+  const expired = connectionState(connection) === 'credentials-expired';
+  const lastSync = connection.lastSyncAt ? new Date(connection.lastSyncAt) : undefined;
+
+  return (
+    <Card withBorder padding="lg" data-testid={`home-connection-${provider.name}`}>
+      <Stack gap="xs">
+        <Group justify="space-between" gap="xs">
+          <Text fw={600} data-testid="home-connection-title">
+            {expired ? `${provider.name} needs you to reconnect` : `${provider.name} connected`}
+          </Text>
+          <Badge color={expired ? 'red' : 'teal'} variant="light">
+            {expired ? 'Reconnect needed' : 'Connected'}
+          </Badge>
+        </Group>
+        <Text size="sm" data-testid="home-connection-summary">
+          Last synced{' '}
+          {lastSync ? (
+            <time dateTime={connection.lastSyncAt} title={formatDateTime(lastSync)}>
+              {formatRelativeTime(lastSync, now)}
+            </time>
+          ) : (
+            'not yet'
+          )}
+          {count.status === 'ready' && (
+            <span data-testid="home-observation-count">
+              {' · '}
+              {count.count.toLocaleString()} {count.count === 1 ? 'observation' : 'observations'} in your record
+            </span>
+          )}
+        </Text>
+        {!progress.finished && (
+          <Text size="sm" c="dimmed" data-testid="home-import-progress">
+            Importing your history: {progress.summary}.
           </Text>
         )}
+        {expired && (
+          <Text size="sm">
+            {provider.name} no longer accepts Baseline&apos;s access, so nothing new is being imported. The data already
+            imported stays in your record.
+          </Text>
+        )}
+        <Group gap="sm" mt={4}>
+          <Button component={Link} to="/data" size="xs">
+            See your data
+          </Button>
+          {expired && (
+            <Button component={Link} to="/connections" size="xs" variant="light" color="red">
+              Reconnect
+            </Button>
+          )}
+        </Group>
       </Stack>
-
-      <ProviderGrid state={connectionsState} />
-
-      <Anchor component={Link} to="/connections" size="sm">
-        Manage connections
-      </Anchor>
-    </Stack>
+    </Card>
   );
 }
