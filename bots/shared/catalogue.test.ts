@@ -17,6 +17,7 @@ import {
   metricCategory,
   metricCodings,
   metricParents,
+  sourceLadder,
   toCatalogueUnit,
 } from './catalogue.ts';
 import { CODE_SYSTEM, LOINC } from './systems.ts';
@@ -248,6 +249,40 @@ describe('record panels (members)', () => {
   test('workout energy is total energy, whose range admits a short workout', () => {
     expect(checkPlausible('total-energy', 35)).toEqual({ ok: true, value: 35 });
     expect(getMetric('active-energy').providers).not.toContain('whoop');
+  });
+});
+
+describe('daily series rules (issue 8 §1)', () => {
+  test('a source ladder ranks exactly the providers that supply the metric', () => {
+    for (const metric of METRICS) {
+      expect([...sourceLadder(metric)].sort(), metric.key).toEqual([...metric.providers].sort());
+    }
+    // Night physiology: a ring above a wrist strap; body measurements: a scale above typed-in values.
+    expect(sourceLadder(getMetric('hrv-rmssd'))).toEqual(['oura', 'whoop', 'withings']);
+    expect(sourceLadder(getMetric('body-weight'))).toEqual(['withings', 'oura', 'whoop']);
+    expect(sourceLadder(getMetric('total-energy'))).toEqual(getMetric('total-energy').providers);
+  });
+
+  test("a member has its panels' day rule, so its day does not depend on how it was stored", () => {
+    for (const panel of METRICS.filter((m) => m.members)) {
+      for (const key of panel.members ?? []) {
+        expect(getMetric(key).dayOf ?? 'middle', `${panel.key} → ${key}`).toBe(panel.dayOf ?? 'middle');
+      }
+    }
+    // A night and what is measured in it belong to the day the night ends; a WHOOP cycle to its midpoint's day.
+    expect(getMetric('sleep-duration').dayOf).toBe('end');
+    expect(getMetric('hrv-rmssd').dayOf).toBe('end');
+    expect(getMetric('resting-heart-rate').dayOf).toBe('end');
+    expect(getMetric('whoop-day-strain').dayOf).toBeUndefined();
+  });
+
+  test('amounts accrued over separate periods add up; strain and peaks do not', () => {
+    for (const key of ['steps', 'active-energy', 'total-energy', 'distance', 'altitude-gain', 'hr-zone-durations']) {
+      expect(getMetric(key).dailyAggregate, key).toBe('sum');
+    }
+    expect(getMetric('whoop-workout-strain').dailyAggregate).toBe('max');
+    expect(getMetric('heart-rate-max').dailyAggregate).toBe('max');
+    expect(getMetric('hrv-rmssd').dailyAggregate).toBeUndefined();
   });
 });
 

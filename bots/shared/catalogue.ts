@@ -87,9 +87,32 @@ export interface Metric {
    */
   readonly seriesCategory?: ObservationCategory;
   readonly providers: readonly ProviderId[];
+  /**
+   * Which provider's value the daily series takes when several supply this metric on one day, best first; absent:
+   * the order of `providers`. A per-owner override replaces it (bots/analytics/daily.ts).
+   */
+  readonly sourcePriority?: readonly ProviderId[];
+  /**
+   * Which owner-local day a value over a period belongs to, read in the period's own offset. 'end': the day the
+   * period ends (a night and what is measured during it: the night of the 4th to the 5th is the 5th). Absent:
+   * 'middle', the day of the period's midpoint, which is the day a whole-day window or a physiological cycle mostly
+   * covers (a WHOOP cycle starts at sleep onset, often the evening before its waking day) and, for a point in time
+   * or a short session, simply its day. A member has its panels' dayOf, so its day never depends on how it was
+   * stored.
+   */
+  readonly dayOf?: DayOf;
+  /**
+   * How several values of one source on one day become the day's value; absent: 'last' (by end time), since most
+   * metrics are one reading per day or night and a later reading supersedes. Amounts accrued over separate periods
+   * (steps, energy, distance, minutes) are 'sum'; peaks are 'max'; repeated spot readings are 'mean'.
+   */
+  readonly dailyAggregate?: DailyAggregate;
   readonly group: MetricGroup;
   readonly profile: ProfileId;
 }
+
+export type DayOf = 'middle' | 'end';
+export type DailyAggregate = 'mean' | 'last' | 'sum' | 'max';
 
 /**
  * LOINC codes Baseline may emit, each with the evidence that was checked (Nov 2026). 'fhir-r4-vital-signs' codes are
@@ -169,6 +192,13 @@ const HR_ZONES = [
   { zone: 5, code: 'hr-zone-5', effort: 'maximum effort' },
 ] as const;
 const NO_LOINC = 'no LOINC: Baseline code';
+/**
+ * Default source ladders where one source is known to measure more directly: for night physiology a ring's finger
+ * sensor above a wrist strap, above Withings' bed sensor or watch; for body measurements a scale above values the
+ * owner typed into the WHOOP or Oura app.
+ */
+const RING_FIRST: readonly ProviderId[] = ['oura', 'whoop', 'withings'];
+const SCALE_FIRST: readonly ProviderId[] = ['withings', 'oura', 'whoop'];
 const WEARABLE: ProfileId = 'baseline-wearable-observation';
 
 export const METRICS: readonly Metric[] = [
@@ -186,6 +216,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity', 'SampledData'],
     range: { min: 20, max: 250 },
     providers: ['whoop', 'withings', 'oura'],
+    dailyAggregate: 'mean',
     group: 'heart',
     profile: WEARABLE,
   },
@@ -200,6 +231,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 25, max: 150 },
     providers: ['whoop', 'oura'],
+    sourcePriority: ['oura', 'whoop'],
+    dayOf: 'end',
     group: 'heart',
     profile: WEARABLE,
   },
@@ -216,6 +249,8 @@ export const METRICS: readonly Metric[] = [
     // WHOOP measures these in the same night's recovery window; no EHR searches them by a LOINC code.
     members: ['whoop-recovery', 'skin-temperature'],
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'heart',
     profile: WEARABLE,
   },
@@ -247,6 +282,7 @@ export const METRICS: readonly Metric[] = [
       { code: loinc('8462-4'), label: 'Diastolic', unit: 'mm[Hg]', range: { min: 20, max: 200 } },
     ],
     providers: ['withings'],
+    dailyAggregate: 'mean',
     group: 'heart',
     profile: WEARABLE,
   },
@@ -277,6 +313,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 30, max: 250 },
     providers: ['whoop', 'withings'],
+    dailyAggregate: 'max',
     group: 'heart',
     profile: WEARABLE,
   },
@@ -296,6 +333,7 @@ export const METRICS: readonly Metric[] = [
       range: { min: 0, max: 1440 },
     })),
     providers: ['whoop'],
+    dailyAggregate: 'sum',
     group: 'heart',
     profile: WEARABLE,
   },
@@ -326,6 +364,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 50, max: 100 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'respiratory',
     profile: WEARABLE,
   },
@@ -340,6 +380,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 4, max: 60 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'respiratory',
     profile: WEARABLE,
   },
@@ -374,6 +416,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 20, max: 42 },
     providers: ['whoop', 'withings'],
+    dayOf: 'end',
     group: 'temperature',
     profile: WEARABLE,
   },
@@ -388,6 +431,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: -5, max: 5 },
     providers: ['oura'],
+    dayOf: 'end',
     group: 'temperature',
     profile: WEARABLE,
   },
@@ -417,6 +461,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 2, max: 400 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: SCALE_FIRST,
     group: 'body',
     profile: WEARABLE,
   },
@@ -431,6 +476,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 40, max: 260 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: SCALE_FIRST,
     group: 'body',
     profile: WEARABLE,
   },
@@ -533,6 +579,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity', 'SampledData'],
     range: { min: 0, max: 150_000 },
     providers: ['withings', 'oura'],
+    dailyAggregate: 'sum',
     group: 'activity',
     profile: WEARABLE,
   },
@@ -548,6 +595,7 @@ export const METRICS: readonly Metric[] = [
     range: { min: 0, max: 15_000 },
     // WHOOP reports total energy only (cycle and workout kilojoules include basal energy).
     providers: ['withings', 'oura'],
+    dailyAggregate: 'sum',
     group: 'activity',
     profile: WEARABLE,
   },
@@ -564,6 +612,7 @@ export const METRICS: readonly Metric[] = [
     // tens of kcal), so the floor is 0.
     range: { min: 0, max: 20_000 },
     providers: ['whoop', 'withings', 'oura'],
+    dailyAggregate: 'sum',
     group: 'activity',
     profile: WEARABLE,
   },
@@ -578,6 +627,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 300_000 },
     providers: ['whoop', 'withings', 'oura'],
+    dailyAggregate: 'sum',
     group: 'activity',
     profile: WEARABLE,
   },
@@ -592,6 +642,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 10_000 },
     providers: ['whoop'],
+    dailyAggregate: 'sum',
     group: 'activity',
     profile: WEARABLE,
   },
@@ -616,6 +667,8 @@ export const METRICS: readonly Metric[] = [
       'hr-zone-durations',
     ],
     providers: ['whoop'],
+    // The day's value of sessions is their length in minutes, summed.
+    dailyAggregate: 'sum',
     group: 'activity',
     profile: WEARABLE,
   },
@@ -644,6 +697,8 @@ export const METRICS: readonly Metric[] = [
       'whoop-sleep-need',
     ],
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -658,6 +713,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 1440 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -672,6 +729,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 1440 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -686,6 +745,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 1440 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -700,6 +761,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 1440 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -714,6 +777,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 600 },
     providers: ['withings', 'oura'],
+    sourcePriority: ['oura', 'withings'],
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -728,6 +793,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 1440 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -742,6 +809,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 100 },
     providers: ['whoop', 'withings', 'oura'],
+    sourcePriority: RING_FIRST,
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -756,6 +825,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 1440 },
     providers: ['whoop'],
+    dayOf: 'end',
     group: 'sleep',
     profile: WEARABLE,
   },
@@ -771,6 +841,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 100 },
     providers: ['whoop'],
+    dayOf: 'end',
     group: 'scores',
     profile: WEARABLE,
   },
@@ -801,6 +872,8 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 21 },
     providers: ['whoop'],
+    // Strain is logarithmic, not additive: the day's hardest workout.
+    dailyAggregate: 'max',
     group: 'scores',
     profile: WEARABLE,
   },
@@ -815,6 +888,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 100 },
     providers: ['whoop'],
+    dayOf: 'end',
     group: 'scores',
     profile: WEARABLE,
   },
@@ -829,6 +903,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 100 },
     providers: ['whoop'],
+    dayOf: 'end',
     group: 'scores',
     profile: WEARABLE,
   },
@@ -843,6 +918,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 100 },
     providers: ['oura'],
+    dayOf: 'end',
     group: 'scores',
     profile: WEARABLE,
   },
@@ -857,6 +933,7 @@ export const METRICS: readonly Metric[] = [
     valueTypes: ['Quantity'],
     range: { min: 0, max: 100 },
     providers: ['oura'],
+    dayOf: 'end',
     group: 'scores',
     profile: WEARABLE,
   },
@@ -1018,6 +1095,11 @@ export function metricByCode(system: string | undefined, code: string | undefine
     return undefined;
   }
   return BY_CODE.get(system + '|' + code);
+}
+
+/** @returns the metric's default source ladder, best first (sourcePriority, else the order of providers) */
+export function sourceLadder(metric: Metric): readonly ProviderId[] {
+  return metric.sourcePriority ?? metric.providers;
 }
 
 /** The codings an Observation for this metric carries, primary first. */

@@ -9,6 +9,7 @@ import {
   convertWhoopRecoveryToFhir,
   convertWhoopSleepToFhir,
   convertWhoopWorkoutToFhir,
+  inRecordOffset,
   patientIdOf,
   whoopIdentifiers,
   whoopRecordIdentifier,
@@ -28,6 +29,11 @@ const recovery = RecoverySchema.parse(RECOVERY);
 const workout = WorkoutSchema.parse(WORKOUT);
 const body = UserBodyMeasurementSchema.parse(BODY);
 const RECORD_SYSTEM = `${IDENTIFIER_BASE}/whoop/record`;
+/**
+ * The fixtures' period (02:25:44.774Z–10:25:44.774Z, offset -05:00, the same for cycle, sleep and workout) as the
+ * mappers write it: the same instants in the record's own offset, so the local day is the date part.
+ */
+const LOCAL_PERIOD = { start: '2022-04-23T21:25:44.774-05:00', end: '2022-04-24T05:25:44.774-05:00' };
 
 function metricKey(o: Observation): string {
   const value = o.identifier?.[0]?.value ?? '';
@@ -75,6 +81,67 @@ function expectValid(result: MapResult): void {
     });
   }
 }
+
+describe("times in the record's own offset", () => {
+  test('inRecordOffset writes the same instant in the given offset, keeping the fraction as sent', () => {
+    expect(inRecordOffset('2026-11-06T04:30:00Z', '-05:00')).toBe('2026-11-05T23:30:00-05:00');
+    expect(inRecordOffset('2026-11-05T23:45:10.123456Z', '+05:45')).toBe('2026-11-06T05:30:10.123456+05:45');
+    expect(inRecordOffset('2026-11-05T23:45:10Z', 'Z')).toBe('2026-11-05T23:45:10Z');
+    // Already carrying an offset: converted, not re-labelled.
+    expect(inRecordOffset('2026-11-05T23:30:00-05:00', '+01:00')).toBe('2026-11-06T05:30:00+01:00');
+    for (const [instant, offset] of [
+      ['2026-11-06T04:30:00Z', '-0500'],
+      ['2026-11-06T04:30:00Z', 'EST'],
+      ['2026-11-06T04:30:00Z', '+25:00'],
+      ['2026-11-06T04:30:00Z', ''],
+      ['2026-11-06 04:30:00', '-05:00'],
+    ] as const) {
+      expect(inRecordOffset(instant, offset)).toBeUndefined();
+    }
+  });
+
+  test('the instants are unchanged: only their notation is', () => {
+    const [strain] = convertWhoopCycleToFhir(cycle, ctx).observations;
+    expect(Date.parse(strain?.effectivePeriod?.start ?? '')).toBe(Date.parse(CYCLE.start));
+    expect(Date.parse(strain?.effectivePeriod?.end ?? '')).toBe(Date.parse(CYCLE.end));
+  });
+
+  test('each record keeps its own offset (a DST change or a trip between records)', () => {
+    const summer = convertWhoopSleepToFhir({ ...sleep, timezone_offset: '-04:00' }, ctx).observations[0];
+    expect(summer?.effectivePeriod).toEqual({
+      start: '2022-04-23T22:25:44.774-04:00',
+      end: '2022-04-24T06:25:44.774-04:00',
+    });
+    const tokyo = convertWhoopWorkoutToFhir({ ...workout, timezone_offset: '+09:00' }, ctx).observations[0];
+    expect(tokyo?.effectivePeriod).toEqual({
+      start: '2022-04-24T11:25:44.774+09:00',
+      end: '2022-04-24T19:25:44.774+09:00',
+    });
+  });
+
+  test("a recovery takes its sleep's offset", () => {
+    const result = convertWhoopRecoveryToFhir(recovery, { ...ctx, sleep: { ...sleep, timezone_offset: '+02:00' } });
+    for (const o of result.observations) {
+      expect(o.effectivePeriod).toEqual({
+        start: '2022-04-24T04:25:44.774+02:00',
+        end: '2022-04-24T12:25:44.774+02:00',
+      });
+    }
+  });
+
+  test('a record with an unusable offset is skipped with a reason, never stored under a guessed day', () => {
+    for (const result of [
+      convertWhoopCycleToFhir({ ...cycle, timezone_offset: 'EST' }, ctx),
+      convertWhoopSleepToFhir({ ...sleep, timezone_offset: 'EST' }, ctx),
+      convertWhoopWorkoutToFhir({ ...workout, timezone_offset: 'EST' }, ctx),
+      convertWhoopRecoveryToFhir(recovery, { ...ctx, sleep: { ...sleep, timezone_offset: 'EST' } }),
+    ]) {
+      expect(result.observations).toEqual([]);
+      expect(result.skipped).toHaveLength(1);
+      expect(result.skipped[0]?.reason).toMatch(/has no usable timezone_offset \(EST\): its local day is unknown$/);
+    }
+  });
+});
 
 describe('identifiers', () => {
   test('carry the Baseline patient, so two owners of one WHOOP account never share an identifier', () => {
@@ -135,7 +202,7 @@ describe('convertWhoopCycleToFhir', () => {
       { system: `${IDENTIFIER_BASE}/whoop/cycle`, value: 'p1:10129:93845:whoop-day-strain' },
       { system: RECORD_SYSTEM, value: 'cycle:p1:10129:93845' },
     ]);
-    expect(strain?.effectivePeriod).toEqual({ start: CYCLE.start, end: CYCLE.end });
+    expect(strain?.effectivePeriod).toEqual(LOCAL_PERIOD);
     expect(strain?.issued).toBe(CYCLE.updated_at);
     expect(strain?.component?.[0]).toEqual({
       code: {
@@ -217,7 +284,7 @@ describe('convertWhoopSleepToFhir', () => {
       'respiratory-rate': 16.11328125,
     });
     for (const o of result.observations) {
-      expect(o.effectivePeriod).toEqual({ start: SLEEP.start, end: SLEEP.end });
+      expect(o.effectivePeriod).toEqual(LOCAL_PERIOD);
       expect(o.identifier?.[1]).toEqual({ system: RECORD_SYSTEM, value: `sleep:p1:10129:${SLEEP.id}` });
     }
     const night = result.observations[0];
@@ -283,7 +350,7 @@ describe('convertWhoopRecoveryToFhir', () => {
       { system: RECORD_SYSTEM, value: `recovery:p1:10129:${SLEEP.id}` },
     ]);
     expect(hrv?.code?.coding?.[0]?.code).toBe('hrv-rmssd');
-    expect(hrv?.effectivePeriod).toEqual({ start: SLEEP.start, end: SLEEP.end });
+    expect(hrv?.effectivePeriod).toEqual(LOCAL_PERIOD);
     expect(hrv?.component?.map((c) => c.code.coding?.[0]?.code)).toEqual(['whoop-recovery', 'skin-temperature']);
     const spo2 = result.observations.find((o) => metricKey(o) === 'spo2');
     expect(spo2?.code?.coding?.map((c) => c.code)).toEqual(['2708-6', '59408-5']);
@@ -349,7 +416,7 @@ describe('convertWhoopWorkoutToFhir', () => {
       { system: `${IDENTIFIER_BASE}/whoop/workout`, value: `p1:9012:${WORKOUT.id}:workout-activity` },
       { system: RECORD_SYSTEM, value: `workout:p1:9012:${WORKOUT.id}` },
     ]);
-    expect(session?.effectivePeriod).toEqual({ start: WORKOUT.start, end: WORKOUT.end });
+    expect(session?.effectivePeriod).toEqual(LOCAL_PERIOD);
     expect(session?.issued).toBe(WORKOUT.updated_at);
     expect(session?.valueCodeableConcept).toEqual({ text: 'running' });
     expect(session?.category?.[0]?.coding?.[0]?.code).toBe('activity');

@@ -19,6 +19,12 @@
  * - Effective times come from the record: the sleep / workout / cycle period. A recovery has no period of its own;
  *   its inputs (RHR, HRV, SpO2, skin temperature) are measured during its sleep, so the mapper needs that sleep
  *   (ctx.sleep) and uses the sleep's period.
+ * - Each time is written as the same instant in the record's own `timezone_offset` (WHOOP sends instants in UTC and
+ *   the wearer's offset beside them), e.g. 2022-04-24T02:25:44.774Z at -05:00 → 2022-04-23T21:25:44.774-05:00, so
+ *   the owner-local day of a value is the date part of its time and is never guessed (bots/analytics/daily.ts).
+ *   FHIR dateTime carries its offset itself; the core tz-offset extension applies only to `date` (where no offset
+ *   is allowed) and tz-code names an IANA zone, which WHOOP does not send. A record whose offset is not a valid
+ *   time zone designator is skipped rather than stored under a guessed day.
  * - A recovery's record id is its sleep_id, because recovery.deleted webhooks carry the sleep UUID, not the cycle.
  * - Naps are skipped: the catalogue's sleep metrics describe the main sleep, and mixing naps into them would
  *   distort nightly trends.
@@ -276,6 +282,68 @@ function zoneComponents(zones: WhoopZoneDurations, result: MapResult): Observati
   return component;
 }
 
+const OFFSET = /^(?:Z|([+-])(\d{2}):(\d{2}))$/;
+const INSTANT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/** @returns the offset in minutes east of UTC, or undefined when it is not a W3C time zone designator */
+function offsetMinutes(offset: string): number | undefined {
+  const match = OFFSET.exec(offset);
+  if (!match) {
+    return undefined;
+  }
+  if (!match[1]) {
+    return 0;
+  }
+  const hours = Number(match[2]);
+  const minutes = Number(match[3]);
+  if (hours > 18 || minutes > 59) {
+    return undefined;
+  }
+  return (match[1] === '-' ? -1 : 1) * (hours * 60 + minutes);
+}
+
+/**
+ * The same instant written in the record's own offset. The fractional seconds are copied as WHOOP sent them (a Date
+ * round trip would cut them to milliseconds), so nothing about the time is invented, only its notation changed.
+ * @param instant - an ISO date-time with offset, as WHOOP sends it (in UTC)
+ * @param offset - WHOOP's timezone_offset: 'Z', '+hh:mm' or '-hh:mm'
+ * @returns the local date-time with that offset, or undefined when either is malformed
+ */
+export function inRecordOffset(instant: string, offset: string): string | undefined {
+  const target = offsetMinutes(offset);
+  const match = INSTANT.exec(instant);
+  const whole = match?.[1];
+  const source = offsetMinutes((match?.[3] ?? '').toUpperCase());
+  if (target === undefined || !whole || source === undefined) {
+    return undefined;
+  }
+  const utc = Date.parse(whole + 'Z') - source * 60_000;
+  if (Number.isNaN(utc)) {
+    return undefined;
+  }
+  const local = new Date(utc + target * 60_000).toISOString().slice(0, 19);
+  return local + (match[2] ?? '') + offset;
+}
+
+/** @returns the record's period in its own offset, or undefined after recording why the record is skipped */
+function recordPeriod(
+  kind: string,
+  id: string,
+  period: { readonly start: string; readonly end: string; readonly timezone_offset: string },
+  result: MapResult
+): Effective | undefined {
+  const start = inRecordOffset(period.start, period.timezone_offset);
+  const end = inRecordOffset(period.end, period.timezone_offset);
+  if (start === undefined || end === undefined) {
+    result.skipped.push({
+      key: 'record',
+      reason: `${kind} ${id} has no usable timezone_offset (${period.timezone_offset}): its local day is unknown`,
+    });
+    return undefined;
+  }
+  return { effectivePeriod: { start, end } };
+}
+
 function unscored(kind: string, id: string, state: string): MapResult {
   return { ...empty(), skipped: [{ key: 'record', reason: `${kind} ${id} is ${state}, not SCORED` }] };
 }
@@ -295,14 +363,12 @@ export function convertWhoopCycleToFhir(record: WhoopCycle, ctx: WhoopMapContext
   if (!record.end) {
     return { ...empty(), skipped: [{ key: 'record', reason: `cycle ${id} is still in progress (no end)` }] };
   }
-  const scope: RecordScope = {
-    recordType: 'cycle',
-    recordId: id,
-    ctx,
-    effective: { effectivePeriod: { start: record.start, end: record.end } },
-    issued: record.updated_at,
-  };
   const result = empty();
+  const effective = recordPeriod('cycle', id, { ...record, end: record.end }, result);
+  if (!effective) {
+    return result;
+  }
+  const scope: RecordScope = { recordType: 'cycle', recordId: id, ctx, effective, issued: record.updated_at };
   buildQuantityPanel(
     scope,
     { key: 'whoop-day-strain', value: record.score.strain, unit: '{score}' },
@@ -334,14 +400,12 @@ export function convertWhoopSleepToFhir(record: WhoopSleep, ctx: WhoopMapContext
   }
   const stages = record.score.stage_summary;
   const need = record.score.sleep_needed;
-  const scope: RecordScope = {
-    recordType: 'sleep',
-    recordId: record.id,
-    ctx,
-    effective: { effectivePeriod: { start: record.start, end: record.end } },
-    issued: record.updated_at,
-  };
   const result = empty();
+  const effective = recordPeriod('sleep', record.id, record, result);
+  if (!effective) {
+    return result;
+  }
+  const scope: RecordScope = { recordType: 'sleep', recordId: record.id, ctx, effective, issued: record.updated_at };
   buildQuantityPanel(
     scope,
     {
@@ -387,7 +451,7 @@ export function convertWhoopSleepToFhir(record: WhoopSleep, ctx: WhoopMapContext
  */
 export function convertWhoopRecoveryToFhir(
   record: WhoopRecovery,
-  ctx: WhoopMapContext & { readonly sleep?: Pick<WhoopSleep, 'id' | 'start' | 'end'> }
+  ctx: WhoopMapContext & { readonly sleep?: Pick<WhoopSleep, 'id' | 'start' | 'end' | 'timezone_offset'> }
 ): MapResult {
   if (record.score_state !== 'SCORED' || !record.score) {
     return unscored('recovery', record.sleep_id, record.score_state);
@@ -400,6 +464,11 @@ export function convertWhoopRecoveryToFhir(
   }
   const score = record.score;
   const result = empty();
+  // The recovery was measured during its sleep, so the sleep's period and offset are its own.
+  const effective = recordPeriod('recovery', record.sleep_id, ctx.sleep, result);
+  if (!effective) {
+    return result;
+  }
   if (score.user_calibrating) {
     // WHOOP's own caveat: while calibrating, the score is not yet meaningful; the physiology below still is.
     result.skipped.push({ key: 'whoop-recovery', reason: `recovery ${record.sleep_id}: user is still calibrating` });
@@ -408,7 +477,7 @@ export function convertWhoopRecoveryToFhir(
     recordType: 'recovery',
     recordId: record.sleep_id,
     ctx,
-    effective: { effectivePeriod: { start: ctx.sleep.start, end: ctx.sleep.end } },
+    effective,
     issued: record.updated_at,
   };
   buildSingles(
@@ -450,15 +519,13 @@ export function convertWhoopWorkoutToFhir(record: WhoopWorkout, ctx: WhoopMapCon
     // The session is the Observation: without what it was there is nothing to hang the measurements on.
     return { ...empty(), skipped: [{ key: metric.key, reason: `workout ${record.id} has no sport name` }] };
   }
-  const scope: RecordScope = {
-    recordType: 'workout',
-    recordId: record.id,
-    ctx,
-    effective: { effectivePeriod: { start: record.start, end: record.end } },
-    issued: record.updated_at,
-  };
-  const score = record.score;
   const result = empty();
+  const effective = recordPeriod('workout', record.id, record, result);
+  if (!effective) {
+    return result;
+  }
+  const scope: RecordScope = { recordType: 'workout', recordId: record.id, ctx, effective, issued: record.updated_at };
+  const score = record.score;
   const component = [
     ...memberComponents(
       metric,
