@@ -9,13 +9,17 @@ import {
 } from './extensions.ts';
 import {
   MAX_ATTEMPTS,
+  analyticsPendingKey,
+  analyticsRunKey,
   backfillWindows,
+  buildAnalyticsTask,
   buildTask,
   isDue,
   isStuck,
   markCompleted,
   markFailed,
   markInProgress,
+  readAnalyticsTask,
   readTaskInput,
   retryDelayMs,
 } from './tasks.ts';
@@ -223,5 +227,29 @@ describe('status transitions', () => {
     expect(isStuck(running, now, 2 * 3_600_000)).toBe(false);
     expect(isStuck({ ...markCompleted(task, {}), meta: running.meta }, now, 60_000)).toBe(false);
     expect(isStuck(markInProgress(task), now, 60_000)).toBe(false);
+  });
+});
+
+describe('analytics work items', () => {
+  test('are per owner, hold the pending key while requested, and read back', () => {
+    const task = buildAnalyticsTask({ reference: 'Patient/p1' }, 'sync whoop:trace:1');
+    expect(task).toMatchObject({
+      status: 'requested',
+      code: { coding: [{ system: TASK_TYPE_SYSTEM, code: 'analytics' }] },
+      for: { reference: 'Patient/p1' },
+      identifier: [{ system: TASK_IDENTIFIER_SYSTEM, value: 'analytics:p1:pending' }],
+    });
+    expect(task.focus).toBeUndefined();
+    expect(analyticsPendingKey('p1')).not.toBe(analyticsRunKey('p1', 't1'));
+    expect(readAnalyticsTask({ ...task, id: 't1' })).toEqual({ patient: { reference: 'Patient/p1' }, patientId: 'p1' });
+  });
+
+  test('a provider Task is not an analytics one, and an analytics Task is not a provider work item', () => {
+    const sync = buildTask({ ...base, kind: 'sync', dedupeKey: 'k' });
+    expect(() => readAnalyticsTask({ ...sync, id: 's1' })).toThrow(
+      'Task s1 is not an analytics work item: kind: Invalid input: expected "analytics"'
+    );
+    const analytics = buildAnalyticsTask({ reference: 'Patient/p1' }, 'nightly');
+    expect(() => readTaskInput({ ...analytics, id: 'a1' })).toThrow(/^Task a1 is not a Baseline work item: kind: /);
   });
 });

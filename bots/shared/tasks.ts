@@ -19,8 +19,15 @@ import {
   TASK_TYPE_SYSTEM,
 } from './extensions.ts';
 
-export const TASK_KINDS = ['backfill', 'sync', 'erase'] as const;
-export type TaskKind = (typeof TASK_KINDS)[number];
+/** Provider work items: they name a connection (`focus`) and a provider, and the sync bot runs them. */
+export const PROVIDER_TASK_KINDS = ['backfill', 'sync', 'erase'] as const;
+export type TaskKind = (typeof PROVIDER_TASK_KINDS)[number];
+/**
+ * Every kind of Baseline work item. `analytics` is per owner, not per connection: one recompute of the owner's
+ * derived Observations (bots/analytics/recompute.ts), built and read by buildAnalyticsTask / readAnalyticsTask.
+ */
+export const TASK_KINDS = [...PROVIDER_TASK_KINDS, 'analytics'] as const;
+export type AnyTaskKind = (typeof TASK_KINDS)[number];
 export const RECORD_TYPES = ['cycle', 'sleep', 'recovery', 'workout', 'body'] as const;
 export type RecordType = (typeof RECORD_TYPES)[number];
 /**
@@ -122,7 +129,7 @@ const IsoInstant = z.iso.datetime({ offset: true });
 
 const TaskInputSchema = z
   .object({
-    kind: z.enum(TASK_KINDS),
+    kind: z.enum(PROVIDER_TASK_KINDS),
     dedupeKey: z.string().min(1),
     patient: z.string().regex(/^Patient\/[^/]+$/),
     connection: z.string().regex(/^Basic\/[^/]+$/),
@@ -378,3 +385,74 @@ export function isStuck(task: Task, now: Date, staleMs: number): boolean {
   const at = stamp ? Date.parse(stamp) : Number.NaN;
   return !Number.isNaN(at) && now.getTime() - at > staleMs;
 }
+
+/**
+ * The identifier value an owner's analytics Task holds while it is only requested. Creating one is conditional on
+ * it, and the run that claims the Task renames it (analyticsRunKey), so at most one recompute per owner is waiting
+ * at any time: every completed sync in between collapses into it.
+ * @param patientId - the owner's Patient id
+ * @returns the dedupe key
+ */
+export function analyticsPendingKey(patientId: string): string {
+  return `analytics:${patientId}:pending`;
+}
+
+/** @returns the identifier value of a claimed (running or finished) analytics Task */
+export function analyticsRunKey(patientId: string, taskId: string): string {
+  return `analytics:${patientId}:run:${taskId}`;
+}
+
+/**
+ * @param patient - the owner
+ * @param reason - what asked for it (a sync Task, the nightly run), kept for the admin reading the queue
+ * @returns a requested analytics Task; create it with `ifNoneExist` on its identifier
+ */
+export function buildAnalyticsTask(patient: Reference<Patient> & { reference: string }, reason: string): Task {
+  const patientId = patient.reference.split('/')[1] ?? '';
+  return {
+    resourceType: 'Task',
+    status: 'requested',
+    intent: 'order',
+    code: { coding: [{ system: TASK_TYPE_SYSTEM, code: 'analytics' }] },
+    for: { reference: patient.reference },
+    identifier: [{ system: TASK_IDENTIFIER_SYSTEM, value: analyticsPendingKey(patientId) }],
+    input: [inputString('reason', reason)],
+    extension: [{ url: TASK_EXTENSION.attempts, valueInteger: 0 }],
+  };
+}
+
+const AnalyticsTaskSchema = z.object({
+  kind: z.literal('analytics'),
+  patient: z.string().regex(/^Patient\/[^/]+$/),
+});
+
+/**
+ * @param task - a Task read from Medplum (the analytics bot's input)
+ * @returns the owner it is for; throws `Task <id> is not an analytics work item: <problems>` when malformed
+ */
+export function readAnalyticsTask(task: Task): {
+  patient: Reference<Patient> & { reference: string };
+  patientId: string;
+} {
+  const parsed = AnalyticsTaskSchema.safeParse({
+    kind: task.code?.coding?.find((c) => c.system === TASK_TYPE_SYSTEM)?.code,
+    patient: task.for?.reference,
+  });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(task)'}: ${i.message}`).join('; ');
+    throw new Error(`Task ${task.id ?? '(new)'} is not an analytics work item: ${problems}`);
+  }
+  const reference = parsed.data.patient as `Patient/${string}`;
+  return { patient: { reference }, patientId: reference.split('/')[1] ?? '' };
+}
+
+/**
+ * What a Task-triggered bot receives from its Subscription: enough to claim the Task with a versioned update (the
+ * rest is re-read and parsed by readTaskInput).
+ */
+export const TaskEventSchema = z.looseObject({
+  resourceType: z.literal('Task'),
+  id: z.string(),
+  status: z.string(),
+  meta: z.looseObject({ versionId: z.string() }),
+});

@@ -8,8 +8,9 @@
 import type { AccessPolicyResource, Bot } from '@medplum/fhirtypes';
 import { TOKEN_STORE_CRITERIA } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { PLANNED_KINDS } from '../../bots/analytics/derive.ts';
 import { TASK_KINDS } from '../../bots/shared/tasks.ts';
-import { BOT_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
+import { BOT_IDENTIFIER_SYSTEM, CODE_SYSTEM } from '../../bots/shared/systems.ts';
 import { TOKEN_EXPUNGE_BOT } from '../../bots/shared/tokens.ts';
 import type { PolicyDefinition } from './access-policies.ts';
 import { CONNECTION_CRITERIA, OAUTH_STATE_CRITERIA } from './connection.ts';
@@ -138,6 +139,16 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     optionalSecrets: WHOOP_URL_SECRETS,
     source: 'bots/sync/sweeper.ts',
   }),
+  bot({
+    name: 'analytics',
+    identifier: 'analytics',
+    description:
+      "Recomputes one owner's personal baselines, trends and projections after a sync (one at a time per owner, collapsed) and nightly; writes only what changed.",
+    // Nightly, for day boundaries: the trend window and the staleness gate move even when no data arrives.
+    cronString: '30 3 * * *',
+    timeoutSeconds: 60,
+    source: 'bots/analytics/recompute.ts',
+  }),
 ];
 
 type Interaction = NonNullable<AccessPolicyResource['interaction']>[number];
@@ -171,6 +182,19 @@ const TASKS = (interaction: Interaction[]): AccessPolicyResource => ({
   criteria: `Task?code=${TASK_KINDS.map((kind) => `${TASK_TYPE_SYSTEM}|${kind}`).join(',')}`,
   interaction,
 });
+
+/** The analytics bot's work items only. */
+const ANALYTICS_TASKS: AccessPolicyResource = {
+  resourceType: 'Task',
+  criteria: `Task?code=${TASK_TYPE_SYSTEM}|analytics`,
+  interaction: CRUS,
+};
+/** The derived Observations the analytics bot owns (by kind); every other Observation it may only read. */
+const DERIVED_OBSERVATIONS: AccessPolicyResource = {
+  resourceType: 'Observation',
+  criteria: `Observation?code=${PLANNED_KINDS.map((kind) => `${CODE_SYSTEM}|${kind}`).join(',')}`,
+  interaction: CRUS,
+};
 
 /** One policy per bot in BOT_DEFINITIONS: exactly the types (and Basic kinds) each one touches. */
 export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
@@ -227,6 +251,17 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
     ],
   },
   { key: 'bot-sweeper', name: 'Bot sweeper', resource: [CONNECTIONS(CRUS), TOKENS(CRUS), TASKS(CRUS)] },
+  {
+    key: 'bot-analytics',
+    name: 'Bot analytics',
+    resource: [
+      // Which owners have an active connection (the nightly run); never the token store.
+      CONNECTIONS(['search']),
+      ANALYTICS_TASKS,
+      { resourceType: 'Observation', interaction: RS },
+      DERIVED_OBSERVATIONS,
+    ],
+  },
 ];
 
 /** The Bot fields deploy owns; everything else on the resource (code attachments, audit settings) is left alone. */

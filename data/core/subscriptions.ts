@@ -29,6 +29,8 @@ export interface SubscriptionDefinition {
 }
 
 const QUEUED_TASKS = `Task?code=${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync,${TASK_TYPE_SYSTEM}|erase&status=requested`;
+/** Recomputes run on their own bot (bots/analytics/recompute.ts), never on the sync bot. */
+const QUEUED_ANALYTICS = `Task?code=${TASK_TYPE_SYSTEM}|analytics&status=requested`;
 
 /**
  * The work queue: a Task that becomes `requested` runs the sync bot once. Created Tasks fire the first; Tasks put
@@ -48,6 +50,21 @@ export const SUBSCRIPTION_DEFINITIONS: readonly SubscriptionDefinition[] = [
     reason: 'Run the sync bot when a Task is put back to requested',
     criteria: QUEUED_TASKS,
     bot: 'sync',
+    interaction: 'update',
+    fhirPathCriteria: "%previous.status != 'requested'",
+  },
+  {
+    key: 'analytics-task-created',
+    reason: "Run the analytics bot for each new requested recompute of an owner's derived Observations",
+    criteria: QUEUED_ANALYTICS,
+    bot: 'analytics',
+    interaction: 'create',
+  },
+  {
+    key: 'analytics-task-requeued',
+    reason: 'Run the analytics bot when a recompute that lost its run is put back to requested',
+    criteria: QUEUED_ANALYTICS,
+    bot: 'analytics',
     interaction: 'update',
     fhirPathCriteria: "%previous.status != 'requested'",
   },

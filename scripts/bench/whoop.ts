@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Observation, Task } from '@medplum/fhirtypes';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { WEARABLE_PROFILE } from '../../bots/shared/systems.ts';
 import { expectedFromSandbox, backfillRange } from '../../test/whoop/expected.ts';
 import { deploy } from '../deploy/index.ts';
 import { startLocalStack } from '../local-stack/server.ts';
@@ -133,7 +134,12 @@ function figure(name: string, value: string): void {
   try {
     const { ms, tasks } = await backfill(env);
     const expected = expectedFromSandbox(env.whoop.sandbox, backfillRange(tasks));
-    const stored = await countObservations(env.admin, { subject: `Patient/${env.patientId}`, status: 'final' });
+    // WHOOP's Observations only: the analytics bot's derived ones share the record.
+    const stored = await countObservations(env.admin, {
+      subject: `Patient/${env.patientId}`,
+      status: 'final',
+      _profile: WEARABLE_PROFILE,
+    });
     const failed = tasks.filter((t) => t.status === 'failed').length;
     const points = sum(tasks, 'points');
     const writes = sum(tasks, 'created', 'updated', 'retracted');

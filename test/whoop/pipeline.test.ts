@@ -18,6 +18,7 @@ import {
   TASK_OUTPUT_SYSTEM,
 } from '../../bots/shared/extensions.ts';
 import { buildStateRecord, hashState } from '../../bots/shared/oauth-state.ts';
+import { WEARABLE_PROFILE } from '../../bots/shared/systems.ts';
 import { buildTask } from '../../bots/shared/tasks.ts';
 import { whoopSignature } from '../../bots/whoop/signature.ts';
 import { mergeProjectSecrets } from '../../scripts/sandboxes/project-secrets.ts';
@@ -102,8 +103,9 @@ function output(task: Task, code: string): number | undefined {
     ?.valueInteger;
 }
 
+/** What the sync bot wrote: the analytics bot's derived Observations in the same record are not WHOOP's. */
 async function ownerObservations(): Promise<Observation[]> {
-  return allObservations(env.adminClient, { subject: getReferenceString(ownerPatient) });
+  return allObservations(env.adminClient, { subject: getReferenceString(ownerPatient), _profile: WEARABLE_PROFILE });
 }
 
 async function postWebhook(body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {

@@ -1,0 +1,191 @@
+/**
+ * Bot `analytics`: recomputes one owner's derived Observations (issue 8 §2, §3, §7).
+ *
+ * Run by a Subscription when an analytics Task becomes `requested` (queued by the sync bot when a sync or a whole
+ * backfill completes, see queue.ts), and nightly by cron, which queues one for every owner with an active connection
+ * (day boundaries move the trend window and the staleness gate even when no data arrives).
+ *
+ * 1. Single-flight per owner: if another recompute of the owner is in progress (and not stale), the Task is left
+ *    requested; the running one picks it up when it finishes. Otherwise the Task is claimed with a versioned update
+ *    that also renames its identifier, so exactly one more may be queued behind it.
+ * 2. Reads the owner's Observations (wearable and derived, pages of 1000: 20 quota points a page), plans with
+ *    derive.ts, and writes only what differs through writeChanged, in quota-sized batches, idempotent on identifier.
+ * 3. Completes the Task with its counts, then runs the one that queued meanwhile, if any (at most MAX_CHAINED more).
+ * A failed recompute is not retried by the sweeper: the next sync or the nightly run queues a fresh one.
+ */
+import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
+import type { Observation, Task } from '@medplum/fhirtypes';
+import { CONNECTION_CODE_TOKEN, parseConnection } from '../shared/connection.ts';
+import { TASK_IDENTIFIER_SYSTEM } from '../shared/extensions.ts';
+import { summarizeFailures } from '../shared/fhir-batch.ts';
+import { updateIfUnchanged, updateWithRetry } from '../shared/fhir-write.ts';
+import { QUOTA_POINTS, QuotaPacer } from '../shared/quota.ts';
+import { searchAll } from '../shared/search.ts';
+import {
+  analyticsRunKey,
+  markCompleted,
+  markFailed,
+  markInProgress,
+  readAnalyticsTask,
+  TaskEventSchema,
+  type TaskCounts,
+} from '../shared/tasks.ts';
+import { keyOf, writeChanged } from '../shared/write-changed.ts';
+import { planDerived } from './derive.ts';
+import { analyticsTaskQuery, isStale, queueAnalytics } from './queue.ts';
+
+const PAGE = 1000;
+/** Recomputes one run may chain (each one queued while the previous ran); more wait for the next trigger. */
+const MAX_CHAINED = 3;
+const BOOKKEEPING_POINTS = QUOTA_POINTS.read + QUOTA_POINTS.write;
+
+export type AnalyticsResult =
+  | { status: 'completed'; tasks: { task: string; counts: TaskCounts }[] }
+  | { status: 'skipped'; task?: string; reason: string }
+  | { status: 'queued'; owners: number };
+
+export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<AnalyticsResult> {
+  const parsed = TaskEventSchema.safeParse(event.input);
+  if (!parsed.success) {
+    // Cron hands the bot its own Bot resource; an admin may $execute it with anything else.
+    return queueNightly(medplum);
+  }
+  const task = parsed.data as unknown as WithId<Task>;
+  if (task.status !== 'requested') {
+    return { status: 'skipped', task: task.id, reason: `Task is ${task.status}` };
+  }
+  const { patient } = readAnalyticsTask(task);
+  const pacer = new QuotaPacer(medplum);
+  const running = await pacer.run(QUOTA_POINTS.search, () =>
+    medplum.searchResources('Task', analyticsTaskQuery(patient.reference, 'in-progress'), { cache: 'no-cache' })
+  );
+  const now = new Date();
+  if (running.some((t) => t.id !== task.id && !isStale(t, now))) {
+    return {
+      status: 'skipped',
+      task: task.id,
+      reason: 'another recompute of this owner is running; it runs this next',
+    };
+  }
+  const done: { task: string; counts: TaskCounts }[] = [];
+  let next: WithId<Task> | undefined = task;
+  for (let i = 0; next && i <= MAX_CHAINED; i++) {
+    const claimed = await claim(medplum, pacer, next);
+    if (!claimed) {
+      break;
+    }
+    done.push({ task: claimed.id, counts: await runClaimed(medplum, pacer, claimed) });
+    // Completed first, then looked for: a Task queued after this search runs itself (nothing is in progress).
+    const waiting = await pacer.run(QUOTA_POINTS.search, () =>
+      medplum.searchResources('Task', analyticsTaskQuery(patient.reference, 'requested'), { cache: 'no-cache' })
+    );
+    next = waiting[0];
+  }
+  if (done.length === 0) {
+    return { status: 'skipped', task: task.id, reason: 'claimed by another run' };
+  }
+  return { status: 'completed', tasks: done };
+}
+
+/** In progress, and no longer holding the pending key: one more recompute may now queue behind this one. */
+async function claim(medplum: MedplumClient, pacer: QuotaPacer, task: WithId<Task>): Promise<WithId<Task> | undefined> {
+  const { patientId } = readAnalyticsTask(task);
+  const next: Task = {
+    ...markInProgress(task, new Date()),
+    identifier: [{ system: TASK_IDENTIFIER_SYSTEM, value: analyticsRunKey(patientId, task.id) }],
+  };
+  return pacer.run(QUOTA_POINTS.write, () => updateIfUnchanged(medplum, next, task));
+}
+
+async function runClaimed(medplum: MedplumClient, pacer: QuotaPacer, task: WithId<Task>): Promise<TaskCounts> {
+  let counts: TaskCounts;
+  try {
+    counts = await recompute(medplum, pacer, readAnalyticsTask(task).patient.reference);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    await pacer.run(
+      BOOKKEEPING_POINTS,
+      () =>
+        updateWithRetry(medplum, 'Task', task.id, (current) =>
+          markFailed(current, reason, new Date(), { retryable: false })
+        ),
+      20
+    );
+    console.log(JSON.stringify({ bot: 'analytics', task: task.id, failed: reason, points: pacer.spend.points }));
+    throw err;
+  }
+  counts.points = pacer.spend.points + BOOKKEEPING_POINTS;
+  await pacer.run(
+    BOOKKEEPING_POINTS,
+    () => updateWithRetry(medplum, 'Task', task.id, (current) => markCompleted(current, counts, new Date())),
+    20
+  );
+  console.log(JSON.stringify({ bot: 'analytics', task: task.id, ...counts }));
+  return counts;
+}
+
+/**
+ * Reads, plans and writes one owner's derived Observations.
+ * @returns created / updated / unchanged / retracted (superseded) counts
+ */
+export async function recompute(medplum: MedplumClient, pacer: QuotaPacer, patient: string): Promise<TaskCounts> {
+  const observations: Observation[] = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const page = await pacer.run(QUOTA_POINTS.search, () =>
+      medplum.searchResources(
+        'Observation',
+        { subject: patient, _count: String(PAGE), _offset: String(offset) },
+        { cache: 'no-cache' }
+      )
+    );
+    observations.push(...page);
+    if (page.length < PAGE) {
+      break;
+    }
+  }
+  const plan = planDerived({ patient, observations, now: new Date() });
+  const result = await writeChanged(medplum, pacer, {
+    // Each derived Observation is its own record: nothing is retracted behind the plan's back.
+    records: plan.writes.map((o) => ({ record: keyOf(o), observations: [o] })),
+  });
+  if (result.failures.length > 0) {
+    throw new Error(summarizeFailures(result));
+  }
+  return {
+    created: result.created,
+    updated: result.updated - plan.cancelled,
+    unchanged: plan.unchanged + result.unchanged,
+    retracted: plan.cancelled,
+  };
+}
+
+/** Cron: one analytics Task per owner with an active connection (collapsing into any that already waits). */
+async function queueNightly(medplum: MedplumClient): Promise<AnalyticsResult> {
+  const pacer = new QuotaPacer(medplum);
+  const records = await pacer.run(QUOTA_POINTS.search, () =>
+    searchAll(medplum, 'Basic', { code: CONNECTION_CODE_TOKEN, _count: '500' })
+  );
+  const owners = new Set(
+    records
+      .map((r) => parseConnection(r))
+      .filter((c) => c.status === 'active')
+      .map((c) => `Patient/${c.patientId}`)
+  );
+  const now = new Date();
+  for (const owner of [...owners].sort()) {
+    const waiting = await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () =>
+      queueAnalytics(medplum, { reference: owner }, 'nightly')
+    );
+    // One that has waited this long lost the run that would have picked it up: put it back through requested.
+    if (waiting.status === 'requested' && isStale(waiting, now)) {
+      const held = await pacer.run(QUOTA_POINTS.write, () =>
+        updateIfUnchanged(medplum, { ...waiting, status: 'on-hold' }, waiting)
+      );
+      if (held) {
+        await pacer.run(QUOTA_POINTS.write, () => updateIfUnchanged(medplum, { ...held, status: 'requested' }, held));
+      }
+    }
+  }
+  console.log(JSON.stringify({ bot: 'analytics', queued: owners.size }));
+  return { status: 'queued', owners: owners.size };
+}
