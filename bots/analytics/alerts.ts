@@ -18,6 +18,7 @@
  *
  * Pure: no I/O and no Node built-ins.
  */
+import { PATIENT_REFERENCE, patientIdOf } from '../shared/requester.ts';
 import type { Basic, Communication, Extension, Flag, Patient, Practitioner, Reference } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { getMetric } from '../shared/catalogue.ts';
@@ -154,16 +155,6 @@ export function effectiveRules(stored: readonly AlertRule[]): AlertRule[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Stored rules (Basic)
 
-const PATIENT_REF = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
-
-function patientId(patient: Reference<Patient>): string {
-  const id = PATIENT_REF.exec(patient.reference ?? '')?.[1];
-  if (!id) {
-    throw new Error(`not a Patient reference: ${patient.reference ?? '(none)'}`);
-  }
-  return id;
-}
-
 /**
  * @param rule - a rule (validated here)
  * @param patient - the owner
@@ -171,7 +162,7 @@ function patientId(patient: Reference<Patient>): string {
  */
 export function alertRuleResource(rule: AlertRule, patient: Reference<Patient>): Basic {
   const valid = AlertRuleSchema.parse(rule);
-  const pid = patientId(patient);
+  const pid = patientIdOf(patient);
   return {
     resourceType: 'Basic',
     identifier: [{ system: ALERT_RULE_IDENTIFIER_SYSTEM, value: `${pid}:${valid.id}` }],
@@ -189,7 +180,7 @@ const StoredRuleSchema = z.looseObject({
   code: z.looseObject({
     coding: z.array(z.looseObject({ system: z.string().optional(), code: z.string().optional() })).optional(),
   }),
-  subject: z.looseObject({ reference: z.string().regex(PATIENT_REF) }),
+  subject: z.looseObject({ reference: z.string().regex(PATIENT_REFERENCE) }),
   extension: z.array(z.looseObject({ url: z.string(), valueString: z.string().optional() })).optional(),
 });
 
@@ -647,7 +638,7 @@ export function ruleDescription(rule: AlertRule, lang: Language): string {
  *   runs judging the same day raise one Flag)
  */
 export function flagResource(firing: Firing, patient: Reference<Patient>): Flag {
-  const pid = patientId(patient);
+  const pid = patientIdOf(patient);
   const priority = firing.rule.severity === 'warning' ? 'PM' : 'PL';
   const priorityDisplay = firing.rule.severity === 'warning' ? 'Medium priority' : 'Low priority';
   return {
@@ -717,7 +708,7 @@ export function parseAlertFlag(flag: Flag): FlagState | undefined {
  * picks Baseline's out of them (R4 Flag has no code or category search parameter).
  */
 export function alertFlagSearch(patient: Reference<Patient>): string {
-  return `subject=${encodeURIComponent(`Patient/${patientId(patient)}`)}&_sort=-date&_count=100`;
+  return `subject=${encodeURIComponent(`Patient/${patientIdOf(patient)}`)}&_sort=-date&_count=100`;
 }
 
 export interface CommunicationOptions {
@@ -743,7 +734,7 @@ export function communicationResource(
   patient: Reference<Patient>,
   options: CommunicationOptions = {}
 ): Communication {
-  const pid = patientId(patient);
+  const pid = patientIdOf(patient);
   const owner = { reference: `Patient/${pid}` };
   return {
     resourceType: 'Communication',

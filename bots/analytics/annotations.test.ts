@@ -156,7 +156,7 @@ describe('annotationObservation', () => {
   test('validates its input and its patient', () => {
     expect(() => annotationObservation(input({ end: '2026-11-01' }), patient)).toThrow('end is before start');
     expect(() => annotationObservation(input(), { reference: 'Practitioner/x' as never })).toThrow(
-      'not a Patient reference'
+      'patient must be a Patient/<id> reference, got Practitioner/x'
     );
   });
 

@@ -23,6 +23,7 @@
  *
  * Pure: no I/O and no Node built-ins (the app and a bot run the same code).
  */
+import { PATIENT_REFERENCE, patientIdOf } from '../shared/requester.ts';
 import type { Observation, Patient, Reference } from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { IDENTIFIER_BASE, OBSERVATION_CATEGORY_SYSTEM } from '../shared/systems.ts';
@@ -110,16 +111,6 @@ export interface Annotation {
 
 export type AnnotationParse = { ok: true; annotation: Annotation } | { ok: false; errors: string[] };
 
-const PATIENT_REF = /^Patient\/([A-Za-z0-9\-.]{1,64})$/;
-
-function patientId(patient: Reference<Patient>): string {
-  const id = PATIENT_REF.exec(patient.reference ?? '')?.[1];
-  if (!id) {
-    throw new Error(`not a Patient reference: ${patient.reference ?? '(none)'}`);
-  }
-  return id;
-}
-
 /**
  * @param input - the app's annotation (validated here, so no unvalidated input reaches the record)
  * @param patient - the owner, `Patient/<id>`
@@ -128,10 +119,10 @@ function patientId(patient: Reference<Patient>): string {
 export function annotationObservation(input: AnnotationInput, patient: Reference<Patient>): Observation {
   const v = AnnotationInputSchema.parse(input);
   const kind = annotationKind(v.kind);
-  const subject = { reference: `Patient/${patientId(patient)}` };
+  const subject = { reference: `Patient/${patientIdOf(patient)}` };
   return {
     resourceType: 'Observation',
-    identifier: [{ system: ANNOTATION_IDENTIFIER_SYSTEM, value: `${patientId(patient)}:${v.key}` }],
+    identifier: [{ system: ANNOTATION_IDENTIFIER_SYSTEM, value: `${patientIdOf(patient)}:${v.key}` }],
     status: 'final',
     category: [{ coding: [{ system: OBSERVATION_CATEGORY_SYSTEM, code: 'survey', display: 'Survey' }] }],
     code: {
@@ -191,7 +182,7 @@ export function parseAnnotation(observation: Observation): AnnotationParse {
   if (!(obs.code.coding ?? []).some((c) => c.system === ANNOTATION_CODE_SYSTEM && c.code === ANNOTATION_CODE.code)) {
     errors.push(`code is not ${ANNOTATION_CODE_TOKEN}`);
   }
-  const patient = PATIENT_REF.test(obs.subject?.reference ?? '') ? obs.subject?.reference : undefined;
+  const patient = PATIENT_REFERENCE.test(obs.subject?.reference ?? '') ? obs.subject?.reference : undefined;
   if (!patient) {
     errors.push('subject is not a Patient');
   }
@@ -301,7 +292,7 @@ export function annotationSearch(patient: Reference<Patient>, from: string, to: 
   const upper = dayFromIndex(dayIndex(to) + 2);
   return [
     `code=${encodeURIComponent(ANNOTATION_CODE_TOKEN)}`,
-    `subject=${encodeURIComponent(`Patient/${patientId(patient)}`)}`,
+    `subject=${encodeURIComponent(`Patient/${patientIdOf(patient)}`)}`,
     `date=ge${lower}`,
     `date=lt${upper}`,
     '_count=1000',

@@ -112,8 +112,8 @@ function medianOfSorted(s: Float64Array, m: number): number {
   return (m & 1) === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** First index in s[0..m) whose value is ≥ v. */
-function lowerBound(s: Float64Array, m: number, v: number): number {
+/** First index in s[0..m) whose value is ≥ v (s sorted ascending). */
+function lowerBound(s: ArrayLike<number>, m: number, v: number): number {
   let lo = 0;
   let hi = m;
   while (lo < hi) {
@@ -754,21 +754,6 @@ function checkTrendWindow(params: TrendParams): void {
   }
 }
 
-/** First index in idx whose day is ≥ day. */
-function firstDayAtOrAfter(idx: Int32Array, day: number): number {
-  let lo = 0;
-  let hi = idx.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (idx[mid]! < day) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
-
 function trajectoryIndexed(
   series: readonly DailyPoint[],
   idx: Int32Array,
@@ -777,8 +762,8 @@ function trajectoryIndexed(
   params: TrendParams
 ): TrajectoryOutcome {
   const start = end - params.windowDays + 1;
-  const from = firstDayAtOrAfter(idx, start);
-  const to = firstDayAtOrAfter(idx, end + 1);
+  const from = lowerBound(idx, idx.length, start);
+  const to = lowerBound(idx, idx.length, end + 1);
   const n = to - from;
   const staleDays = n === 0 ? Infinity : end - idx[to - 1]!;
   // R² is not known yet: pass a value no floor rejects so only the data gates can fire before fitting.

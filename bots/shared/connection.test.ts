@@ -92,7 +92,7 @@ describe('buildConnection / parseConnection', () => {
         tokenExpiresAt: now.toISOString(),
         now,
       })
-    ).toThrow('Connection subject must be a Patient reference, got Practitioner/x');
+    ).toThrow('Connection subject must be a Patient/<id> reference, got Practitioner/x');
   });
 
   test('malformed records throw a clear error that never echoes the token blob', () => {

@@ -28,6 +28,7 @@ import {
   providerUserIdSystem,
 } from './extensions.ts';
 import type { ProviderKey } from './provider.ts';
+import { patientIdOf } from './requester.ts';
 import { IDENTIFIER_BASE, PROFILE_BASE } from './systems.ts';
 
 export { BASIC_TYPE_SYSTEM, CONNECTION_CODE } from './extensions.ts';
@@ -123,14 +124,6 @@ export function connectionIdentifier(provider: string, patientId: string): { sys
   return { system: CONNECTION_IDENTIFIER_SYSTEM, value: `${provider}:${patientId}` };
 }
 
-function patientIdOf(patient: Reference<Patient>): string {
-  const match = /^Patient\/([^/]+)$/.exec(patient.reference ?? '');
-  if (!match?.[1]) {
-    throw new Error(`Connection subject must be a Patient reference, got ${patient.reference ?? '(none)'}`);
-  }
-  return match[1];
-}
-
 export interface BuildConnectionParams {
   readonly provider: ProviderKey;
   readonly patient: Reference<Patient>;
@@ -167,7 +160,7 @@ export function buildConnection(params: BuildConnectionParams): Basic {
     subject: params.patient,
     created: params.now.toISOString().slice(0, 10),
     identifier: [
-      connectionIdentifier(params.provider, patientIdOf(params.patient)),
+      connectionIdentifier(params.provider, patientIdOf(params.patient, 'Connection subject')),
       { system: providerUserIdSystem(params.provider), value: params.providerUserId },
     ],
     extension,
@@ -237,7 +230,7 @@ export function parseConnection(basic: Basic): Connection {
     id: basic.id,
     provider: v.provider,
     patient,
-    patientId: patientIdOf(patient),
+    patientId: patientIdOf(patient, 'Connection subject'),
     providerUserId: v.providerUserId,
     status: v.status,
     connectedAt: v.connectedAt,

@@ -32,6 +32,8 @@
  *   implausible member drops only that component; an implausible (or absent) panel value drops the panel, since
  *   its components would then describe a measurement that is not stored.
  */
+// Identifiers carry the bare owner id (an identifier without its owner would let two owners' records collide).
+import { patientIdOf } from '../shared/requester.ts';
 import type { Device, Observation, ObservationComponent, Patient, Reference } from '@medplum/fhirtypes';
 import {
   checkPlausible,
@@ -87,19 +89,6 @@ function round(value: number, unit: string): number {
   }
   const factor = 10 ** decimals;
   return Math.round(value * factor) / factor;
-}
-
-/**
- * @param patient - the owner's Patient reference (`Patient/<id>`)
- * @returns the bare patient id used in identifiers; throws on anything else, since an identifier without its owner
- *   would let two owners' records collide
- */
-export function patientIdOf(patient: Reference<Patient>): string {
-  const match = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(patient.reference ?? '');
-  if (!match?.[1]) {
-    throw new Error(`patient must be a Patient/<id> reference, got ${patient.reference ?? '(none)'}`);
-  }
-  return match[1];
 }
 
 /**
@@ -593,3 +582,5 @@ export function convertWhoopBodyToFhir(
   }
   return result;
 }
+
+export { patientIdOf };
