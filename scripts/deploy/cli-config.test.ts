@@ -15,10 +15,14 @@ test('serverKey names a server by host, port and path, in characters every files
   expect(serverKey('https://a.example/')).not.toBe(serverKey('https://b.example/'));
 });
 
+/** From cwd/.medplum/<server>/ up three levels and into the repository beside cwd. */
+const up = (file: string): string => ['..', '..', '..', 'repo', file].join('/');
+
 test('writes the CLI format with this server ids and paths that lead back to the repository', () => {
   const repoRoot = path.join(root, 'repo');
   const written = writeCliConfig({
     baseUrl: 'https://medplum.example.org/',
+    // Deploy run from a directory beside the repository (the usual case, the repo root itself, is the CLI test's).
     root: path.join(root, 'cwd'),
     repoRoot,
     entries: [
@@ -33,13 +37,8 @@ test('writes the CLI format with this server ids and paths that lead back to the
   const config = JSON.parse(readFileSync(written.path, 'utf8')) as { bots: { source: string; dist: string }[] };
   expect(config).toEqual({
     bots: [
-      { name: 'sync', id: 'b1', source: '../../../repo/bots/sync/sync.ts', dist: '../../../repo/bots/dist/sync.js' },
-      {
-        name: 'sweeper',
-        id: 'b2',
-        source: '../../../repo/bots/sync/sweeper.ts',
-        dist: '../../../repo/bots/dist/sweeper.js',
-      },
+      { name: 'sync', id: 'b1', source: up('bots/sync/sync.ts'), dist: up('bots/dist/sync.js') },
+      { name: 'sweeper', id: 'b2', source: up('bots/sync/sweeper.ts'), dist: up('bots/dist/sweeper.js') },
     ],
   });
   for (const bot of config.bots) {
