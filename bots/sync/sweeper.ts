@@ -47,10 +47,16 @@ export interface SweeperResult {
   reencrypted: number;
 }
 
+/**
+ * Every kind of work item the sweeper retries and re-queues. Analytics recomputes are here too: one that waits
+ * behind a run that crashed, or whose run ended before picking it up, is otherwise only found by the nightly run.
+ */
+const SWEPT_KINDS = ['backfill', 'sync', 'erase', 'analytics'] as const;
+
 async function tasksWithStatus(medplum: MedplumClient, pacer: QuotaPacer, status: string): Promise<WithId<Task>[]> {
   return pacer.run(QUOTA_POINTS.search, () =>
     searchAll(medplum, 'Task', {
-      code: `${TASK_TYPE_SYSTEM}|backfill,${TASK_TYPE_SYSTEM}|sync,${TASK_TYPE_SYSTEM}|erase`,
+      code: SWEPT_KINDS.map((kind) => `${TASK_TYPE_SYSTEM}|${kind}`).join(','),
       status,
       _count: '500',
     })
@@ -97,10 +103,11 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     )
   ).map((basic) => ({ basic, connection: parseConnection(basic) }));
   const active = new Set(connections.filter((c) => c.connection.status === 'active').map((c) => `Basic/${c.basic.id}`));
-  // Erase work runs for connections that are no longer active (that is when an owner erases).
+  // Erase work runs for connections that are no longer active (that is when an owner erases); a recompute is about
+  // the owner's record, whatever their connections.
   const runnable = (task: Task): boolean =>
-    task.code?.coding?.some((c) => c.system === TASK_TYPE_SYSTEM && c.code === 'erase') === true ||
-    active.has(task.focus?.reference ?? '');
+    task.code?.coding?.some((c) => c.system === TASK_TYPE_SYSTEM && (c.code === 'erase' || c.code === 'analytics')) ===
+      true || active.has(task.focus?.reference ?? '');
 
   // 1. Retries that are due (only for connections that can still sync).
   for (const task of await tasksWithStatus(medplum, pacer, 'failed')) {

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DERIVED_IDENTIFIER_SYSTEM, planDerived, PLANNED_KINDS } from '../../bots/analytics/derive.ts';
 import { queueAnalytics } from '../../bots/analytics/queue.ts';
 import { TASK_OUTPUT_SYSTEM, TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { buildAnalyticsTask } from '../../bots/shared/tasks.ts';
 import { CODE_SYSTEM, DERIVED_PROFILE } from '../../bots/shared/systems.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
@@ -187,6 +188,24 @@ describe('analytics recompute', () => {
     expect(fresh.length).toBeLessThanOrEqual(2);
     expect(fresh.every((t) => t.status === 'completed')).toBe(true);
     expect(fresh.every((t) => (output(t, 'created') ?? 0) + (output(t, 'updated') ?? 0) === 0)).toBe(true);
+  });
+
+  test('a recompute whose run died (left in progress, or waiting with nobody to start it) is re-queued by the sweeper', async () => {
+    await analyticsIdle();
+    // Found on a real Medplum 5.0.10: a recompute left `requested` behind a run that ended without picking it up was
+    // found by nobody until the nightly run. Written in progress here, so no Subscription starts it (the same state
+    // a crashed run leaves).
+    const stuck = await env.adminClient.createResource<Task>({
+      ...buildAnalyticsTask({ reference: getReferenceString(ownerPatient) }, 'test stuck'),
+      identifier: [],
+      status: 'in-progress',
+    });
+    await settle(env);
+    expect((await env.adminClient.readResource('Task', stuck.id, { cache: 'no-cache' })).status).toBe('in-progress');
+    const swept = (await env.adminClient.executeBot(bot('sweeper'), { staleAfterSeconds: 0 })) as { requeued: number };
+    expect(swept.requeued).toBeGreaterThanOrEqual(1);
+    await analyticsIdle();
+    expect((await env.adminClient.readResource('Task', stuck.id, { cache: 'no-cache' })).status).toBe('completed');
   });
 
   test('the owner reads their derived Observations; another patient reads none of them', async () => {
