@@ -15,7 +15,6 @@
  * the profile accepting one). The same shapes were checked against a real Medplum 5.0.10 with this profile loaded.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   OperationOutcomeError,
   indexSearchParameterBundle,
@@ -49,9 +48,8 @@ import {
   WorkoutSchema,
 } from '../bots/whoop/schemas.ts';
 import { BODY, CYCLE, RECOVERY, SLEEP, WORKOUT } from '../bots/whoop/test-fixtures.ts';
-import { PROFILES_DIR, renderProfileFiles } from '../scripts/profiles/generate.ts';
-
-const EXAMPLE_DIR = fileURLToPath(new URL('../data/example/', import.meta.url));
+import { EXAMPLE_DIR, renderExampleFiles } from '../scripts/profiles/examples.ts';
+import { ANNOTATION_PROFILE, PROFILES_DIR, renderProfileFiles } from '../scripts/profiles/generate.ts';
 
 function readJsonFile<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -136,10 +134,30 @@ describe('generated profiles', () => {
     ]);
   });
 
-  test('the three profiles exist with snapshots and canonical urls under PROFILE_BASE', () => {
-    expect([...profiles.keys()].sort()).toEqual([DERIVED_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort());
-    for (const sd of profiles.values()) {
+  test('regenerating the built examples reproduces them in data/example byte for byte', async () => {
+    const files = await renderExampleFiles();
+    expect([...files.keys()].sort()).toEqual([
+      'Basic-baseline-demo-alert-rule.json',
+      'Basic-baseline-demo-source-priority.json',
+      'Communication-baseline-demo-alert-communication.json',
+      'Flag-baseline-demo-alert-flag.json',
+      'Observation-baseline-demo-annotation.json',
+      'Observation-baseline-demo-weekly-narrative.json',
+    ]);
+    for (const [name, content] of files) {
+      expect(readFileSync(EXAMPLE_DIR + name, 'utf8'), name).toBe(content);
+    }
+  });
+
+  test('the four Observation profiles exist with snapshots and canonical urls under PROFILE_BASE', () => {
+    const observationProfiles = [...profiles.values()].filter((sd) => sd.type === 'Observation');
+    expect(observationProfiles.map((sd) => sd.url).sort()).toEqual(
+      [ANNOTATION_PROFILE, DERIVED_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort()
+    );
+    for (const sd of observationProfiles) {
       expect(sd.snapshot?.element.length).toBeGreaterThan(40);
+    }
+    for (const sd of profiles.values()) {
       expect(sd.url).toBe(`https://baseline.health/fhir/StructureDefinition/${sd.id}`);
     }
     const code = profile(WEARABLE_PROFILE).snapshot?.element.find((e) => e.id === 'Observation.code');
@@ -182,6 +200,8 @@ describe('examples', () => {
     }
     expect(observations.some((o) => o.meta?.profile?.includes(DERIVED_PROFILE))).toBe(true);
     expect(observations.some((o) => o.meta?.profile?.includes(NARRATIVE_PROFILE))).toBe(true);
+    expect(observations.some((o) => o.meta?.profile?.includes(ANNOTATION_PROFILE))).toBe(true);
+    expect(examples.map((r) => r.resourceType)).toEqual(expect.arrayContaining(['Flag', 'Communication', 'Basic']));
   });
 
   test('every wearable example passes the catalogue check', () => {

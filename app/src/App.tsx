@@ -15,6 +15,8 @@ const PATIENT_NAV = [
   { to: '/', label: 'Home' },
   { to: '/connections', label: 'Connections' },
   { to: '/data', label: 'Data' },
+  { to: '/trends', label: 'Trends' },
+  { to: '/settings', label: 'Settings' },
 ] as const;
 
 /**

@@ -9,16 +9,18 @@ import { DataPage } from './pages/data/DataPage.tsx';
 import { HomePage } from './pages/home/HomePage.tsx';
 import { LaunchPage } from './pages/launch/LaunchPage.tsx';
 import { NotFoundPage } from './pages/notfound/NotFoundPage.tsx';
+import { SettingsPage } from './pages/settings/SettingsPage.tsx';
 import { SignInPage } from './pages/signin/SignInPage.tsx';
+import { TrendsPage } from './pages/trends/TrendsPage.tsx';
 
 /** The owner's pages: signed out, these lead to sign-in (they exist, they just need a session). */
-const PATIENT_PATHS = ['/', '/connections', '/data', '/connect/:provider/callback'];
+const PATIENT_PATHS = ['/', '/connections', '/data', '/trends', '/settings', '/connect/:provider/callback'];
 
 /**
  * Every route. Signed-out users reach sign-in and the SMART launch endpoint, and the owner's pages send them to
  * sign-in; signed-in users are routed by who they are: a Patient gets home, Connections (with the provider OAuth
- * callback) and Data; a project admin (ProjectMembership.admin, from /auth/me) gets the administration page; anyone
- * else gets the clinician view. An address with no page gets the not-found page, never a silent redirect.
+ * callback), Data, Trends and Settings; a project admin (ProjectMembership.admin, from /auth/me) gets the
+ * administration page; anyone else gets the clinician view. An address with no page gets the not-found page, never a silent redirect.
  * @returns The routes for the current session.
  */
 export function AppRoutes(): JSX.Element {
@@ -52,6 +54,8 @@ export function AppRoutes(): JSX.Element {
         <Route path="/connections" element={<ConnectionsPage />} />
         <Route path="/connect/:provider/callback" element={<ConnectCallbackPage />} />
         <Route path="/data" element={<DataPage patient={profile} />} />
+        <Route path="/trends" element={<TrendsPage patient={profile} />} />
+        <Route path="/settings" element={<SettingsPage />} />
         {common}
       </Routes>
     );

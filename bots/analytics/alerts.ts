@@ -607,16 +607,22 @@ export function alertText(rule: AlertRule, evaluation: Evaluation): AlertText {
   throw new Error(`rule ${rule.id} (${rule.kind}) cannot describe a ${evaluation.kind} evaluation`);
 }
 
+/** A threshold as a percent with as many decimals as it has (0.999 is 99.9 %, never a rounded 100 %). */
+function thresholdPercent(ratio: number, lang: Language): string {
+  const value = Number((ratio * 100).toPrecision(6));
+  return `${lang === 'de' ? String(value).replace('.', ',') : String(value)} %`;
+}
+
 /** What a rule watches, in words (Flag.code.text, the rule list in the app). */
 export function ruleDescription(rule: AlertRule, lang: Language): string {
   const w = metricWords(rule.metric);
   if (rule.kind === 'ratio-to-baseline') {
     const parts: string[] = [];
     if (rule.below !== undefined) {
-      parts.push(lang === 'en' ? `below ${Math.round(rule.below * 100)} %` : `unter ${Math.round(rule.below * 100)} %`);
+      parts.push(`${lang === 'en' ? 'below' : 'unter'} ${thresholdPercent(rule.below, lang)}`);
     }
     if (rule.above !== undefined) {
-      parts.push(lang === 'en' ? `above ${Math.round(rule.above * 100)} %` : `über ${Math.round(rule.above * 100)} %`);
+      parts.push(`${lang === 'en' ? 'above' : 'über'} ${thresholdPercent(rule.above, lang)}`);
     }
     return lang === 'en'
       ? `${rule.shortDays}-day average ${inSentence(w.label)} ${parts.join(' or ')} of its ${rule.baselineDays}-day baseline`

@@ -106,6 +106,7 @@ describe('annotationObservation', () => {
     expect(specErrors(obs)).toEqual([]);
     expect(obs).toEqual({
       resourceType: 'Observation',
+      meta: { profile: ['https://baseline.health/fhir/StructureDefinition/baseline-annotation-observation'] },
       identifier: [{ system: ANNOTATION_IDENTIFIER_SYSTEM, value: 'p1:a1b2c3d4-0001' }],
       status: 'final',
       category: [

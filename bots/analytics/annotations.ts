@@ -26,7 +26,7 @@
 import { PATIENT_REFERENCE, patientIdOf } from '../shared/requester.ts';
 import type { Observation, Patient, Reference } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import { IDENTIFIER_BASE, OBSERVATION_CATEGORY_SYSTEM } from '../shared/systems.ts';
+import { ANNOTATION_PROFILE, IDENTIFIER_BASE, OBSERVATION_CATEGORY_SYSTEM } from '../shared/systems.ts';
 import { ANNOTATION_CODE, ANNOTATION_CODE_SYSTEM, ANNOTATION_KIND_CODES, annotationKind } from './annotation-kinds.ts';
 import type { AnnotationKind } from './annotation-kinds.ts';
 import { dayFromIndex, dayIndex } from './stats.ts';
@@ -122,6 +122,7 @@ export function annotationObservation(input: AnnotationInput, patient: Reference
   const subject = { reference: `Patient/${patientIdOf(patient)}` };
   return {
     resourceType: 'Observation',
+    meta: { profile: [ANNOTATION_PROFILE] },
     identifier: [{ system: ANNOTATION_IDENTIFIER_SYSTEM, value: `${patientIdOf(patient)}:${v.key}` }],
     status: 'final',
     category: [{ coding: [{ system: OBSERVATION_CATEGORY_SYSTEM, code: 'survey', display: 'Survey' }] }],

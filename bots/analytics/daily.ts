@@ -89,7 +89,12 @@ export function dailySeries(observations: readonly Observation[], options: Daily
   for (const c of candidates) {
     const days = byKeyDay.get(c.key) ?? new Map<string, Candidate[]>();
     byKeyDay.set(c.key, days);
-    days.set(c.day, [...(days.get(c.day) ?? []), c]);
+    const list = days.get(c.day);
+    if (list) {
+      list.push(c);
+    } else {
+      days.set(c.day, [c]);
+    }
   }
   const series: DailySeries = {};
   for (const key of [...byKeyDay.keys()].sort()) {
@@ -207,14 +212,41 @@ function isSession(metric: Metric): boolean {
   return metric.valueTypes.includes('CodeableConcept');
 }
 
+// The catalogue is fixed: what follows from a metric is worked out once per metric, not once per Observation.
+const DAY_LONG_PARENT = new Map<string, boolean>();
+const ALLOWED = new Map<string, readonly AllowedComponent[]>();
+
 /** @returns true when some record that is not a session carries this metric, so its day value comes from there */
 function hasDayLongParent(key: string): boolean {
-  return metricParents(key).some((parent) => !isSession(parent));
+  let known = DAY_LONG_PARENT.get(key);
+  if (known === undefined) {
+    known = metricParents(key).some((parent) => !isSession(parent));
+    DAY_LONG_PARENT.set(key, known);
+  }
+  return known;
+}
+
+function allowedOf(metric: Metric): readonly AllowedComponent[] {
+  let known = ALLOWED.get(metric.key);
+  if (known === undefined) {
+    known = allowedComponents(metric);
+    ALLOWED.set(metric.key, known);
+  }
+  return known;
+}
+
+function metricOf(observation: Observation): Metric | undefined {
+  for (const c of observation.code?.coding ?? []) {
+    const metric = metricByCode(c.system, c.code);
+    if (metric) {
+      return metric;
+    }
+  }
+  return undefined;
 }
 
 function candidatesOf(observation: Observation): Candidate[] {
-  const coding = observation.code?.coding?.find((c) => metricByCode(c.system, c.code));
-  const metric = metricByCode(coding?.system, coding?.code);
+  const metric = metricOf(observation);
   const id = observation.id;
   if (!metric || !id || observation.valueSampledData) {
     return [];
@@ -230,7 +262,7 @@ function candidatesOf(observation: Observation): Candidate[] {
   if (own !== undefined) {
     out.push({ ...base, key: metric.key, value: own });
   }
-  const allowed = allowedComponents(metric);
+  const allowed = allowedOf(metric);
   for (const component of observation.component ?? []) {
     const match = allowed.find((a) => sameCoding(component, a));
     if (!match || (isSession(metric) && match.metric !== metric && hasDayLongParent(match.metric.key))) {

@@ -30,7 +30,7 @@ import { dailySeries } from './daily.ts';
 import type { DailyOptions, DailySeries, DailyValue } from './daily.ts';
 import { ANALYTICS_PARAMS } from './params.ts';
 import type { AnalyticsParams } from './params.ts';
-import { bandFor, dayFromIndex, dayIndex, ols, studentTQuantile, trajectory } from './stats.ts';
+import { bandsFor, dayFromIndex, dayIndex, ols, studentTQuantile, trajectory } from './stats.ts';
 import type { Band, OlsFit, Trajectory } from './stats.ts';
 
 export const DERIVED_IDENTIFIER_SYSTEM = IDENTIFIER_BASE + '/derived';
@@ -63,6 +63,8 @@ export interface DerivedPlan {
   readonly cancelled: number;
   /** The day the trajectories were judged on. */
   readonly asOf: string;
+  /** The daily series the plan was computed from (annotated days and the owner's ladders applied). */
+  readonly series: DailySeries;
 }
 
 function concept(list: readonly BaselineConcept[], code: string): { system: string; code: string; display: string } {
@@ -114,10 +116,21 @@ export function derivedKey(patient: string, metricKey: string, kind: PlannedKind
 
 function inputsOf(values: readonly DailyValue[], from: string, to: string): Reference<Observation>[] {
   const ids: string[] = [];
-  for (let i = values.length - 1; i >= 0 && ids.length < MAX_DERIVED_FROM; i--) {
+  // Days are YYYY-MM-DD, ascending: string order is day order, so the window's last value is found by bisection.
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid]!.day <= to) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  for (let i = lo - 1; i >= 0 && ids.length < MAX_DERIVED_FROM; i--) {
     const v = values[i]!;
-    if (v.day < from || v.day > to) {
-      continue;
+    if (v.day < from) {
+      break;
     }
     for (const id of v.observationIds) {
       if (ids.length < MAX_DERIVED_FROM && !ids.includes(id)) {
@@ -387,12 +400,15 @@ export function planDerived(input: PlanInput): DerivedPlan {
     const first = values[0]!.day;
     const last = values[values.length - 1]!.day;
     const next = (day: string): string => dayFromIndex(dayIndex(day) + 1);
-    for (const [slot, windowEnd] of [
-      ...sundays(first, last).map((d) => [`week-ending-${d}`, d] as const),
-      ['latest', last] as const,
-    ]) {
-      // bandFor judges a day against the window ending the day before: the band of windowEnd's window is next's.
-      const outcome = bandFor(values, next(windowEnd), params.band);
+    const slots = [...sundays(first, last).map((d) => [`week-ending-${d}`, d] as const), ['latest', last] as const];
+    // bandFor judges a day against the window ending the day before: the band of windowEnd's window is next's.
+    const outcomes = bandsFor(
+      values,
+      slots.map(([, windowEnd]) => next(windowEnd)),
+      params.band
+    );
+    for (const [i, [slot, windowEnd]] of slots.entries()) {
+      const outcome = outcomes[i]!;
       const key = derivedKey(input.patient, metric.key, 'personal-baseline', slot);
       if (outcome.ok) {
         desired.push(bandObservation(input.patient, metric, values, outcome.band, slot, params));
@@ -438,7 +454,7 @@ export function planDerived(input: PlanInput): DerivedPlan {
       cancelledCount++;
     }
   }
-  return { desired, writes, unchanged, cancelled: cancelledCount, asOf };
+  return { desired, writes, unchanged, cancelled: cancelledCount, asOf, series };
 }
 
 /** The metric a derived Observation names (its first component coded with a catalogue code), for readers. */

@@ -955,12 +955,21 @@ function components(beats: Beats, locale: Locale): ObservationComponent[] {
   return out;
 }
 
+/** A reference's sort key: the literal reference, else its logical identifier. */
+function referenceText(r: Reference): string {
+  return r.reference ?? `${r.identifier?.system ?? ''}|${r.identifier?.value ?? ''}`;
+}
+
 export interface NarrativeObservationInput {
   /** The owner: a 'Patient/<id>' reference. */
   readonly subject: Reference<Patient> & { readonly reference: string };
   readonly beats: Beats;
   readonly locale: Locale;
-  /** The derived Observations (baselines) the narrative rests on; the profile requires at least one. */
+  /**
+   * The derived Observations (baselines) the narrative rests on; the profile requires at least one. A logical
+   * reference (type + identifier) names a band by its stable identifier, so a narrative written in the same run as
+   * its bands does not change once they have ids.
+   */
   readonly derivedFrom: readonly Reference<Observation>[];
   /** The rendered text; default renderNarrative(beats, locale). */
   readonly text?: string;
@@ -978,6 +987,9 @@ export function narrativeObservation(input: NarrativeObservationInput): Observat
   }
   if (input.derivedFrom.length === 0) {
     throw new Error('a narrative rests on derived Observations: derivedFrom must name at least one');
+  }
+  if (input.derivedFrom.some((r) => r.reference === undefined && (!r.identifier?.system || !r.identifier.value))) {
+    throw new Error('each derivedFrom needs a reference or an identifier with system and value');
   }
   const code = beats.period.kind === 'week' ? 'narrative-weekly' : 'narrative-monthly';
   const concept = NARRATIVE_KINDS.find((k) => k.code === code);
@@ -1000,8 +1012,12 @@ export function narrativeObservation(input: NarrativeObservationInput): Observat
       text: `narrative template v${beats.paramsVersion.narrative}, analytics parameters v${beats.paramsVersion.analytics}`,
     },
     derivedFrom: [...input.derivedFrom]
-      .map((r) => ({ reference: r.reference }))
-      .sort((a, b) => compareText(a.reference ?? '', b.reference ?? '')),
+      .map((r): Reference<Observation> =>
+        r.reference !== undefined
+          ? { reference: r.reference }
+          : { type: 'Observation', identifier: { system: r.identifier?.system, value: r.identifier?.value } }
+      )
+      .sort((a, b) => compareText(referenceText(a), referenceText(b))),
     valueString: input.text ?? renderNarrative(beats, locale),
     component: components(beats, locale),
   };

@@ -14,7 +14,8 @@
  * A failed recompute is not retried by the sweeper: the next sync or the nightly run queues a fresh one.
  */
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
-import type { Observation, Task } from '@medplum/fhirtypes';
+import type { ExtractResource } from '@medplum/fhirtypes';
+import type { Flag, Observation, Task } from '@medplum/fhirtypes';
 import { CONNECTION_CODE_TOKEN, parseConnection } from '../shared/connection.ts';
 import { TASK_IDENTIFIER_SYSTEM } from '../shared/extensions.ts';
 import { summarizeFailures } from '../shared/fhir-batch.ts';
@@ -31,7 +32,10 @@ import {
   type TaskCounts,
 } from '../shared/tasks.ts';
 import { keyOf, writeChanged } from '../shared/write-changed.ts';
-import { planDerived } from './derive.ts';
+import { ALERT_RULE_CODE_TOKEN, alertFlagSearch, communicationResource, endedFlag, flagResource } from './alerts.ts';
+import type { AlertDecisions } from './alerts.ts';
+import { planInsights } from './insights.ts';
+import { SOURCE_PRIORITY_CODE_TOKEN } from './source-priority.ts';
 import { analyticsTaskQuery, isStale, queueAnalytics } from './queue.ts';
 
 const PAGE = 1000;
@@ -125,38 +129,108 @@ async function runClaimed(medplum: MedplumClient, pacer: QuotaPacer, task: WithI
 }
 
 /**
- * Reads, plans and writes one owner's derived Observations.
- * @returns created / updated / unchanged / retracted (superseded) counts
+ * Reads, plans and writes one owner's insights: derived Observations, narratives, alert Flags and Communications.
+ * Reads: the owner's Observations (pages of 1000), their setting Basics and their Flags. Writes only what differs.
+ * @returns created / updated / unchanged / retracted (superseded) Observations, Flags raised / ended, requests
  */
 export async function recompute(medplum: MedplumClient, pacer: QuotaPacer, patient: string): Promise<TaskCounts> {
+  let requests = 0;
+  const search = async <K extends 'Observation' | 'Basic' | 'Flag'>(
+    type: K,
+    query: Record<string, string> | string
+  ): Promise<WithId<ExtractResource<K>>[]> => {
+    requests++;
+    return pacer.run(QUOTA_POINTS.search, () => medplum.searchResources(type, query, { cache: 'no-cache' })) as Promise<
+      WithId<ExtractResource<K>>[]
+    >;
+  };
   const observations: Observation[] = [];
   for (let offset = 0; ; offset += PAGE) {
-    const page = await pacer.run(QUOTA_POINTS.search, () =>
-      medplum.searchResources(
-        'Observation',
-        { subject: patient, _count: String(PAGE), _offset: String(offset) },
-        { cache: 'no-cache' }
-      )
-    );
+    const page = await search('Observation', { subject: patient, _count: String(PAGE), _offset: String(offset) });
     observations.push(...page);
     if (page.length < PAGE) {
       break;
     }
   }
-  const plan = planDerived({ patient, observations, now: new Date() });
+  const settings = await search('Basic', {
+    subject: patient,
+    code: [ALERT_RULE_CODE_TOKEN, SOURCE_PRIORITY_CODE_TOKEN].join(','),
+    _count: '100',
+  });
+  const flags = await search('Flag', alertFlagSearch({ reference: patient }));
+  const now = new Date();
+  const plan = planInsights({ patient, observations, settings, flags, now });
+  for (const problem of plan.problems) {
+    console.log(JSON.stringify({ bot: 'analytics', patient, unreadable: problem }));
+  }
+  const writes = [...plan.derived.writes, ...plan.narratives.writes];
   const result = await writeChanged(medplum, pacer, {
     // Each derived Observation is its own record: nothing is retracted behind the plan's back.
-    records: plan.writes.map((o) => ({ record: keyOf(o), observations: [o] })),
+    records: writes.map((o) => ({ record: keyOf(o), observations: [o] })),
   });
+  requests += result.requests;
   if (result.failures.length > 0) {
     throw new Error(summarizeFailures(result));
   }
+  const alerts = await applyAlerts(medplum, pacer, patient, plan.alerts, flags, now);
+  const cancelled = plan.derived.cancelled + plan.narratives.cancelled;
   return {
     created: result.created,
-    updated: result.updated - plan.cancelled,
-    unchanged: plan.unchanged + result.unchanged,
-    retracted: plan.cancelled,
+    updated: result.updated - cancelled,
+    unchanged: plan.derived.unchanged + plan.narratives.unchanged + result.unchanged,
+    retracted: cancelled,
+    raised: alerts.raised,
+    ended: alerts.ended,
+    requests: requests + alerts.requests,
   };
+}
+
+/**
+ * Raises a Flag and sends its Communication per firing (each conditional on its identifier, so a retried run raises
+ * one), and ends the Flags whose condition cleared (versioned: a Flag changed meanwhile is left for the next run).
+ */
+async function applyAlerts(
+  medplum: MedplumClient,
+  pacer: QuotaPacer,
+  patient: string,
+  decisions: AlertDecisions,
+  flags: readonly WithId<Flag>[],
+  now: Date
+): Promise<{ raised: number; ended: number; requests: number }> {
+  const owner = { reference: patient };
+  let requests = 0;
+  let raised = 0;
+  for (const firing of decisions.fire) {
+    const flag = flagResource(firing, owner);
+    const stored = await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () =>
+      medplum.createResourceIfNoneExist(flag, identifierCondition(flag.identifier?.[0]))
+    );
+    const message = communicationResource(firing, owner, { flag: { reference: `Flag/${stored.id}` } });
+    await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () =>
+      medplum.createResourceIfNoneExist(message, identifierCondition(message.identifier?.[0]))
+    );
+    requests += 2;
+    raised++;
+  }
+  let ended = 0;
+  const at = now.toISOString();
+  for (const clearing of decisions.clear) {
+    const flag = flags.find((f) => f.id === clearing.flag.flagId);
+    if (!flag) {
+      continue;
+    }
+    requests++;
+    const written = await pacer.run(QUOTA_POINTS.write, () => updateIfUnchanged(medplum, endedFlag(flag, at), flag));
+    ended += written ? 1 : 0;
+  }
+  return { raised, ended, requests };
+}
+
+function identifierCondition(identifier: { system?: string; value?: string } | undefined): string {
+  if (!identifier?.system || !identifier.value) {
+    throw new Error('an alert resource needs an identifier to be written once');
+  }
+  return `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}`;
 }
 
 /** Cron: one analytics Task per owner with an active connection (collapsing into any that already waits). */

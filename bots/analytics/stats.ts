@@ -279,6 +279,40 @@ export function bandFor(series: readonly DailyPoint[], day: string, params: Band
 }
 
 /**
+ * bandFor for many days of one series: the day indices are computed once and each window is found by binary search,
+ * so the weekly bands of a year cost O(weeks · (log n + w log w)) instead of O(weeks · n).
+ * @returns one outcome per day, in the order given
+ */
+export function bandsFor(series: readonly DailyPoint[], days: readonly string[], params: BandParams): BandOutcome[] {
+  const idx = seriesDayIndices(series);
+  const first = (target: number): number => {
+    let lo = 0;
+    let hi = idx.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (idx[mid]! < target) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  };
+  return days.map((day) => {
+    const end = dayIndex(day) - 1;
+    const start = end - params.windowDays + 1;
+    const from = first(start);
+    const to = first(end + 1);
+    const values: number[] = [];
+    for (let i = from; i < to; i++) {
+      values.push(series[i]!.value);
+    }
+    const s = sortedCopy(values);
+    return bandFromSorted(s, s.length, params, dayFromIndex(start), dayFromIndex(end));
+  });
+}
+
+/**
  * Every day of the series with the band from its own trailing window and its classification. The window is kept as
  * a sorted buffer that values enter and leave as it slides, so a year costs O(n·w) with no sorting per day.
  */

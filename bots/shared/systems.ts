@@ -22,6 +22,7 @@ export const OBSERVATION_CATEGORY_SYSTEM = 'http://terminology.hl7.org/CodeSyste
 export const WEARABLE_PROFILE = PROFILE_BASE + '/baseline-wearable-observation';
 export const DERIVED_PROFILE = PROFILE_BASE + '/baseline-derived-observation';
 export const NARRATIVE_PROFILE = PROFILE_BASE + '/baseline-narrative-observation';
+export const ANNOTATION_PROFILE = PROFILE_BASE + '/baseline-annotation-observation';
 export const WEARABLE_METRICS_VALUESET = VALUESET_BASE + '/baseline-wearable-metrics';
 export const DERIVED_KINDS_VALUESET = VALUESET_BASE + '/baseline-derived-kinds';
 export const DERIVED_METHODS_VALUESET = VALUESET_BASE + '/baseline-derived-methods';

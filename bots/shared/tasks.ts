@@ -32,8 +32,8 @@ export const RECORD_TYPES = ['cycle', 'sleep', 'recovery', 'workout', 'body'] as
 export type RecordType = (typeof RECORD_TYPES)[number];
 /**
  * What a finished Task reports: Observations created / updated / unchanged / retracted (entered-in-error) /
- * deleted (erase), records skipped (unscored, implausible) or missing at the provider, and the FHIR quota points the
- * run spent.
+ * deleted (erase), records skipped (unscored, implausible) or missing at the provider, the FHIR quota points and
+ * requests the run spent, and (analytics) alert Flags raised and ended.
  */
 export const OUTPUT_CODES = [
   'created',
@@ -44,6 +44,9 @@ export const OUTPUT_CODES = [
   'skipped',
   'missing',
   'points',
+  'requests',
+  'raised',
+  'ended',
 ] as const;
 export type OutputCode = (typeof OUTPUT_CODES)[number];
 export type TaskCounts = Partial<Record<OutputCode, number>>;

@@ -2,7 +2,16 @@ import type { WithId } from '@medplum/core';
 import type { Bundle, BundleEntry, Observation } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { QuotaPacer } from './quota.ts';
-import { mayRace, planWrites, RACE_HORIZON_MS, sameObservation, writeChanged } from './write-changed.ts';
+import {
+  bytesBound,
+  mayRace,
+  planWrites,
+  RACE_HORIZON_MS,
+  sameObservation,
+  utf8Length,
+  writeChanged,
+} from './write-changed.ts';
+import type { Op } from './write-changed.ts';
 
 const RECORD = 'https://baseline.test/record';
 const KEY = 'https://baseline.test/obs';
@@ -253,5 +262,35 @@ describe('conditional creates only where two runs can race', () => {
       { method: 'POST', url: 'Observation', ifNoneExist: `identifier=${encodeURIComponent(`${KEY}|new:deep`)}` },
       { method: 'POST', url: 'Observation' },
     ]);
+  });
+});
+
+describe('batch bodies stay below the server body limit', () => {
+  const op = (text: string): Op => ({
+    kind: 'create',
+    key: { system: 's', value: text.slice(0, 8) },
+    resource: { resourceType: 'Observation', status: 'final', code: { text }, valueString: text },
+    conditional: false,
+  });
+
+  it('counts UTF-8 bytes, not UTF-16 units', () => {
+    expect(utf8Length('abc')).toBe(3);
+    expect(utf8Length('Größe')).toBe(7);
+    expect(utf8Length('€')).toBe(3);
+    expect(utf8Length('😀')).toBe(4);
+  });
+
+  it('splits by bytes when the entries are large, and by count when they are small', () => {
+    const big = Array.from({ length: 10 }, (_, i) => op(`${i}`.repeat(100_000)));
+    // Each entry is ~200 kB (code.text and valueString): four fit below 1 MB, five do not.
+    expect(bytesBound(big, 200, 1_000_000)).toBe(4);
+    const small = Array.from({ length: 300 }, (_, i) => op(`obs-${i}`));
+    expect(bytesBound(small, 200, 1_000_000)).toBe(200);
+    expect(bytesBound(small, 7, 1_000_000)).toBe(7);
+  });
+
+  it('sends an entry larger than the limit alone (it fails alone, with its own status)', () => {
+    expect(bytesBound([op('x'.repeat(2_000_000)), op('y')], 200, 1_000_000)).toBe(1);
+    expect(bytesBound([], 200, 1_000_000)).toBe(0);
   });
 });

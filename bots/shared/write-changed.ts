@@ -30,8 +30,14 @@ import type { QuotaPacer } from './quota.ts';
 
 /** Records whose Observations one search reads; ~3 Observations a record stays far below a 1000-row page. */
 export const RECORDS_PER_SEARCH = 40;
-/** Largest write batch (~1 kB an Observation keeps it far below Medplum's 1 MB body limit). */
+/** Largest write batch, in entries. */
 export const MAX_BATCH = 200;
+/**
+ * Largest write batch body, in UTF-8 bytes: below Medplum's default `maxJsonSize` (1 MB), which refuses the whole
+ * request ("File too large"). A wearable Observation is ~1 kB, but a narrative with its beats is up to ~100 kB, so
+ * entries alone do not bound the body.
+ */
+export const MAX_BATCH_BYTES = 800_000;
 /** How recent a record must be for two runs to race on it (webhooks, re-scores, 48-hour reconciles). */
 export const RACE_HORIZON_MS = 7 * 24 * 60 * 60_000;
 
@@ -58,7 +64,7 @@ export interface WriteChangedResult {
   requests: number;
 }
 
-type Op =
+export type Op =
   | { kind: 'create'; key: UpsertIdentifier; resource: Observation; conditional: boolean }
   | { kind: 'update'; key: UpsertIdentifier; resource: Observation; id: string; version: string }
   | { kind: 'retract'; key: UpsertIdentifier; resource: Observation; id: string; version: string };
@@ -90,33 +96,59 @@ function keyString(key: UpsertIdentifier): string {
   return `${key.system}|${key.value}`;
 }
 
-/** Canonical JSON: sorted keys, so two equal resources compare equal whatever order the server wrote them in. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) {
-    return `[${value.map(canonical).join(',')}]`;
+/**
+ * Structural equality of two JSON values, key order ignored and undefined-valued keys treated as absent (JSON drops
+ * them), stopping at the first difference. Sorted-key JSON of both sides said the same but cost most of a year's
+ * recompute (a thousand derived Observations compared every run).
+ */
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) {
+    return true;
   }
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) {
+      return false;
+    }
+    for (let i = 0; i < a.length; i++) {
+      if (!jsonEqual(a[i], b[i])) {
+        return false;
+      }
+    }
+    return true;
   }
-  return JSON.stringify(value);
-}
-
-/** The part of an Observation Baseline decides: everything but the id and the server's bookkeeping in meta. */
-function content(observation: Observation): unknown {
-  const { id: _id, meta, ...rest } = observation;
-  return { ...rest, profile: meta?.profile ?? [] };
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object' || Array.isArray(b)) {
+    return false;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  let defined = 0;
+  for (const key in x) {
+    if (x[key] === undefined) {
+      continue;
+    }
+    defined++;
+    if (!jsonEqual(x[key], y[key])) {
+      return false;
+    }
+  }
+  for (const key in y) {
+    if (y[key] !== undefined) {
+      defined--;
+    }
+  }
+  return defined === 0;
 }
 
 /**
  * @param stored - the Observation on the server
  * @param desired - what the mapper produced
- * @returns true when writing `desired` would change nothing Baseline cares about
+ * @returns true when writing `desired` would change nothing Baseline cares about (everything but the id and the
+ *   server's bookkeeping in meta; meta.profile counts)
  */
 export function sameObservation(stored: Observation, desired: Observation): boolean {
-  return canonical(content(stored)) === canonical(content(desired));
+  const { id: _a, meta: storedMeta, ...storedRest } = stored;
+  const { id: _b, meta: desiredMeta, ...desiredRest } = desired;
+  return jsonEqual(storedMeta?.profile ?? [], desiredMeta?.profile ?? []) && jsonEqual(storedRest, desiredRest);
 }
 
 /**
@@ -256,6 +288,46 @@ async function readStored(
  * @param input - the records fetched from the provider, mapped
  * @returns counts; failures are returned, not thrown, so the caller can fail its Task with all of them
  */
+/** UTF-8 length of a string, without TextEncoder (not every bot runtime has it). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) {
+      bytes += 1;
+    } else if (c < 0x800) {
+      bytes += 2;
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      // A surrogate pair: one 4-byte code point.
+      bytes += 4;
+      i++;
+    } else {
+      bytes += 3;
+    }
+  }
+  return bytes;
+}
+
+/**
+ * @param ops - the writes waiting, in order
+ * @param max - the most entries the quota allows now
+ * @param maxBytes - the body limit
+ * @returns how many of the first ops fit in one batch body (at least one: an entry too large alone fails alone)
+ */
+export function bytesBound(ops: readonly Op[], max: number, maxBytes: number): number {
+  // The Bundle's own wrapper and the commas between entries: a few hundred bytes at most.
+  let total = 200;
+  let n = 0;
+  for (const op of ops.slice(0, max)) {
+    total += utf8Length(JSON.stringify(entryFor(op))) + 1;
+    if (n > 0 && total > maxBytes) {
+      break;
+    }
+    n++;
+  }
+  return Math.max(n, Math.min(1, ops.length));
+}
+
 export async function writeChanged(
   medplum: Client,
   pacer: QuotaPacer,
@@ -296,7 +368,11 @@ export async function writeChanged(
     if (available < QUOTA_POINTS.write) {
       await pacer.waitForReset();
     }
-    const size = batchSizeFor(pacer.available(), QUOTA_POINTS.write + QUOTA_POINTS.search, MAX_BATCH);
+    const size = bytesBound(
+      pending,
+      batchSizeFor(pacer.available(), QUOTA_POINTS.write + QUOTA_POINTS.search, MAX_BATCH),
+      MAX_BATCH_BYTES
+    );
     const batch = pending.slice(0, size);
     const rest = pending.slice(size);
     const bundle: Bundle = { resourceType: 'Bundle', type: 'batch', entry: batch.map(entryFor) };

@@ -51,7 +51,17 @@ export const POLICY_KEYS = {
 export const CLINICIAN_LAUNCH_CLIENT_KEY = 'clinician-launch';
 
 /** Types whose instances belong to the patient compartment and which the owner may read. */
-const OWNER_READABLE_TYPES = ['Patient', 'Observation', 'Device', 'Task', 'AuditEvent', 'DocumentReference'] as const;
+const OWNER_READABLE_TYPES = [
+  'Patient',
+  'Observation',
+  'Device',
+  'Task',
+  'AuditEvent',
+  'DocumentReference',
+  // Alerts about the owner's own data (issue 8 §6): the Flag, and the message sent to them.
+  'Flag',
+  'Communication',
+] as const;
 
 /** Types a clinician share exposes (read-only). Narrowed per metric group by the sharing bot later. */
 const SHARED_TYPES = ['Patient', 'Observation', 'Device', 'DocumentReference', 'Consent'] as const;

