@@ -10,7 +10,7 @@
  * Steps: deploy twice (the second must change nothing) → Project secrets (token key, sandbox app) → two owners →
  * owner A connects through the sandbox's consent page → the 1-year backfill under the server's quota (exact count
  * from the sandbox's records, 0 failed Tasks) → re-sync of unchanged data (0 writes) → signed webhooks → searchable
- * latency → attacks (forged deletion, 100 forged hints, owner B reading A, token material through FHIR) → disconnect
+ * latency → insights (bands, narratives, an annotation, an alert; insights.ts) → attacks (forged deletion, 100 forged hints, owner B reading A, token material through FHIR) → disconnect
  * with erase (paced, to 0) → reconnect (imports again, exactly once) → disconnect keeping data.
  * Exits 1 on the first failed check, printing what it saw.
  */
@@ -30,6 +30,7 @@ import type { ConnectionView } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { whoopSignature } from '../../bots/whoop/signature.ts';
 import { expectedWhoopObservations } from '../../test/whoop/expected.ts';
+import { insightsStep } from './insights.ts';
 import { loadEnv } from '../deploy/env.ts';
 import { deploy } from '../deploy/index.ts';
 import type { DeployReport } from '../deploy/index.ts';
@@ -390,6 +391,10 @@ async function main(): Promise<void> {
       'signed webhook → searchable',
       `p50 ${pct(50).toFixed(0)} ms, p95 ${pct(95).toFixed(0)} ms, max ${pct(100).toFixed(0)} ms (${latencies.length} re-scored workouts)`
     );
+
+    // ---- insights
+    console.log('\n5b. Insights: bands, narratives, annotations, alerts');
+    await insightsStep(t.admin, ownerA, ownerB, patientA, check, figure);
 
     // ---- attacks
     console.log('\n6. Attacks');
