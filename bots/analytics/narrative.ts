@@ -248,9 +248,16 @@ function metricOf(key: string): Metric | undefined {
  * records it is a member of. */
 function recordsOf(key: string): string[] {
   const base = key.split('.', 1)[0] ?? key;
-  const parents = metricParents(base).map((m) => m.key);
-  return metricOf(base)?.members || parents.length === 0 ? [base] : parents;
+  let known = RECORDS.get(base);
+  if (known === undefined) {
+    const parents = metricParents(base).map((m) => m.key);
+    known = metricOf(base)?.members || parents.length === 0 ? [base] : parents;
+    RECORDS.set(base, known);
+  }
+  return known;
 }
+/** The catalogue is fixed: a series' records are worked out once per key. */
+const RECORDS = new Map<string, string[]>();
 
 /**
  * @returns true when both series are read from one record, or from records that overlap: the same panel, a metric
@@ -290,15 +297,19 @@ function screenDrivers(
   params: DriverParams
 ): { drivers: DriverBeat[]; pairsTested: number } {
   const keys = [...series.keys()];
+  // Each series cut to the window once, not once per pair it takes part in.
+  const windowed = new Map(keys.map((k) => [k, within(series.get(k) ?? [], window)]));
   const tested: Omit<DriverBeat, 'qValue' | 'direction'>[] = [];
   for (let i = 0; i < keys.length; i++) {
     for (let j = i + 1; j < keys.length; j++) {
       const a = keys[i]!;
       const b = keys[j]!;
-      if (sameRecord(a, b)) {
+      const pa = windowed.get(a) ?? [];
+      const pb = windowed.get(b) ?? [];
+      if (pa.length < params.minPairedDays || pb.length < params.minPairedDays || sameRecord(a, b)) {
         continue;
       }
-      const paired = pairByDay(within(series.get(a) ?? [], window), within(series.get(b) ?? [], window));
+      const paired = pairByDay(pa, pb);
       if (paired.x.length < params.minPairedDays) {
         continue;
       }

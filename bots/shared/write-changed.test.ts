@@ -95,6 +95,19 @@ describe('sameObservation', () => {
     expect(sameObservation(stored(a, 'x'), obs('r1', 'deep', 11))).toBe(false);
     expect(sameObservation(stored({ ...a, meta: {} }, 'x'), a)).toBe(false);
   });
+
+  it('compares as JSON: key order and undefined keys do not matter, arrays are ordered, nesting counts', () => {
+    const a = obs('r1', 'deep', 10);
+    const reordered = Object.fromEntries(Object.entries(a).reverse()) as Observation;
+    expect(sameObservation(stored(reordered, 'x'), a)).toBe(true);
+    expect(sameObservation(stored(a, 'x'), { ...a, note: undefined })).toBe(true);
+    expect(sameObservation(stored(a, 'x'), { ...a, note: [] })).toBe(false);
+    const two = { ...a, derivedFrom: [{ reference: 'Observation/1' }, { reference: 'Observation/2' }] };
+    expect(sameObservation(stored(two, 'x'), { ...two, derivedFrom: [...two.derivedFrom].reverse() })).toBe(false);
+    expect(sameObservation(stored(a, 'x'), { ...a, valueQuantity: { ...a.valueQuantity, unit: 'other' } })).toBe(false);
+    expect(sameObservation(stored({ ...a, issued: '2026-01-01' }, 'x'), a)).toBe(false);
+    expect(sameObservation(stored(a, 'x'), { ...a, issued: '2026-01-01' })).toBe(false);
+  });
 });
 
 describe('planWrites', () => {

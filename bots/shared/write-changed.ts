@@ -121,18 +121,22 @@ function jsonEqual(a: unknown, b: unknown): boolean {
   }
   const x = a as Record<string, unknown>;
   const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
   let defined = 0;
-  for (const key in x) {
-    if (x[key] === undefined) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const value = x[key];
+    if (value === undefined) {
       continue;
     }
     defined++;
-    if (!jsonEqual(x[key], y[key])) {
+    if (!jsonEqual(value, y[key])) {
       return false;
     }
   }
-  for (const key in y) {
-    if (y[key] !== undefined) {
+  const other = Object.keys(y);
+  for (let i = 0; i < other.length; i++) {
+    if (y[other[i]!] !== undefined) {
       defined--;
     }
   }

@@ -9,7 +9,6 @@
  * path tried from the wrong side (another patient, the owner writing directly).
  */
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   getReferenceString,
   indexSearchParameterBundle,
@@ -47,6 +46,7 @@ import {
   NARRATIVE_PROFILE,
   WEARABLE_PROFILE,
 } from '../../bots/shared/systems.ts';
+import { analyticsSettled, analyticsTasks as tasksOf } from '../harness/analytics.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import { allObservations, bot, finishConnect, settle, startConnect, waitForBackfill } from '../whoop/helpers.ts';
@@ -88,28 +88,11 @@ afterAll(async () => {
 });
 
 async function analyticsTasks(): Promise<WithId<Task>[]> {
-  return env.adminClient.searchResources(
-    'Task',
-    { code: `${TASK_TYPE_SYSTEM}|analytics`, subject: getReferenceString(ownerPatient), _count: '100' },
-    { cache: 'no-cache' }
-  );
+  return tasksOf(env, getReferenceString(ownerPatient));
 }
 
-/** Waits until the owner has analytics Tasks and none of them is requested or in progress. */
 async function analyticsIdle(timeoutMs = 180_000): Promise<WithId<Task>[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await settle(env);
-    const tasks = await analyticsTasks();
-    if (tasks.length > 0 && tasks.every((t) => t.status !== 'requested' && t.status !== 'in-progress')) {
-      expect(tasks.filter((t) => t.status === 'failed').map((t) => t.businessStatus?.text)).toEqual([]);
-      return tasks;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`analytics did not finish: ${tasks.map((t) => t.status).join(', ')}`);
-    }
-    await sleep(250);
-  }
+  return analyticsSettled(env, getReferenceString(ownerPatient), timeoutMs);
 }
 
 /** The nightly cron may fire while a test runs (03:30 UTC); the collapse is about what syncs queue. */

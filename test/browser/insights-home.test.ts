@@ -12,18 +12,14 @@
  *
  * With BASELINE_SCREENSHOTS=1 the run also refreshes test/browser/screenshots/home-insights.png for the README.
  */
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Communication, Flag, Patient, Task } from '@medplum/fhirtypes';
-import type { Browser, Page } from 'playwright-core';
+import type { Communication, Flag, Patient } from '@medplum/fhirtypes';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ALERT_FLAG_IDENTIFIER_SYSTEM } from '../../bots/analytics/alerts.ts';
 import { PreferencesResultSchema } from '../../bots/analytics/owner-api.ts';
 import type { PreferencesInput, PreferencesResult } from '../../bots/analytics/owner-api.ts';
-import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { BOT_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
 import { activeAlerts } from '../../app/src/lib/alerts.ts';
 import {
@@ -37,14 +33,12 @@ import {
 import type { NarrativeView } from '../../app/src/lib/narratives.ts';
 import { finishConnect, startConnect } from '../../scripts/sandboxes/connect-flow.ts';
 import { WHOOP_CALLBACK_PATH } from '../../scripts/sandboxes/wire.ts';
+import { analyticsSettled } from '../harness/analytics.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
-import { settle, waitForBackfill } from '../whoop/helpers.ts';
+import { waitForBackfill } from '../whoop/helpers.ts';
 import { expectFitsPhone } from './layout.ts';
-import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn } from './support.ts';
-
-const SCREENSHOT_DIR = fileURLToPath(new URL('./screenshots/', import.meta.url));
-const WRITE_SCREENSHOTS = process.env.BASELINE_SCREENSHOTS === '1';
+import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn, readmeScreenshot } from './support.ts';
 
 let env: TestStack;
 let browser: Browser;
@@ -57,29 +51,8 @@ async function preferences(input: PreferencesInput): Promise<PreferencesResult> 
   );
 }
 
-async function analyticsTasks(): Promise<Task[]> {
-  return env.adminClient.searchResources(
-    'Task',
-    { code: `${TASK_TYPE_SYSTEM}|analytics`, subject: getReferenceString(patient), _count: '100' },
-    { cache: 'no-cache' }
-  );
-}
-
-/** Until the owner has analytics Tasks and none is waiting or running, and the stack's queue is quiet. */
-async function analyticsIdle(timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    await settle(env);
-    const tasks = await analyticsTasks();
-    expect(tasks.filter((t) => t.status === 'failed')).toEqual([]);
-    if (tasks.length > 0 && tasks.every((t) => t.status === 'completed')) {
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`analytics did not finish: ${tasks.map((t) => t.status).join(', ')}`);
-    }
-    await sleep(250);
-  }
+async function analyticsIdle(): Promise<void> {
+  await analyticsSettled(env, getReferenceString(patient));
 }
 
 beforeAll(async () => {
@@ -111,16 +84,6 @@ afterAll(async () => {
 async function storedNarratives(): Promise<NarrativeView[]> {
   const found = await owner.searchResources('Observation', narrativeSearch(patient.id), { cache: 'no-cache' });
   return found.flatMap((o) => parseNarrative(o) ?? []);
-}
-
-async function readmeScreenshot(page: Page, name: string): Promise<void> {
-  if (!WRITE_SCREENSHOTS) {
-    return;
-  }
-  await mkdir(SCREENSHOT_DIR, { recursive: true });
-  await page.mouse.move(0, 0);
-  await page.waitForTimeout(300);
-  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png`, animations: 'disabled' });
 }
 
 test('Home: the weekly narrative in English and German, how it was computed, the active alert', async () => {

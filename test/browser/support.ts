@@ -21,6 +21,21 @@ const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 
+/** Where the README's pictures live; they are rewritten only when BASELINE_SCREENSHOTS=1. */
+export const SCREENSHOT_DIR = fileURLToPath(new URL('./screenshots/', import.meta.url));
+
+/** A README picture of the page as it is (only with BASELINE_SCREENSHOTS=1, so a test run changes no tracked file). */
+export async function readmeScreenshot(page: Page, name: string): Promise<void> {
+  if (process.env.BASELINE_SCREENSHOTS !== '1') {
+    return;
+  }
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  // The pointer stays where the last click was; over a chart it would open a tooltip in the picture.
+  await page.mouse.move(0, 0);
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png`, animations: 'disabled' });
+}
+
 export async function launchBrowser(): Promise<Browser> {
   await mkdir(OUTPUT_DIR, { recursive: true });
   return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });

@@ -7,8 +7,6 @@
  *
  * With BASELINE_SCREENSHOTS=1 the run also refreshes the README's picture test/browser/screenshots/trends.png.
  */
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { MedplumClient } from '@medplum/core';
 import type { Observation, Task } from '@medplum/fhirtypes';
 import type { Browser, Page } from 'playwright-core';
@@ -34,13 +32,12 @@ import {
 } from '../../app/src/lib/trends.ts';
 import { finishConnect, startConnect } from '../../scripts/sandboxes/connect-flow.ts';
 import { WHOOP_CALLBACK_PATH } from '../../scripts/sandboxes/wire.ts';
+import { analyticsSettled } from '../harness/analytics.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import { expectFitsPhone } from './layout.ts';
-import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn } from './support.ts';
+import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn, readmeScreenshot } from './support.ts';
 
-const SCREENSHOT_DIR = fileURLToPath(new URL('./screenshots/', import.meta.url));
-const WRITE_SCREENSHOTS = process.env.BASELINE_SCREENSHOTS === '1';
 const RANGE = 90;
 
 let env: TestStack;
@@ -48,30 +45,8 @@ let browser: Browser;
 let owner: MedplumClient;
 let patientId: string;
 
-async function analyticsTasks(): Promise<Task[]> {
-  return env.adminClient.searchResources(
-    'Task',
-    { code: `${TASK_TYPE_SYSTEM}|analytics`, _count: '100' },
-    { cache: 'no-cache' }
-  );
-}
-
-/** Every analytics Task finished (at least one completed, none failed) and no Subscription delivery pending. */
-async function analyticsSettled(): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    await env.stack.subscriptions.idle();
-    const tasks = await analyticsTasks();
-    const failed = tasks.filter((t) => t.status === 'failed');
-    expect(failed.map((t) => t.businessStatus?.text ?? t.id)).toEqual([]);
-    if (tasks.some((t) => t.status === 'completed') && tasks.every((t) => t.status === 'completed')) {
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`analytics did not settle: ${tasks.map((t) => t.status).join(', ')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
+async function settled(): Promise<void> {
+  await analyticsSettled(env);
 }
 
 beforeAll(async () => {
@@ -92,7 +67,7 @@ beforeAll(async () => {
     expect(tasks.filter((t) => t.status === 'failed')).toEqual([]);
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  await analyticsSettled();
+  await settled();
   browser = await launchBrowser();
 }, 300_000);
 
@@ -103,17 +78,6 @@ afterAll(async () => {
 
 function appUrl(path: string): string {
   return new URL(path, env.appUrl).toString();
-}
-
-async function readmeScreenshot(page: Page, name: string): Promise<void> {
-  if (!WRITE_SCREENSHOTS) {
-    return;
-  }
-  await mkdir(SCREENSHOT_DIR, { recursive: true });
-  // The pointer over the chart would open a tooltip in the picture.
-  await page.mouse.move(0, 0);
-  await page.waitForTimeout(300);
-  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png`, animations: 'disabled' });
 }
 
 /** The owner's standing derived Observations of one kind, as the owner's own FHIR search finds them. */
@@ -343,7 +307,7 @@ test('Trends: the band, out-of-band days and the projection the bots wrote; an a
     await page.getByRole('button', { name: 'Confirm delete' }).click();
     await page.getByTestId('annotations-empty').waitFor({ timeout: 20_000 });
     await expect.poll(() => page.getByTestId('annotated-dot').count(), { timeout: 20_000 }).toBe(0);
-    await analyticsSettled();
+    await settled();
     const restored = (await derived('personal-baseline')).find((b) => b.id === latestBefore?.id);
     expect(bounds(restored)).toEqual(bounds(latestBefore));
     expect(pageErrors).toEqual([]);

@@ -7,17 +7,12 @@
  * With BASELINE_SCREENSHOTS=1 the run also refreshes the README's pictures in test/browser/screenshots/ (they show
  * dates and times, so an ordinary run does not rewrite committed files).
  */
-import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import { expectFitsPhone } from './layout.ts';
-import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn } from './support.ts';
-
-const SCREENSHOT_DIR = fileURLToPath(new URL('./screenshots/', import.meta.url));
-const WRITE_SCREENSHOTS = process.env.BASELINE_SCREENSHOTS === '1';
+import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn, readmeScreenshot } from './support.ts';
 
 let env: TestStack;
 let browser: Browser;
@@ -37,17 +32,6 @@ function appUrl(path: string): string {
 }
 
 /** A README picture: the viewport as a person first sees it, with CSS animations finished. */
-async function readmeScreenshot(page: Page, name: string): Promise<void> {
-  if (!WRITE_SCREENSHOTS) {
-    return;
-  }
-  await mkdir(SCREENSHOT_DIR, { recursive: true });
-  // The pointer stays where the last click was; over a chart it would open a tooltip in the picture.
-  await page.mouse.move(0, 0);
-  await page.waitForTimeout(300);
-  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png`, animations: 'disabled' });
-}
-
 test('connect WHOOP in the browser, watch the backfill, see home and the data', async () => {
   const { page, pageErrors, context } = await openPage(browser, env.appUrl, 'whoop');
   try {
