@@ -298,7 +298,8 @@ describe('what the analytics code writes validates', () => {
   });
 
   test('every Baseline extension they carry has a definition, fits it and sits where its context allows', () => {
-    const resources = [...narratives(), ...alertResources(), ...annotations()];
+    const derived = planDerived({ patient: DEMO_PATIENT.reference, observations: demoObservations(), now: NOW });
+    const resources = [...derived.desired, ...narratives(), ...alertResources(), ...annotations()];
     const seen = new Set<string>();
     for (const resource of resources) {
       for (const { host, extension } of baselineExtensions(resource)) {

@@ -10,7 +10,7 @@ import type { Bundle, Observation, SearchParameter, StructureDefinition } from '
 import { beforeAll, describe, expect, test } from 'vitest';
 import { getMetric, metricCodings, metricQuantity } from '../shared/catalogue.ts';
 import { DERIVED_PROFILE, IDENTIFIER_BASE } from '../shared/systems.ts';
-import { DERIVED_IDENTIFIER_SYSTEM, MAX_DERIVED_FROM, planDerived } from './derive.ts';
+import { DERIVED_IDENTIFIER_SYSTEM, DERIVED_SOURCE_EXTENSION, MAX_DERIVED_FROM, planDerived } from './derive.ts';
 import type { DerivedPlan } from './derive.ts';
 import { ANALYTICS_PARAMS } from './params.ts';
 
@@ -121,6 +121,8 @@ describe('planDerived', () => {
       expect(o.derivedFrom?.length).toBeGreaterThan(0);
       expect(o.derivedFrom?.length).toBeLessThanOrEqual(MAX_DERIVED_FROM);
       expect(o.method?.text).toContain(`parameters v${ANALYTICS_PARAMS.version}`);
+      // The source the values came from is named on every derived value.
+      expect(o.extension).toEqual([{ url: DERIVED_SOURCE_EXTENSION, valueString: 'whoop' }]);
     }
     expect(plan.writes).toHaveLength(plan.desired.length);
 

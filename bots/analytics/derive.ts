@@ -24,7 +24,14 @@
 import type { Observation, ObservationComponent, Quantity, Reference } from '@medplum/fhirtypes';
 import { DERIVED_COMPONENTS, DERIVED_KINDS, DERIVED_METHODS, METRICS } from '../shared/catalogue.ts';
 import type { BaselineConcept, Metric } from '../shared/catalogue.ts';
-import { CODE_SYSTEM, DERIVED_PROFILE, IDENTIFIER_BASE, NARRATIVE_PROFILE, UCUM } from '../shared/systems.ts';
+import {
+  CODE_SYSTEM,
+  DERIVED_PROFILE,
+  IDENTIFIER_BASE,
+  NARRATIVE_PROFILE,
+  PROFILE_BASE,
+  UCUM,
+} from '../shared/systems.ts';
 import { sameObservation } from '../shared/write-changed.ts';
 import { dailySeries } from './daily.ts';
 import type { DailyOptions, DailySeries, DailyValue } from './daily.ts';
@@ -34,6 +41,8 @@ import { bandsFor, dayFromIndex, dayIndex, ols, studentTQuantile, trajectory } f
 import type { Band, OlsFit, Trajectory } from './stats.ts';
 
 export const DERIVED_IDENTIFIER_SYSTEM = IDENTIFIER_BASE + '/derived';
+/** The provider(s) whose daily values a derived Observation rests on (issue 8 §1: the chosen source is shown). */
+export const DERIVED_SOURCE_EXTENSION = PROFILE_BASE + '/derived-source';
 /** The kinds this planner owns; other derived Observations (narratives, alerts) are someone else's. */
 export const PLANNED_KINDS = ['personal-baseline', 'trend', 'projection'] as const;
 export type PlannedKind = (typeof PLANNED_KINDS)[number];
@@ -114,9 +123,8 @@ export function derivedKey(patient: string, metricKey: string, kind: PlannedKind
   return `${patient.replace(/^Patient\//, '')}/${metricKey}/${kind}/${slot}`;
 }
 
-function inputsOf(values: readonly DailyValue[], from: string, to: string): Reference<Observation>[] {
-  const ids: string[] = [];
-  // Days are YYYY-MM-DD, ascending: string order is day order, so the window's last value is found by bisection.
+/** The window's daily values, newest first (days are YYYY-MM-DD, ascending: string order is day order). */
+function windowValues(values: readonly DailyValue[], from: string, to: string): DailyValue[] {
   let lo = 0;
   let hi = values.length;
   while (lo < hi) {
@@ -127,18 +135,32 @@ function inputsOf(values: readonly DailyValue[], from: string, to: string): Refe
       hi = mid;
     }
   }
-  for (let i = lo - 1; i >= 0 && ids.length < MAX_DERIVED_FROM; i--) {
-    const v = values[i]!;
-    if (v.day < from) {
-      break;
-    }
+  const out: DailyValue[] = [];
+  for (let i = lo - 1; i >= 0 && values[i]!.day >= from; i--) {
+    out.push(values[i]!);
+  }
+  return out;
+}
+
+/** derivedFrom of a window: its inputs, newest first, at most MAX_DERIVED_FROM. */
+function inputsOf(values: readonly DailyValue[], from: string, to: string): Reference<Observation>[] {
+  const ids: string[] = [];
+  for (const v of windowValues(values, from, to)) {
     for (const id of v.observationIds) {
-      if (ids.length < MAX_DERIVED_FROM && !ids.includes(id)) {
+      if (ids.length >= MAX_DERIVED_FROM) {
+        return ids.map((i) => ({ reference: `Observation/${i}` }));
+      }
+      if (!ids.includes(id)) {
         ids.push(id);
       }
     }
   }
   return ids.map((id) => ({ reference: `Observation/${id}` }));
+}
+
+/** The providers the window's values were taken from, sorted (every one, not only those derivedFrom names). */
+function sourcesOf(values: readonly DailyValue[], from: string, to: string): string[] {
+  return [...new Set(windowValues(values, from, to).map((v) => v.source))].sort();
 }
 
 interface Base {
@@ -152,6 +174,7 @@ interface Base {
   readonly start: string;
   readonly end: string;
   readonly derivedFrom: Reference<Observation>[];
+  readonly sources: readonly string[];
   readonly component: ObservationComponent[];
   readonly value?: Quantity;
 }
@@ -160,6 +183,7 @@ function derived(b: Base): Observation {
   return {
     resourceType: 'Observation',
     meta: { profile: [DERIVED_PROFILE] },
+    extension: b.sources.map((source) => ({ url: DERIVED_SOURCE_EXTENSION, valueString: source })),
     identifier: [{ system: DERIVED_IDENTIFIER_SYSTEM, value: derivedKey(b.patient, b.metric.key, b.kind, b.slot) }],
     status: 'final',
     code: { coding: [concept(DERIVED_KINDS, b.kind)], text: b.text },
@@ -214,6 +238,7 @@ function bandObservation(
     start: band.windowStart,
     end: band.windowEnd,
     derivedFrom: inputsOf(values, band.windowStart, band.windowEnd),
+    sources: sourcesOf(values, band.windowStart, band.windowEnd),
     component: [
       metricComponent(metric, band.median),
       component('band-lower', inUnit(metric, band.lower)),
@@ -286,6 +311,7 @@ function trendObservation(
     start,
     end: asOf,
     derivedFrom: inputsOf(values, start, asOf),
+    sources: sourcesOf(values, start, asOf),
     component: trendComponents(metric, fit, asOf, params.trend.alpha),
   });
 }
@@ -317,6 +343,7 @@ function projectionObservation(
     end: last.day,
     value: inUnit(metric, last.yHat),
     derivedFrom: inputsOf(values, trajectory.windowStart, trajectory.windowEnd),
+    sources: sourcesOf(values, trajectory.windowStart, trajectory.windowEnd),
     component: [
       metricComponent(metric, last.yHat),
       component('prediction-lower', inUnit(metric, last.lower)),

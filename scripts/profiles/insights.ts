@@ -32,6 +32,7 @@ import {
   ANNOTATION_KINDS,
   ANNOTATION_KINDS_VALUESET,
 } from '../../bots/analytics/annotation-kinds.ts';
+import { DERIVED_SOURCE_EXTENSION } from '../../bots/analytics/derive.ts';
 import { NARRATIVE_EXTENSION } from '../../bots/analytics/narrative.ts';
 import { SOURCE_PRIORITY_CODE, SOURCE_PRIORITY_EXTENSION } from '../../bots/analytics/source-priority.ts';
 import { BASIC_TYPE_SYSTEM, CONNECTION_CODE, OAUTH_STATE_CODE } from '../../bots/shared/extensions.ts';
@@ -204,6 +205,15 @@ export const EXTENSIONS: readonly ExtensionSpec[] = [
     title: 'Narrative source',
     description: 'A provider whose values a narrative component rests on (whoop, withings, oura); repeats.',
     context: ['Observation.component'],
+  },
+  {
+    url: DERIVED_SOURCE_EXTENSION,
+    name: 'BaselineDerivedSource',
+    title: 'Derived source',
+    description:
+      'A provider (whoop, withings, oura) whose daily values a personal baseline, trend or projection was computed ' +
+      "from, as the owner's source ladder chose them; repeats when the window held values from several.",
+    context: ['Observation'],
   },
   {
     url: ALERT_RULE_EXTENSION,
