@@ -8,6 +8,7 @@ import type { AccessPolicy, ProjectMembership, Reference } from '@medplum/fhirty
 import { POLICY_IDENTIFIER_SYSTEM } from '../bots/shared/systems.ts';
 import { POLICY_KEYS } from '../data/core/access-policies.ts';
 import { tokenSearch } from '../data/core/identity.ts';
+import type { SandboxPersonName } from './sandboxes/whoop/server.ts';
 
 export interface DemoLogin {
   email: string;
@@ -49,6 +50,26 @@ const PEOPLE: DemoPerson[] = [
 export const DEMO_WHOOP_PEOPLE: readonly { firstName: string; lastName: string; email: string }[] = PEOPLE.filter(
   (person) => person.resourceType === 'Patient'
 ).map((person) => ({ firstName: person.firstName, lastName: person.lastName, email: DEMO_LOGINS[person.key].email }));
+
+/**
+ * When the demo owner's synthetic illness-like episode starts, in days before the WHOOP sandbox's current day (the
+ * day whose cycle is in progress). The newest wearable day is the one before it: the current day's sleep and
+ * recovery are still PENDING_SCORE, as WHOOP scores a day the morning after. 7 puts that day on the episode's 7th
+ * day, so the 7-day HRV mean lies wholly inside the episode (the HRV rule fires, also when today is the day judged)
+ * and RHR has been above its band for days (the RHR rule fires when that day is the one judged).
+ * scripts/sandboxes/whoop/demo-episode.test.ts checks both with the bots' own code.
+ */
+export const DEMO_OWNER_EPISODE_START_DAYS_BEFORE_CURRENT = 7;
+
+/**
+ * What `npm start` serves: DEMO_WHOOP_PEOPLE, with the owner (only) given a recent synthetic episode so the demo
+ * shows an active alert. Synthetic demo data, placed on purpose; the second patient's data is the seed's alone.
+ */
+export const DEMO_START_WHOOP_PEOPLE: readonly SandboxPersonName[] = DEMO_WHOOP_PEOPLE.map((person) =>
+  person.email === DEMO_LOGINS.owner.email
+    ? { ...person, recentEpisode: { startDaysBeforeCurrent: DEMO_OWNER_EPISODE_START_DAYS_BEFORE_CURRENT } }
+    : person
+);
 
 async function policyRef(medplum: MedplumClient, key: string): Promise<Reference<AccessPolicy>> {
   const policy = await medplum.searchOne('AccessPolicy', { _tag: tokenSearch(POLICY_IDENTIFIER_SYSTEM, key) });

@@ -14,7 +14,7 @@ import { deploy } from './deploy/index.ts';
 import { startLocalStack } from './local-stack/server.ts';
 import { clientCredentialsClient } from './medplum-client.ts';
 import { registerWhoopWebhook, startWiredWhoopSandbox } from './sandboxes/wire.ts';
-import { DEMO_LOGINS, DEMO_WHOOP_PEOPLE, seedDemoPeople } from './seed.ts';
+import { DEMO_LOGINS, DEMO_START_WHOOP_PEOPLE, DEMO_WHOOP_PEOPLE, seedDemoPeople } from './seed.ts';
 
 const t0 = Date.now();
 const dataDir = process.env.LOCAL_STACK_DATA_DIR ?? join(REPO_ROOT, '.local-stack', 'data');
@@ -71,9 +71,18 @@ async function main(): Promise<void> {
     dataDir,
     port: Number(process.env.WHOOP_SANDBOX_PORT ?? 8111),
     overwriteSecrets: true,
-    // One synthetic WHOOP person per demo patient: on the consent page each signs in to WHOOP as themselves.
-    options: { people: DEMO_WHOOP_PEOPLE },
+    // One synthetic WHOOP person per demo patient: on the consent page each signs in to WHOOP as themselves. The
+    // owner's year ends in a synthetic illness-like episode, so the demo has an active alert to show.
+    options: { people: DEMO_START_WHOOP_PEOPLE },
   });
+  const episode = whoop.sandbox.users.find((u) => u.email === DEMO_LOGINS.owner.email)?.recentEpisodeStart;
+  // The episode is placed once, when the sandbox's history is first generated; a history from before it has none.
+  step(
+    'whoop',
+    episode === undefined
+      ? `the owner's saved WHOOP history has no demo episode (delete ${dataDir} for one)`
+      : `the owner's WHOOP year ends in a synthetic illness-like episode from ${episode}`
+  );
   const report = await deploy({
     client: admin,
     projectId: stack.projectId,

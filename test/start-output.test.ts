@@ -91,6 +91,18 @@ test('npm start prints the URLs and sign-ins in a few lines and logs the details
   const owner = await passwordClient(baseUrl, DEMO_LOGINS.owner.email, DEMO_LOGINS.owner.password);
   expect(owner.getProfile()?.resourceType).toBe('Patient');
 
+  // The demo owner's WHOOP year ends in the synthetic episode that makes the demo's alerts fire, fixed in the
+  // sandbox's state (scripts/sandboxes/whoop/demo-episode.test.ts checks that the alerts do fire).
+  const episode =
+    /^whoop\s+the owner's WHOOP year ends in a synthetic illness-like episode from (\d{4}-\d{2}-\d{2})$/m.exec(
+      stdout
+    )?.[1];
+  expect(episode, stdout).toBe(new Date(Date.now() - 8 * 86_400_000).toISOString().slice(0, 10));
+  const whoopState = JSON.parse(readFileSync(path.join(dataDir, 'whoop-sandbox-state.json'), 'utf8')) as {
+    records: { episodes?: { startDate: string }[] };
+  };
+  expect(whoopState.records.episodes?.map((e) => e.startDate)).toEqual([episode]);
+
   // One summary line for deploy; the items are in the log, as many as the summary counts.
   const summary = /^deploy\s+(\d+) unchanged, (\d+) created, (\d+) updated/m.exec(stdout);
   expect(summary).not.toBeNull();

@@ -433,7 +433,7 @@ function instantMs(instant: string, what: string): number {
  * @param rules - the rules in force (effectiveRules)
  * @param seriesByMetric - series key → daily points, annotated days left out
  * @param bandsByMetric - series key → rollingBands of that series
- * @param asOfDay - the owner-local day judged
+ * @param asOfDay - the owner-local day judged: one for every rule, or a rule's own (the newest day of its metric)
  * @param flags - the owner's Baseline alert Flags: every active one, and at least the latest of each rule
  * @param now - the current instant (ISO 8601 with zone)
  */
@@ -441,12 +441,12 @@ export function evaluateRules(
   rules: readonly AlertRule[],
   seriesByMetric: Readonly<Record<string, readonly DailyPoint[]>>,
   bandsByMetric: Readonly<Record<string, readonly BandDay[]>>,
-  asOfDay: string,
+  asOfDay: string | ((rule: AlertRule) => string),
   flags: readonly FlagState[],
   now: string
 ): AlertDecisions {
   const nowMs = instantMs(now, 'now');
-  dayIndex(asOfDay);
+  const dayOf = typeof asOfDay === 'string' ? () => asOfDay : asOfDay;
   const fire: Firing[] = [];
   const clear: Clearing[] = [];
   const keep: Keeping[] = [];
@@ -475,7 +475,9 @@ export function evaluateRules(
       }
       continue;
     }
-    const outcome = evaluateRule(rule, seriesByMetric[rule.metric] ?? [], bandsByMetric[rule.metric] ?? [], asOfDay);
+    const day = dayOf(rule);
+    dayIndex(day);
+    const outcome = evaluateRule(rule, seriesByMetric[rule.metric] ?? [], bandsByMetric[rule.metric] ?? [], day);
     if (!outcome.ok) {
       if (current) {
         keep.push({ ruleId: rule.id, flag: current, reason: outcome.reason });
@@ -503,7 +505,7 @@ export function evaluateRules(
       skip.push({ ruleId: rule.id, reason: 'cooldown', until: new Date(untilMs).toISOString() });
       continue;
     }
-    fire.push({ rule, asOfDay, firedAt: now, evaluation, text: alertText(rule, evaluation) });
+    fire.push({ rule, asOfDay: day, firedAt: now, evaluation, text: alertText(rule, evaluation) });
   }
   const orphans = flags
     .filter((f) => f.status === 'active' && !ruleIds.has(f.ruleId))

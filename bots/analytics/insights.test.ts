@@ -97,7 +97,10 @@ describe('planInsights', () => {
       },
     });
     expect(en?.derivedFrom?.every((r) => r.reference === undefined)).toBe(true);
-    expect(plan.alertDay).toBe('2026-11-30');
+    expect(plan.alertDays).toEqual({
+      'hrv-below-baseline': '2026-11-30',
+      'resting-heart-rate-above-band': '2026-11-30',
+    });
     expect(
       [...plan.alerts.skip, ...plan.alerts.fire].map((d) => ('ruleId' in d ? d.ruleId : d.rule.id)).sort()
     ).toEqual(DEFAULT_RULES.map((r) => r.id).sort());
@@ -162,6 +165,19 @@ describe('planInsights', () => {
       input({ settings: [alertRuleResource({ ...rule, enabled: false }, { reference: PATIENT })], flags: [flag] })
     );
     expect(off.alerts.clear).toMatchObject([{ ruleId: 'hrv-below-baseline', reason: 'disabled' }]);
+  });
+
+  test("each rule is judged on its own metric's newest day, not on another metric's newer one", () => {
+    // A body weight read today while the wearable's last scored day is two days ago (it arrives the morning after).
+    const weight = reading('body-weight', '2026-12-02', 70);
+    const plan = planInsights(input({ observations: [...history(), weight], now: new Date('2026-12-02T09:00:00Z') }));
+    expect(plan.alertDays).toEqual({
+      'hrv-below-baseline': '2026-11-30',
+      'resting-heart-rate-above-band': '2026-11-30',
+    });
+    // Older than the staleness limit (3 days): judged on today, so a stale condition is not carried.
+    const late = planInsights(input({ now: new Date('2026-12-10T09:00:00Z') }));
+    expect(late.alertDays['hrv-below-baseline']).toBe('2026-12-10');
   });
 
   test('unreadable settings are reported and the defaults apply', () => {

@@ -67,8 +67,8 @@ export interface InsightsPlan {
   readonly derived: DerivedPlan;
   readonly narratives: NarrativePlan;
   readonly alerts: AlertDecisions;
-  /** The day alert rules were judged on. */
-  readonly alertDay: string;
+  /** The day each alert rule was judged on, by rule id. */
+  readonly alertDays: Readonly<Record<string, string>>;
   /** Standing annotations of the owner (their days are out of every series). */
   readonly annotations: readonly Annotation[];
   /** Stored settings or annotations that could not be read (logged by the bot; the defaults apply). */
@@ -245,19 +245,19 @@ function planNarratives(
 }
 
 /**
- * The day rules are judged on: the newest day with data while it is recent (a wearable's day arrives the morning
- * after, so "today" would break every streak), else today, so a stale condition is judged, not carried forever.
+ * The day a rule is judged on: the newest day of its own metric while that is recent (a wearable's day arrives the
+ * morning after, and another metric's newer day — a body weight read today — would break every streak), else today,
+ * so a stale condition is judged, not carried forever.
  */
-function alertDayOf(series: DerivedPlan['series'], now: Date, params: AnalyticsParams): string {
+function alertDayOf(series: DerivedPlan['series'], now: Date, params: AnalyticsParams): (metric: string) => string {
   const today = now.toISOString().slice(0, 10);
-  const newest = Object.values(series).reduce((max, v) => {
-    const day = v[v.length - 1]?.day ?? '';
-    return day > max ? day : max;
-  }, '');
-  if (newest === '') {
-    return today;
-  }
-  return newest >= today || dayIndex(today) - dayIndex(newest) <= params.trend.maxStalenessDays ? newest : today;
+  return (metric) => {
+    const newest = series[metric]?.at(-1)?.day;
+    if (newest === undefined) {
+      return today;
+    }
+    return newest >= today || dayIndex(today) - dayIndex(newest) <= params.trend.maxStalenessDays ? newest : today;
+  };
 }
 
 /**
@@ -280,7 +280,16 @@ export function planInsights(input: InsightsInput): InsightsPlan {
   }
   const narratives = planNarratives(input, derived, bands, annotations);
   const flags = input.flags.map(parseAlertFlag).filter((f): f is FlagState => f !== undefined);
-  const alertDay = alertDayOf(derived.series, input.now, params);
-  const alerts = evaluateRules(effectiveRules(rules), derived.series, bands, alertDay, flags, input.now.toISOString());
-  return { derived, narratives, alerts, alertDay, annotations, problems };
+  const dayOf = alertDayOf(derived.series, input.now, params);
+  const inForce = effectiveRules(rules);
+  const alerts = evaluateRules(
+    inForce,
+    derived.series,
+    bands,
+    (rule) => dayOf(rule.metric),
+    flags,
+    input.now.toISOString()
+  );
+  const alertDays = Object.fromEntries(inForce.map((r) => [r.id, dayOf(r.metric)]));
+  return { derived, narratives, alerts, alertDays, annotations, problems };
 }

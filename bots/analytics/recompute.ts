@@ -10,7 +10,8 @@
  *    that also renames its identifier, so exactly one more may be queued behind it.
  * 2. Reads the owner's Observations (wearable and derived, pages of 1000: 20 quota points a page), plans with
  *    derive.ts, and writes only what differs through writeChanged, in quota-sized batches, idempotent on identifier.
- * 3. Completes the Task with its counts, then runs the one that queued meanwhile, if any (at most MAX_CHAINED more).
+ * 3. Completes the Task with its counts, then runs the one that queued meanwhile, if any (at most MAX_CHAINED more;
+ *    one still waiting after that is handed to a fresh run through its Subscription, never left for the sweeper).
  * A failed recompute is not retried by the sweeper: the next sync or the nightly run queues a fresh one.
  */
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
@@ -85,10 +86,29 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     );
     next = waiting[0];
   }
+  if (next && done.length > MAX_CHAINED) {
+    // This run has done its share; the one still waiting would otherwise wait for the sweeper or the nightly run.
+    // Passing it back through requested fires its Subscription again: a fresh run, with a fresh time budget.
+    await handOff(medplum, pacer, next);
+  }
   if (done.length === 0) {
     return { status: 'skipped', task: task.id, reason: 'claimed by another run' };
   }
   return { status: 'completed', tasks: done };
+}
+
+/** A waiting Task through on-hold back to requested (versioned both times: a run that claimed it meanwhile wins). */
+export async function handOff(medplum: MedplumClient, pacer: QuotaPacer, waiting: WithId<Task>): Promise<boolean> {
+  const held = await pacer.run(QUOTA_POINTS.write, () =>
+    updateIfUnchanged(medplum, { ...waiting, status: 'on-hold' }, waiting)
+  );
+  if (!held) {
+    return false;
+  }
+  return (
+    (await pacer.run(QUOTA_POINTS.write, () => updateIfUnchanged(medplum, { ...held, status: 'requested' }, held))) !==
+    undefined
+  );
 }
 
 /** In progress, and no longer holding the pending key: one more recompute may now queue behind this one. */
@@ -252,12 +272,7 @@ async function queueNightly(medplum: MedplumClient): Promise<AnalyticsResult> {
     );
     // One that has waited this long lost the run that would have picked it up: put it back through requested.
     if (waiting.status === 'requested' && isStale(waiting, now)) {
-      const held = await pacer.run(QUOTA_POINTS.write, () =>
-        updateIfUnchanged(medplum, { ...waiting, status: 'on-hold' }, waiting)
-      );
-      if (held) {
-        await pacer.run(QUOTA_POINTS.write, () => updateIfUnchanged(medplum, { ...held, status: 'requested' }, held));
-      }
+      await handOff(medplum, pacer, waiting);
     }
   }
   console.log(JSON.stringify({ bot: 'analytics', queued: owners.size }));

@@ -219,6 +219,18 @@ describe('baseline band', () => {
     expect(rolled.some((d) => !d.outcome.ok)).toBe(true);
   });
 
+  it('…and on dense series, where the window is full and a value enters before the oldest leaves', () => {
+    // A full window plus the entering value is w + 1 values at once; a buffer of w dropped the largest of them.
+    const climbing = [...Array.from({ length: 40 }, (_, i) => 54 + (i % 3)), ...Array<number>(20).fill(64)];
+    const random = rng(11);
+    for (const values of [climbing, Array.from({ length: 120 }, () => Math.round(50 + random() * 20))]) {
+      const s = series('2024-03-01', values);
+      rollingBands(s, BAND).forEach((d) => {
+        expect(d.outcome, d.day).toEqual(bandFor(s, d.day, BAND));
+      });
+    }
+  });
+
   it('shifting the series by c shifts every band by c; permuting the window does not change it', () => {
     const random = rng(4);
     const values = Array.from({ length: 60 }, () => 40 + random() * 10);

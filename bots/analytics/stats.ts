@@ -319,7 +319,8 @@ export function bandsFor(series: readonly DailyPoint[], days: readonly string[],
 export function rollingBands(series: readonly DailyPoint[], params: BandParams): BandDay[] {
   const idx = seriesDayIndices(series);
   const w = params.windowDays;
-  const buf = new Float64Array(w);
+  // The day before enters before the day that left the window goes: a full window holds w values plus that one.
+  const buf = new Float64Array(w + 1);
   let m = 0;
   let lo = 0;
   let hi = 0;

@@ -9,6 +9,7 @@
  * path tried from the wrong side (another patient, the owner writing directly).
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   getReferenceString,
   indexSearchParameterBundle,
@@ -213,6 +214,31 @@ describe('analytics recompute', () => {
     expect(fresh.every((t) => t.status === 'completed')).toBe(true);
     expect(fresh.every((t) => (output(t, 'created') ?? 0) + (output(t, 'updated') ?? 0) === 0)).toBe(true);
   });
+
+  test('a run that has chained its share hands the next waiting recompute to a fresh run, not to the sweeper', async () => {
+    await analyticsIdle();
+    const before = new Set((await analyticsTasks()).map((t) => t.id));
+    const patient = { reference: getReferenceString(ownerPatient) };
+    // Each request arrives while the previous one runs, so one bot execution would chain them all.
+    for (let i = 0; i < 6; i++) {
+      const queued = await queueAnalytics(env.adminClient, patient, `sync chain-${i}`);
+      for (let polls = 0; ; polls++) {
+        const current = await env.adminClient.readResource('Task', queued.id, { cache: 'no-cache' });
+        if (current.status !== 'requested' || polls > 2000) {
+          break;
+        }
+        await sleep(10);
+      }
+    }
+    const fresh = (await analyticsIdle()).filter((t) => !before.has(t.id));
+    expect(fresh.map((t) => t.status)).toEqual(fresh.map(() => 'completed'));
+    const histories = await Promise.all(fresh.map((t) => env.adminClient.readHistory('Task', t.id)));
+    const handedOff = histories.filter((h) =>
+      h.entry?.some((e) => (e.resource as Task | undefined)?.status === 'on-hold')
+    );
+    console.log(`chained requests: ${fresh.length} recomputes, ${handedOff.length} handed to a fresh run`);
+    expect(handedOff.length).toBeGreaterThanOrEqual(1);
+  }, 180_000);
 
   test('a recompute whose run died (left in progress, or waiting with nobody to start it) is re-queued by the sweeper', async () => {
     await analyticsIdle();

@@ -338,6 +338,23 @@ export interface PersonTraits {
   cycleIdSlot: number;
   trainingPhaseDays: number;
   trendPhaseDays: number;
+  /**
+   * Demo only: one more illness-like episode, at a chosen day, on top of the hashed ones (see RecentEpisode).
+   * Absent for every person unless a caller sets it, so their data is exactly what the seed gives.
+   */
+  recentEpisode?: RecentEpisode;
+}
+
+/**
+ * A synthetic illness-like episode placed on purpose, so that a demo owner's newest days show what the alert rules
+ * look for. It is demo data, not a model of anything: the same physiology as the hashed episodes (HRV down, RHR,
+ * skin temperature and breathing up, training cancelled), but longer and harder (RECENT_EPISODE_SEVERITY): a hashed
+ * 6-day cold never keeps a whole 7-day HRV mean 20 % down, and a +7 bpm RHR rise is about as wide as the personal
+ * band grows once the first sick days are inside its window.
+ */
+export interface RecentEpisode {
+  /** Day number (days since 1970-01-01) of its first day. */
+  startDay: number;
 }
 
 const FIRST_NAMES = ['Alex', 'Jordan', 'Sam', 'Taylor', 'Morgan', 'Casey', 'Riley', 'Jamie'] as const;
@@ -399,6 +416,11 @@ export const TRAINING_BLOCK_DAYS = 56;
 export const ILLNESS_EPOCH_DAYS = 180;
 export const ILLNESS_DAYS = 6;
 const ILLNESS_SEVERITY = [0.5, 1, 1, 0.8, 0.5, 0.25] as const;
+/**
+ * The demo episode's course (RecentEpisode): a day's onset, a week at its worst, three days easing off. Its peak is
+ * 1.4 on the hashed episodes' scale (HRV −42 %, RHR +10 bpm, skin temperature +0.8 °C): a flu rather than a cold.
+ */
+export const RECENT_EPISODE_SEVERITY: readonly number[] = [0.8, 1.4, 1.4, 1.4, 1.4, 1.4, 1.4, 1.4, 1, 0.6, 0.3];
 const TREND_PERIOD_DAYS = 730;
 const SLEEP_UNSCORABLE_BLOCK_DAYS = 50;
 const WORKOUT_UNSCORABLE_BLOCK_DAYS = 45;
@@ -415,7 +437,7 @@ export interface DayContext {
   fitness: number;
   /** Slow trend, −1 … 1 (positive = fitter). */
   trend: number;
-  /** Illness severity, 0 (healthy) … 1. */
+  /** Illness severity, 0 (healthy) … 1 (the hashed episodes' worst day); up to 1.4 in a demo RecentEpisode. */
   illness: number;
 }
 
@@ -443,7 +465,13 @@ export function dayContext(person: PersonTraits, day: number): DayContext {
     fitness = 1 - 0.8 * ((position - TRAINING_BLOCK_DAYS - 14) / (TRAINING_PERIOD_DAYS - TRAINING_BLOCK_DAYS - 14));
   }
   const start = illnessStartDay(person, Math.floor(day / ILLNESS_EPOCH_DAYS));
-  const illness = day >= start && day < start + ILLNESS_DAYS ? (ILLNESS_SEVERITY[day - start] ?? 0) : 0;
+  const hashed = day >= start && day < start + ILLNESS_DAYS ? (ILLNESS_SEVERITY[day - start] ?? 0) : 0;
+  const recentStart = person.recentEpisode?.startDay;
+  // Where the two overlap the worse one counts: one body, one illness, not two added up.
+  const illness =
+    recentStart === undefined || day < recentStart
+      ? hashed
+      : Math.max(hashed, RECENT_EPISODE_SEVERITY[day - recentStart] ?? 0);
   return {
     day,
     weekday,
@@ -510,6 +538,11 @@ export function episodesBetween(
     if (start + ILLNESS_DAYS > from && start <= to) {
       illnesses.push({ start: dateOfDay(start), end: dateOfDay(start + ILLNESS_DAYS) });
     }
+  }
+  const recent = person.recentEpisode?.startDay;
+  if (recent !== undefined && recent + RECENT_EPISODE_SEVERITY.length > from && recent <= to) {
+    illnesses.push({ start: dateOfDay(recent), end: dateOfDay(recent + RECENT_EPISODE_SEVERITY.length) });
+    illnesses.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
   return { trainingBlocks, illnesses };
 }

@@ -87,6 +87,13 @@ export const SandboxState = z.object({
     /** The `endDate` the history was first generated with; the log replays on top of it. */
     baseEndDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
     log: z.array(RecordOp),
+    /**
+     * Demo episodes (server.ts SandboxPersonName.recentEpisode), fixed when the history was first generated. Part of
+     * the history like the log: records already served were generated with them.
+     */
+    episodes: z
+      .array(z.object({ userId: z.number().int(), startDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) }))
+      .optional(),
   }),
 });
 export type SandboxState = z.infer<typeof SandboxState>;

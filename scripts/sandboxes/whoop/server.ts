@@ -65,6 +65,13 @@ export interface SandboxPersonName {
   firstName: string;
   lastName: string;
   email: string;
+  /**
+   * Demo only: give this person a synthetic illness-like episode (data.ts RecentEpisode) that starts this many days
+   * before the current day. Fixed once, when the sandbox's records are first generated, and kept in the state file,
+   * so restarts serve the same data (days added later move past it, as real days would). A saved history that has
+   * no episode keeps having none: the records it already served stay as they were.
+   */
+  recentEpisode?: { startDaysBeforeCurrent: number };
 }
 
 export interface SandboxUser {
@@ -73,6 +80,8 @@ export interface SandboxUser {
   firstName: string;
   lastName: string;
   timeZone: string;
+  /** First day (`YYYY-MM-DD`) of the person's demo episode, when they have one (SandboxPersonName.recentEpisode). */
+  recentEpisodeStart?: string;
 }
 
 export interface FaultSpec {
@@ -332,22 +341,6 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
   const seed = options.seed ?? DEFAULT_SEED;
   const names = typeof options.people === 'object' ? options.people : undefined;
   const count = typeof options.people === 'number' ? options.people : (names?.length ?? 1);
-  const people: PersonTraits[] = Array.from({ length: count }, (_, index) => ({
-    ...createPerson(seed, index),
-    ...names?.[index],
-  }));
-  const users: SandboxUser[] = people.map((person) => ({
-    userId: person.userId,
-    email: person.email,
-    firstName: person.firstName,
-    lastName: person.lastName,
-    timeZone: person.zone.name,
-  }));
-  const personById = new Map(people.map((person) => [person.userId, person]));
-  const defaultUserId = people[0]?.userId;
-  if (defaultUserId === undefined) {
-    throw new Error('people must be at least 1');
-  }
   const dataDir = options.dataDir;
   if (dataDir !== undefined) {
     mkdirSync(dataDir, { recursive: true });
@@ -360,6 +353,49 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
   const configuredEndDate = options.endDate ?? todayUtc(now());
   const savedRecords = saved?.records.seed === seed ? saved.records : undefined;
   const baseEndDate = savedRecords?.baseEndDate ?? configuredEndDate;
+  const people: PersonTraits[] = Array.from({ length: count }, (_, index) => {
+    const { recentEpisode: _episode, ...name } = names?.[index] ?? {};
+    return { ...createPerson(seed, index), ...name };
+  });
+  // Demo episodes belong to the records' history: placed when it is first generated, replayed from the state after.
+  const episodeStarts = new Map<number, string>();
+  if (savedRecords) {
+    for (const episode of savedRecords.episodes ?? []) {
+      episodeStarts.set(episode.userId, episode.startDate);
+    }
+  } else {
+    for (const [index, person] of people.entries()) {
+      const wanted = names?.[index]?.recentEpisode;
+      if (wanted !== undefined) {
+        if (!Number.isInteger(wanted.startDaysBeforeCurrent) || wanted.startDaysBeforeCurrent < 0) {
+          throw new Error('recentEpisode.startDaysBeforeCurrent must be an integer ≥ 0');
+        }
+        episodeStarts.set(person.userId, dateOfDay(dayNumberOf(baseEndDate) - wanted.startDaysBeforeCurrent));
+      }
+    }
+  }
+  for (const person of people) {
+    const start = episodeStarts.get(person.userId);
+    if (start !== undefined) {
+      person.recentEpisode = { startDay: dayNumberOf(start) };
+    }
+  }
+  const episodes = people.flatMap((person) =>
+    person.recentEpisode ? [{ userId: person.userId, startDate: dateOfDay(person.recentEpisode.startDay) }] : []
+  );
+  const users: SandboxUser[] = people.map((person) => ({
+    userId: person.userId,
+    email: person.email,
+    firstName: person.firstName,
+    lastName: person.lastName,
+    timeZone: person.zone.name,
+    ...(person.recentEpisode ? { recentEpisodeStart: dateOfDay(person.recentEpisode.startDay) } : {}),
+  }));
+  const personById = new Map(people.map((person) => [person.userId, person]));
+  const defaultUserId = people[0]?.userId;
+  if (defaultUserId === undefined) {
+    throw new Error('people must be at least 1');
+  }
   const recordLog: RecordOp[] = [];
   const store = new WhoopStore({ people, endDate: baseEndDate, days: options.days ?? DEFAULT_DAYS });
   for (const op of savedRecords?.log ?? []) {
@@ -421,7 +457,7 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
         defaultUrl: defaultWebhookUrl ?? null,
         byClient: [...clientWebhookUrls].map(([clientId, url]) => ({ clientId, url: url ?? null })),
       },
-      records: { seed, baseEndDate, log: recordLog },
+      records: { seed, baseEndDate, log: recordLog, ...(episodes.length > 0 ? { episodes } : {}) },
     };
     saveState(dataDir, state);
   }
