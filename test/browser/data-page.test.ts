@@ -2,27 +2,37 @@
  * The Data page in Chromium with two months of real WHOOP data imported through the bots: it shows every metric's
  * latest value (exactly what one search per metric finds) and a chart, with a handful of searches rather than one
  * per metric; the rarer metrics arrive after the first tiles without blanking them; a repeat visit renders from the
- * cache while the server is still answering; and a new value written meanwhile replaces the cached one.
+ * cache while the server is still answering; and a new value written meanwhile replaces the cached one. The owner's
+ * annotations in the charted range are shaded on the chart with their kind's label (one more search, cached too),
+ * also on a phone.
  */
 import type { MedplumClient } from '@medplum/core';
 import type { Observation, Task } from '@medplum/fhirtypes';
 import type { Browser, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { ANNOTATION_CODE_TOKEN } from '../../bots/analytics/annotations.ts';
+import { AnnotateResultSchema } from '../../bots/analytics/owner-api.ts';
+import type { AnnotationView } from '../../bots/analytics/owner-api.ts';
 import { getMetric } from '../../bots/shared/catalogue.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { BOT_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
 import { chartDateFormats } from '../../app/src/lib/data-dates.ts';
+import { localToday } from '../../app/src/lib/trends.ts';
 import { loadLatest } from '../../app/src/pages/data/latest.ts';
 import { buildLatestBatch, readLatestBatch } from '../../app/src/pages/data/observations.ts';
 import { finishConnect, startConnect } from '../../scripts/sandboxes/connect-flow.ts';
 import { WHOOP_CALLBACK_PATH } from '../../scripts/sandboxes/wire.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
-import { launchBrowser, openPage, OUTPUT_DIR, signIn } from './support.ts';
+import { expectFitsPhone } from './layout.ts';
+import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn } from './support.ts';
 
 let env: TestStack;
 let browser: Browser;
 let owner: MedplumClient;
 let patientId: string;
+/** A few days inside the default 30-day chart, annotated by the owner through the `annotate` bot. */
+let annotation: AnnotationView;
 
 beforeAll(async () => {
   env = await startTestStack({ withApp: true, whoop: { days: 60 } });
@@ -43,8 +53,45 @@ beforeAll(async () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   await env.stack.subscriptions.idle();
+  // The browser runs in this machine's zone too, so these are the days the page takes them for.
+  const day = (daysAgo: number): string => localToday(new Date(Date.now() - daysAgo * 86_400_000));
+  const created = AnnotateResultSchema.parse(
+    await owner.executeBot(
+      { system: BOT_IDENTIFIER_SYSTEM, value: 'annotate' },
+      { action: 'create', key: crypto.randomUUID(), kind: 'travelling', start: day(12), end: day(9) },
+      'application/json'
+    )
+  );
+  annotation = created.annotation;
   browser = await launchBrowser();
 }, 240_000);
+
+/** The chart's annotation spans, as the page draws them. */
+async function spans(page: Page): Promise<{ kind: string | null; start: string | null; end: string | null }[]> {
+  const found = page.locator('[data-testid="metric-chart"] [data-testid="annotation-span"]');
+  const out = [];
+  for (const span of await found.all()) {
+    out.push({
+      kind: await span.getAttribute('data-kind'),
+      start: await span.getAttribute('data-start'),
+      end: await span.getAttribute('data-end'),
+    });
+  }
+  return out;
+}
+
+async function expectAnnotationShown(page: Page, timeout: number): Promise<void> {
+  const expected = [{ kind: 'travelling', start: annotation.start, end: annotation.end }];
+  await expect.poll(() => spans(page), { timeout }).toEqual(expected);
+  const span = page.locator('[data-testid="metric-chart"] [data-testid="annotation-span"]');
+  expect(await span.getByTestId('annotation-span-label').textContent()).toBe('Travelling');
+  expect(await span.getAttribute('aria-label')).toMatch(/^Travelling: .+ – .+$/);
+  // A shaded box, not an empty group: recharts sized it from the x axis.
+  const box = await span.locator('rect').boundingBox();
+  expect(box?.width ?? 0).toBeGreaterThan(2);
+  expect(box?.height ?? 0).toBeGreaterThan(100);
+  expect(await page.getByTestId('annotation-legend').textContent()).toBe('Annotated days');
+}
 
 afterAll(async () => {
   await browser?.close();
@@ -123,13 +170,19 @@ test('Data: tiles and a chart from real data, a few searches, progressive, cache
     await expect.poll(() => tileCount(page), { timeout: 20_000 }).toBe(expected);
     await page.locator('[data-testid="metric-chart"] .recharts-line-curve').waitFor();
     await page.getByTestId('data-refreshing').waitFor({ state: 'detached' });
+    await expectAnnotationShown(page, 20_000);
     await page.waitForLoadState('networkidle');
     expect(await page.getByTestId('latest-hrv-rmssd').getByTestId('latest-device').textContent()).toContain('WHOOP');
     await page.screenshot({ path: `${OUTPUT_DIR}data-page.png`, fullPage: true });
-    expect(cold.searches.size, [...cold.searches].join('\n')).toBeLessThanOrEqual(4);
-    // ~110 points (3 searches at 20, and a read per included Device reference); twice that if effects ran twice
+    // The annotations are one search of their own (for the range, whatever the metric).
+    const annotationSearches = [...cold.searches].filter((s) => s.includes(encodeURIComponent(ANNOTATION_CODE_TOKEN)));
+    expect(annotationSearches, [...cold.searches].join('\n')).toHaveLength(1);
+    expect(cold.searches.size, [...cold.searches].join('\n')).toBeLessThanOrEqual(5);
+    // ~130 points (4 searches at 20, and a read per included Device reference); twice that if effects ran twice
     // (see recordSearches). One search per metric would be over 1,000.
-    expect(points() - before).toBeLessThanOrEqual(300);
+    const spent = points() - before;
+    console.info(`Data page, first visit: ${cold.searches.size} searches, ${spent} quota points`);
+    expect(spent).toBeLessThanOrEqual(340);
 
     // Progressive: in a fresh tab (nothing cached) with the search for the rarer metrics held back for 2 s, the
     // first tiles and the chart do not wait for it.
@@ -196,6 +249,8 @@ test('Data: tiles and a chart from real data, a few searches, progressive, cache
     await page.getByTestId('latest-hrv-rmssd').waitFor({ timeout: 2_000 });
     expect(await tileCount(page)).toBe(expected);
     await page.locator('[data-testid="metric-chart"] .recharts-line-curve').waitFor({ timeout: 2_000 });
+    // The annotations come from the cache as well, without waiting for the held search.
+    await expectAnnotationShown(page, 2_000);
     const hrvValue = page.getByTestId('latest-hrv-rmssd').getByTestId('latest-value');
     expect(await hrvValue.textContent()).not.toBe('123');
     await page.getByTestId('data-refreshing').waitFor();
@@ -211,3 +266,27 @@ test('Data: tiles and a chart from real data, a few searches, progressive, cache
     await context.close();
   }
 }, 120_000);
+
+test('Data on a phone: the chart with its annotated span fits the screen', async () => {
+  const { page, context, pageErrors } = await openPage(browser, env.appUrl, 'phone-data', 15_000, PHONE);
+  try {
+    await signIn(page, env.logins.owner);
+    await page.getByTestId('greeting').waitFor();
+    await page.goto(new URL('/data', env.appUrl).toString());
+    await page.locator('[data-testid="metric-chart"] .recharts-line-curve').waitFor();
+    await expectAnnotationShown(page, 20_000);
+    await expectFitsPhone(page, PHONE.width, 'data with an annotated span');
+    // The label stays inside the chart, not cut off at its edge.
+    const chart = await page.locator('[data-testid="metric-chart"] .recharts-surface').boundingBox();
+    const label = await page.getByTestId('annotation-span-label').boundingBox();
+    expect(chart && label).toBeTruthy();
+    if (chart && label) {
+      expect(label.x).toBeGreaterThanOrEqual(chart.x);
+      expect(label.x + label.width).toBeLessThanOrEqual(chart.x + chart.width);
+    }
+    await page.screenshot({ path: `${OUTPUT_DIR}phone-data.png`, fullPage: true });
+    expect(pageErrors).toEqual([]);
+  } finally {
+    await context.close();
+  }
+}, 60_000);

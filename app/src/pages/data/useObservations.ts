@@ -4,8 +4,12 @@ import type { Observation } from '@medplum/fhirtypes';
 import { useMedplum } from '@medplum/react';
 import { useEffect, useState } from 'react';
 import { z } from 'zod';
+import { ANNOTATION_KIND_CODES } from '../../../../bots/analytics/annotation-kinds.ts';
 import { getMetric } from '../../../../bots/shared/catalogue.ts';
 import type { Metric } from '../../../../bots/shared/catalogue.ts';
+import { annotationRangeQuery } from '../../lib/annotation-spans.ts';
+import { readAnnotations } from '../../lib/annotations.ts';
+import type { AnnotationItem } from '../../lib/annotations.ts';
 import { clearDataCache, readCached, writeCached } from '../../lib/data-cache.ts';
 import { loadLatest } from './latest.ts';
 import { buildSeriesQuery, MAX_SERIES_PAGES, toSeriesPoints } from './observations.ts';
@@ -302,6 +306,46 @@ export function useMetricSeries(patientId: string, metric: Metric | undefined, d
     {
       read: () => (key ? readCached(key, storedSeriesSchema)?.value : undefined),
       write: (series) => key && writeCached(key, series),
+    }
+  );
+}
+
+const storedAnnotationsSchema = z.array(
+  z.object({
+    id: z.string(),
+    kind: z.enum(ANNOTATION_KIND_CODES),
+    label: z.string(),
+    start: z.string(),
+    end: z.string(),
+    note: z.string().optional(),
+  })
+);
+
+/**
+ * The owner's standing annotations covering the last `days` days, for the chart's shaded spans: one search (the
+ * same as the Trends view's), cached and revalidated like the chart's values. Not per metric: an annotated day is
+ * one for every metric.
+ * @param patientId - the signed-in patient's id.
+ * @param days - window length.
+ * @returns The annotations, newest first, or the loading / error state.
+ */
+export function useAnnotations(patientId: string, days: number): Loadable<AnnotationItem[]> {
+  const medplum = useMedplum();
+  const key = patientId ? `${patientId}.annotations.${days}` : undefined;
+  return useStaleWhileRevalidate<AnnotationItem[]>(
+    key,
+    async () => {
+      const end = Date.now();
+      const observations = await medplum.searchResources(
+        'Observation',
+        annotationRangeQuery(patientId, { start: end - days * 86_400_000, end }),
+        { cache: 'no-cache' }
+      );
+      return readAnnotations(observations);
+    },
+    {
+      read: () => (key ? readCached(key, storedAnnotationsSchema)?.value : undefined),
+      write: (annotations) => key && writeCached(key, annotations),
     }
   );
 }

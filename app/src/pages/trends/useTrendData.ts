@@ -19,9 +19,9 @@ import {
 } from '../../lib/trends.ts';
 import type { DerivedRecord, TrendWindow } from '../../lib/trends.ts';
 import { MAX_SERIES_PAGES } from '../data/observations.ts';
+import { ANNOTATION_ELEMENTS } from '../../lib/annotation-spans.ts';
 
 /** The annotation elements parseAnnotation reads. */
-const ANNOTATION_ELEMENTS = 'status,subject,code,value,effective,note,identifier';
 
 export interface TrendData {
   readonly window: TrendWindow;
@@ -78,7 +78,7 @@ async function load(medplum: MedplumClient, patientId: string, metric: Metric, d
   })();
   const annotations = medplum.searchResources(
     'Observation',
-    `${annotationSearch({ reference: `Patient/${patientId}` }, window.dataFrom, window.end)}&_elements=${ANNOTATION_ELEMENTS}`,
+    `${annotationSearch({ reference: `Patient/${patientId}` }, window.dataFrom, window.end)}&_elements=${ANNOTATION_ELEMENTS.join(',')}`,
     { cache: 'no-cache' }
   );
   const derived = readDerivedObservations(medplum, patientId, metric, window);
