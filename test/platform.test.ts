@@ -130,7 +130,14 @@ describe('patient isolation', () => {
     await expect(owner.searchResources('Subscription', {})).rejects.toThrow('Forbidden');
     // Bots: only the owner-facing ones, and without their code.
     const bots = await owner.searchResources('Bot', {});
-    expect(bots.map((b) => b.name).sort()).toEqual(['connect-callback', 'connect-start', 'connections', 'disconnect']);
+    expect(bots.map((b) => b.name).sort()).toEqual([
+      'annotate',
+      'connect-callback',
+      'connect-start',
+      'connections',
+      'disconnect',
+      'preferences',
+    ]);
     expect(bots.every((b) => !b.sourceCode)).toBe(true);
     await expect(owner.searchResources('ProjectMembership', {})).rejects.toThrow('Forbidden');
     await expect(owner.searchResources('Basic', {})).rejects.toThrow('Forbidden');

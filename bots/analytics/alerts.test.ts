@@ -328,6 +328,18 @@ describe('evaluateRules: Flags, cooldown, clearing', () => {
     expect(summary(decide([{ ...HRV_RULE, cooldownHours: 0 }], firing, [ended])).fire).toEqual(['hrv-below-baseline']);
   });
 
+  test('one firing per rule and judged day: turned off and on again over the same data, it does not fire twice', () => {
+    const ended: FlagState = { ...activeFlag(HRV_RULE.id, '2026-11-29T08:00:00.000Z'), day: AS_OF, status: 'inactive' };
+    expect(summary(decide([{ ...HRV_RULE, cooldownHours: 0 }], firing, [ended])).skip).toEqual([
+      'hrv-below-baseline:already-fired',
+    ]);
+    // A new day with data is a new judgement.
+    const yesterday: FlagState = { ...ended, day: '2026-11-28' };
+    expect(summary(decide([{ ...HRV_RULE, cooldownHours: 0 }], firing, [yesterday])).fire).toEqual([
+      'hrv-below-baseline',
+    ]);
+  });
+
   test('a disabled rule never fires, and turning a rule off ends its Flag', () => {
     const off: AlertRule = { ...HRV_RULE, enabled: false };
     expect(summary(decide([off], firing))).toEqual({

@@ -396,7 +396,7 @@ export interface Keeping {
 
 export interface Skipping {
   readonly ruleId: string;
-  readonly reason: 'disabled' | 'not-met' | 'cooldown' | NotEvaluable;
+  readonly reason: 'disabled' | 'not-met' | 'cooldown' | 'already-fired' | NotEvaluable;
   /** For 'cooldown': the first instant the rule may fire again. */
   readonly until?: string;
 }
@@ -500,6 +500,12 @@ export function evaluateRules(
       continue;
     }
     const last = own[0];
+    if (last && last.day === day) {
+      // One firing per rule and judged day (its Flag and Communication are identified by the day): a rule turned
+      // off and on again over the same data does not raise the same alert twice.
+      skip.push({ ruleId: rule.id, reason: 'already-fired' });
+      continue;
+    }
     const untilMs = last ? instantMs(last.firedAt, 'firedAt') + rule.cooldownHours * 3_600_000 : -Infinity;
     if (nowMs < untilMs) {
       skip.push({ ruleId: rule.id, reason: 'cooldown', until: new Date(untilMs).toISOString() });

@@ -408,8 +408,17 @@ export function planDerived(input: PlanInput): DerivedPlan {
       stored.set(key, o);
     }
   }
-  const series: DailySeries = dailySeries(wearable, input.daily);
   const today = input.now.toISOString().slice(0, 10);
+  // No owner-local day is more than a day ahead of UTC (UTC+14 is the furthest zone): a value dated later is a
+  // device clock or a typo, and taken as the newest day it would judge every trend as of the future.
+  const latestPossible = dayFromIndex(dayIndex(today) + 1);
+  const series: DailySeries = {};
+  for (const [key, values] of Object.entries(dailySeries(wearable, input.daily))) {
+    const kept = values.filter((v) => v.day <= latestPossible);
+    if (kept.length > 0) {
+      series[key] = kept;
+    }
+  }
   const newest = Object.values(series).reduce((max, values) => {
     const day = values[values.length - 1]?.day ?? '';
     return day > max ? day : max;

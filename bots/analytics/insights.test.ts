@@ -180,6 +180,17 @@ describe('planInsights', () => {
     expect(late.alertDays['hrv-below-baseline']).toBe('2026-12-10');
   });
 
+  test('a value dated in the future (a device clock) is left out, and does not move the day trends are judged on', () => {
+    const clean = planInsights(input());
+    const future = reading('body-weight', '2027-11-30', 70);
+    const plan = planInsights(input({ observations: [...history(), future] }));
+    expect(plan.derived.asOf).toBe(clean.derived.asOf);
+    expect(plan.derived.series['body-weight']).toBeUndefined();
+    const standing = (p: typeof plan) => p.derived.desired.filter((o) => o.status === 'final').length;
+    expect(standing(plan)).toBe(standing(clean));
+    expect(plan.narratives.gated).toEqual([]);
+  });
+
   test('unreadable settings are reported and the defaults apply', () => {
     const broken: Basic = {
       ...sourcePriorityResource({ 'resting-heart-rate': ['whoop'] }, { reference: PATIENT }),

@@ -12,6 +12,7 @@
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Basic, Patient, Reference } from '@medplum/fhirtypes';
 import { getMetric, sourceLadder } from '../shared/catalogue.ts';
+import { updateIfUnchanged } from '../shared/fhir-write.ts';
 import { patientIdOf, requesterPatient } from '../shared/requester.ts';
 import {
   ALERT_RULE_CODE_TOKEN,
@@ -32,6 +33,9 @@ import {
   sourcePriorityResource,
 } from './source-priority.ts';
 import type { Ladders } from './source-priority.ts';
+
+/** Rules an owner may add beyond the defaults. */
+export const MAX_OWN_RULES = 20;
 
 interface Stored {
   readonly rules: Map<string, { rule: AlertRule; basic: WithId<Basic> }>;
@@ -120,8 +124,17 @@ async function writeLadders(
     }
     return;
   }
+  const next = sourcePriorityResource(ladders, owner);
+  if (stored.ladderBasic) {
+    // Versioned: two saves of different metrics at once (two tabs) must not silently drop one.
+    const written = await updateIfUnchanged(medplum, { ...next, id: stored.ladderBasic.id }, stored.ladderBasic);
+    if (!written) {
+      throw new Error('Your settings changed meanwhile; reload and try again');
+    }
+    return;
+  }
   const query = `identifier=${encodeURIComponent(`${SOURCE_PRIORITY_IDENTIFIER_SYSTEM}|${patientIdOf(owner)}`)}`;
-  await medplum.upsertResource(sourcePriorityResource(ladders, owner), query);
+  await medplum.createResourceIfNoneExist(next, query);
 }
 
 export async function handler(medplum: MedplumClient, event: BotEvent<unknown>): Promise<PreferencesResult> {
@@ -148,6 +161,11 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
           changed = true;
         }
       } else if (!mine || !sameJson(mine.rule, input.rule)) {
+        const own = [...stored.rules.keys()].filter((id) => !DEFAULT_RULES.some((r) => r.id === id));
+        if (!mine && !fallback && own.length >= MAX_OWN_RULES) {
+          // Every rule is evaluated on every recompute, on a quota all owners share.
+          throw new Error(`At most ${MAX_OWN_RULES} alert rules of your own`);
+        }
         const basic = alertRuleResource(input.rule, owner);
         const id = basic.identifier?.[0];
         const written = await medplum.upsertResource(

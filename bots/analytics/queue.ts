@@ -12,8 +12,12 @@ import type { Patient, Reference, Task } from '@medplum/fhirtypes';
 import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from '../shared/extensions.ts';
 import { analyticsPendingKey, buildAnalyticsTask } from '../shared/tasks.ts';
 
-/** A requested recompute untouched this long lost its run (a crash, or it waited behind one that crashed). */
-export const ANALYTICS_STALE_MS = 10 * 60_000;
+/**
+ * A recompute untouched this long lost its run (a crash, or it waited behind one that crashed). Longer than the
+ * longest paced run: a first recompute of a year costs ~122,000 quota points, over two minutes of a default quota
+ * that every owner's recompute shares, and a run is never presumed dead while it may still be writing.
+ */
+export const ANALYTICS_STALE_MS = 30 * 60_000;
 
 /**
  * @param medplum - a client whose policy may create and search analytics Tasks

@@ -2,13 +2,13 @@
  * Bot `analytics`: recomputes one owner's derived Observations (issue 8 §2, §3, §7).
  *
  * Run by a Subscription when an analytics Task becomes `requested` (queued by the sync bot when a sync or a whole
- * backfill completes, see queue.ts), and nightly by cron, which queues one for every owner with an active connection
+ * backfill completes, see queue.ts), and nightly by cron, which queues one for every owner with a connection
  * (day boundaries move the trend window and the staleness gate even when no data arrives).
  *
  * 1. Single-flight per owner: if another recompute of the owner is in progress (and not stale), the Task is left
  *    requested; the running one picks it up when it finishes. Otherwise the Task is claimed with a versioned update
  *    that also renames its identifier, so exactly one more may be queued behind it.
- * 2. Reads the owner's Observations (wearable and derived, pages of 1000: 20 quota points a page), plans with
+ * 2. Reads the owner's Observations (wearable and derived, pages of 1000 by cursor: 20 quota points a page), plans with
  *    derive.ts, and writes only what differs through writeChanged, in quota-sized batches, idempotent on identifier.
  * 3. Completes the Task with its counts, then runs the one that queued meanwhile, if any (at most MAX_CHAINED more;
  *    one still waiting after that is handed to a fresh run through its Subscription, never left for the sweeper).
@@ -22,7 +22,7 @@ import { TASK_IDENTIFIER_SYSTEM } from '../shared/extensions.ts';
 import { summarizeFailures } from '../shared/fhir-batch.ts';
 import { updateIfUnchanged, updateWithRetry } from '../shared/fhir-write.ts';
 import { QUOTA_POINTS, QuotaPacer } from '../shared/quota.ts';
-import { searchAll } from '../shared/search.ts';
+import { searchAll, searchByCursor } from '../shared/search.ts';
 import {
   analyticsRunKey,
   markCompleted,
@@ -164,14 +164,9 @@ export async function recompute(medplum: MedplumClient, pacer: QuotaPacer, patie
       WithId<ExtractResource<K>>[]
     >;
   };
-  const observations: Observation[] = [];
-  for (let offset = 0; ; offset += PAGE) {
-    const page = await search('Observation', { subject: patient, _count: String(PAGE), _offset: String(offset) });
-    observations.push(...page);
-    if (page.length < PAGE) {
-      break;
-    }
-  }
+  const read = await searchByCursor(medplum, pacer, 'Observation', { subject: patient }, PAGE);
+  requests += read.requests;
+  const observations: Observation[] = read.resources;
   const settings = await search('Basic', {
     subject: patient,
     code: [ALERT_RULE_CODE_TOKEN, SOURCE_PRIORITY_CODE_TOKEN].join(','),
@@ -187,10 +182,21 @@ export async function recompute(medplum: MedplumClient, pacer: QuotaPacer, patie
   const result = await writeChanged(medplum, pacer, {
     // Each derived Observation is its own record: nothing is retracted behind the plan's back.
     records: writes.map((o) => ({ record: keyOf(o), observations: [o] })),
+    // A run presumed dead may still be writing: a weekly band from last year is as raceable as today's.
+    alwaysConditional: true,
   });
   requests += result.requests;
-  if (result.failures.length > 0) {
-    throw new Error(summarizeFailures(result));
+  // 412 / 404 / 410: a derived Observation changed or went while this run planned (an erase deleting what was
+  // computed, another run). Nothing is wrong with the plan, it is out of date: one more recompute settles it.
+  const raced = result.failures.filter((f) => ['412', '404', '410'].includes(f.status));
+  if (raced.length < result.failures.length) {
+    throw new Error(summarizeFailures({ ...result, failures: result.failures.filter((f) => !raced.includes(f)) }));
+  }
+  if (raced.length > 0) {
+    requests++;
+    await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () =>
+      queueAnalytics(medplum, { reference: patient }, `changed while recomputing (${raced.length})`)
+    );
   }
   const alerts = await applyAlerts(medplum, pacer, patient, plan.alerts, flags, now);
   const cancelled = plan.derived.cancelled + plan.narratives.cancelled;
@@ -253,18 +259,15 @@ function identifierCondition(identifier: { system?: string; value?: string } | u
   return `identifier=${encodeURIComponent(`${identifier.system}|${identifier.value}`)}`;
 }
 
-/** Cron: one analytics Task per owner with an active connection (collapsing into any that already waits). */
+/** Cron: one analytics Task per owner with a connection (collapsing into any that already waits). */
 async function queueNightly(medplum: MedplumClient): Promise<AnalyticsResult> {
   const pacer = new QuotaPacer(medplum);
   const records = await pacer.run(QUOTA_POINTS.search, () =>
     searchAll(medplum, 'Basic', { code: CONNECTION_CODE_TOKEN, _count: '500' })
   );
-  const owners = new Set(
-    records
-      .map((r) => parseConnection(r))
-      .filter((c) => c.status === 'active')
-      .map((c) => `Patient/${c.patientId}`)
-  );
+  // Every owner who ever connected, not only active ones: after a disconnect (data kept) or expired credentials the
+  // projection goes stale and must be superseded, and a Flag whose condition can no longer hold must be judged.
+  const owners = new Set(records.map((r) => parseConnection(r)).map((c) => `Patient/${c.patientId}`));
   const now = new Date();
   for (const owner of [...owners].sort()) {
     const waiting = await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () =>

@@ -1,6 +1,7 @@
 /**
  * The `erase` work item (queued by `disconnect` with erase; run by the sync bot's dispatch): deletes every
- * Observation of that connection's Device *and* patient, then the Device, within Medplum's FHIR quota.
+ * Observation of that connection's Device *and* patient, then every derived Observation and narrative of the patient
+ * (computed from that data), then the Device, within Medplum's FHIR quota.
  *
  * A delete costs 100 points of the sync bot's per-minute budget (50,000 on a default server), shared with every
  * owner's syncs. So the erase deletes in pages sized to what the budget holds above a reserve kept for everyone
@@ -14,12 +15,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, BundleEntry, Device } from '@medplum/fhirtypes';
+import { DERIVED_KINDS, NARRATIVE_KINDS } from '../shared/catalogue.ts';
 import { parseConnection } from '../shared/connection.ts';
+import { CODE_SYSTEM } from '../shared/systems.ts';
 import { fhirBudget, isThrottled } from '../shared/quota.ts';
 import { TASK_IDENTIFIER_SYSTEM } from '../shared/extensions.ts';
 import { taskKey } from '../shared/queue.ts';
 import { buildTask } from '../shared/tasks.ts';
 import type { ParsedTaskInput, TaskCounts } from '../shared/tasks.ts';
+
+/** Codes of every Observation Baseline computes from an owner's data (derived values and narratives). */
+const COMPUTED_CODES = [...DERIVED_KINDS, ...NARRATIVE_KINDS].map((k) => `${CODE_SYSTEM}|${k.code}`).join(',');
 
 /** Points per delete on Medplum 5 (fhirquota.ts). */
 const DELETE_POINTS = 100;
@@ -53,7 +59,7 @@ function entryStatus(entry: BundleEntry | undefined): number {
  * @param medplum - the sync bot's client (Observation search + delete, Device read + delete, Task create)
  * @param input - the erase Task's input
  * @param options - run length and page size (tests)
- * @returns `deleted`: Observations (and the Device) this run deleted
+ * @returns `deleted`: Observations (and the Device) this run deleted; `derived`: derived Observations and narratives
  */
 export async function runErase(
   medplum: MedplumClient,
@@ -68,26 +74,39 @@ export async function runErase(
   const device = connection.device?.reference;
   const patient = input.patient.reference;
   if (!device || !patient || connection.patient.reference !== patient) {
-    return { deleted: 0 };
+    return { deleted: 0, derived: 0 };
   }
 
   let deleted = 0;
+  /** Derived Observations and narratives deleted: counted apart, so `deleted` stays the provider's own data. */
+  let derived = 0;
   /**
    * Waits for the quota reset. A run that has already deleted something hands over instead when the reset would
    * come after its deadline; a run that has not waits (the reset is at most a minute away), so a chain never spins
    * through Tasks — each costing writes — without progress.
    */
   const waitForReset = async (resetMs: number): Promise<boolean> => {
-    if (deleted > 0 && Date.now() + resetMs + RESET_MARGIN_MS > deadline) {
+    if (deleted + derived > 0 && Date.now() + resetMs + RESET_MARGIN_MS > deadline) {
       return false;
     }
     await sleep(Math.min(resetMs, MAX_WAIT_MS) + RESET_MARGIN_MS);
     return true;
   };
 
+  // First the connection's own Observations, then what was computed from the owner's data: derived values and
+  // narratives quote the erased numbers, so they go too (the recompute the erase queues rebuilds them from what is
+  // left, if anything).
+  const phases: Record<string, string>[] = [
+    { device, subject: patient },
+    { subject: patient, code: COMPUTED_CODES },
+  ];
   for (;;) {
-    if (deleted > 0 && Date.now() > deadline) {
-      return handOver(medplum, input, deleted);
+    if (deleted + derived > 0 && Date.now() > deadline) {
+      return handOver(medplum, input, deleted, derived);
+    }
+    const phase = phases[0];
+    if (!phase) {
+      break;
     }
     let page;
     try {
@@ -95,7 +114,7 @@ export async function runErase(
       // RateLimit header, so the budget below is never a stale one from before a wait.
       page = await medplum.searchResources(
         'Observation',
-        { device, subject: patient, _count: String(maxPage), _elements: 'id' },
+        { ...phase, _count: String(maxPage), _elements: 'id' },
         { cache: 'no-cache' }
       );
     } catch (err) {
@@ -105,14 +124,15 @@ export async function runErase(
       throw err;
     }
     if (page.length === 0) {
-      break;
+      phases.shift();
+      continue;
     }
     const now = fhirBudget(medplum);
     if (now) {
       const affordable = Math.floor((now.remaining - reserve) / DELETE_POINTS);
       if (affordable < 1) {
         if (!(await waitForReset(now.resetMs))) {
-          return handOver(medplum, input, deleted);
+          return handOver(medplum, input, deleted, derived);
         }
         continue;
       }
@@ -133,18 +153,23 @@ export async function runErase(
       throw err;
     }
     const statuses = (result.entry ?? []).map(entryStatus);
-    deleted += statuses.filter((s) => s >= 200 && s < 300).length;
+    const done = statuses.filter((s) => s >= 200 && s < 300).length;
+    if (phase.device !== undefined) {
+      deleted += done;
+    } else {
+      derived += done;
+    }
     if (statuses.some((s) => s === 429)) {
       // Throttled entries stay; the next round finds them again.
       if (!(await waitForReset(fhirBudget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
-        return handOver(medplum, input, deleted);
+        return handOver(medplum, input, deleted, derived);
       }
       continue;
     }
     const failed = statuses.filter((s) => !(s >= 200 && s < 300) && s !== 404 && s !== 410);
     if (failed.length > 0) {
       throw new Error(
-        `Erasing stopped after ${deleted} deletion(s): ${failed.length} Observation(s) could not be deleted`
+        `Erasing stopped after ${deleted + derived} deletion(s): ${failed.length} Observation(s) could not be deleted`
       );
     }
   }
@@ -157,11 +182,16 @@ export async function runErase(
     await medplum.deleteResource('Device', deviceId);
     deleted++;
   }
-  return { deleted };
+  return { deleted, derived };
 }
 
 /** Queues the next Task of the chain (idempotent on its identifier) and reports this run's deletions. */
-async function handOver(medplum: MedplumClient, input: ParsedTaskInput, deleted: number): Promise<TaskCounts> {
+async function handOver(
+  medplum: MedplumClient,
+  input: ParsedTaskInput,
+  deleted: number,
+  derived: number
+): Promise<TaskCounts> {
   const parts = input.dedupeKey.split(':');
   const seq = Number(parts.pop());
   const key = [...parts, String((Number.isInteger(seq) ? seq : 0) + 1)].join(':');
@@ -175,5 +205,5 @@ async function handOver(medplum: MedplumClient, input: ParsedTaskInput, deleted:
     }),
     `identifier=${TASK_IDENTIFIER_SYSTEM}|${key}`
   );
-  return { deleted };
+  return { deleted, derived };
 }

@@ -32,7 +32,8 @@ export const RECORD_TYPES = ['cycle', 'sleep', 'recovery', 'workout', 'body'] as
 export type RecordType = (typeof RECORD_TYPES)[number];
 /**
  * What a finished Task reports: Observations created / updated / unchanged / retracted (entered-in-error) /
- * deleted (erase), records skipped (unscored, implausible) or missing at the provider, the FHIR quota points and
+ * deleted (erase; `derived`: what was computed from the erased data, deleted with it), records skipped (unscored,
+ * implausible) or missing at the provider, the FHIR quota points and
  * requests the run spent, and (analytics) alert Flags raised and ended.
  */
 export const OUTPUT_CODES = [
@@ -41,6 +42,7 @@ export const OUTPUT_CODES = [
   'unchanged',
   'retracted',
   'deleted',
+  'derived',
   'skipped',
   'missing',
   'points',

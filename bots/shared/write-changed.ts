@@ -52,6 +52,11 @@ export interface WriteChangedInput {
   readonly records: readonly RecordGroup[];
   /** Written only when no Observation with the same key identifier exists; never updated. */
   readonly writeOnce?: readonly Observation[];
+  /**
+   * Every create conditional on its identifier, not only recent ones: for writers whose runs may overlap on old
+   * keys too (two recomputes of one owner, one presumed dead), where a plain POST would store a duplicate.
+   */
+  readonly alwaysConditional?: boolean;
 }
 
 export interface WriteChangedResult {
@@ -197,7 +202,12 @@ export function planWrites(
       produced.add(k);
       const existing = stored.get(k);
       if (!existing) {
-        ops.push({ kind: 'create', key, resource: observation, conditional: mayRace(observation, now) });
+        ops.push({
+          kind: 'create',
+          key,
+          resource: observation,
+          conditional: input.alwaysConditional === true || mayRace(observation, now),
+        });
       } else if (sameObservation(existing, observation)) {
         unchanged++;
       } else {

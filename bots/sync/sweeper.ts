@@ -21,6 +21,7 @@ import { CONNECTION_CODE_TOKEN, parseConnection, tokenNeedsRefresh } from '../sh
 import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from '../shared/extensions.ts';
 import { updateIfUnchanged } from '../shared/fhir-write.ts';
 import { promoteNextBackfill, taskKey } from '../shared/queue.ts';
+import { ANALYTICS_STALE_MS } from '../analytics/queue.ts';
 import { searchAll } from '../shared/search.ts';
 import { QUOTA_POINTS, QuotaPacer } from '../shared/quota.ts';
 import { buildTask, isDue, isStuck } from '../shared/tasks.ts';
@@ -109,6 +110,14 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     task.code?.coding?.some((c) => c.system === TASK_TYPE_SYSTEM && (c.code === 'erase' || c.code === 'analytics')) ===
       true || active.has(task.focus?.reference ?? '');
 
+  // A paced recompute may run for minutes under a shared quota: it is presumed dead only after the analytics
+  // bot's own limit (an explicit staleAfterSeconds, e.g. from an admin or a test, still applies to every kind).
+  const staleFor = (task: Task): number =>
+    !(options.success && options.data.staleAfterSeconds !== undefined) &&
+    task.code?.coding?.some((c) => c.system === TASK_TYPE_SYSTEM && c.code === 'analytics') === true
+      ? Math.max(staleMs, ANALYTICS_STALE_MS)
+      : staleMs;
+
   // 1. Retries that are due (only for connections that can still sync).
   for (const task of await tasksWithStatus(medplum, pacer, 'failed')) {
     if (runnable(task) && isDue(task, now) && (await requeue(medplum, pacer, task))) {
@@ -118,7 +127,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   // 2. Stuck work.
   for (const status of ['in-progress', 'requested']) {
     for (const task of await tasksWithStatus(medplum, pacer, status)) {
-      if (runnable(task) && isStuck(task, now, staleMs) && (await requeue(medplum, pacer, task))) {
+      if (runnable(task) && isStuck(task, now, staleFor(task)) && (await requeue(medplum, pacer, task))) {
         result.requeued++;
       }
     }

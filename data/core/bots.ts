@@ -8,7 +8,11 @@
 import type { AccessPolicyResource, Bot } from '@medplum/fhirtypes';
 import { TOKEN_STORE_CRITERIA } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
-import { ALERT_RULE_CRITERIA } from '../../bots/analytics/alerts.ts';
+import {
+  ALERT_COMMUNICATION_IDENTIFIER_SYSTEM,
+  ALERT_FLAG_IDENTIFIER_SYSTEM,
+  ALERT_RULE_CRITERIA,
+} from '../../bots/analytics/alerts.ts';
 import { ANNOTATION_CRITERIA } from '../../bots/analytics/annotations.ts';
 import { PLANNED_KINDS } from '../../bots/analytics/derive.ts';
 import { SOURCE_PRIORITY_CRITERIA } from '../../bots/analytics/source-priority.ts';
@@ -287,16 +291,21 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
     key: 'bot-analytics',
     name: 'Bot analytics',
     resource: [
-      // Which owners have an active connection (the nightly run); never the token store.
+      // Which owners have a connection (the nightly run); never the token store.
       CONNECTIONS(['search']),
       ANALYTICS_TASKS,
       { resourceType: 'Observation', interaction: RS },
       DERIVED_OBSERVATIONS,
       ALERT_RULES(RS),
       SOURCE_LADDERS(RS),
-      // Alerts (issue 8 §6): raises and ends Flags, sends the Communication of a firing; nothing else of either.
-      { resourceType: 'Flag', interaction: CRUS },
-      { resourceType: 'Communication', interaction: ['create', 'read', 'search'] },
+      // Alerts (issue 8 §6): raises and ends Baseline's Flags and sends their Communications — only those (by
+      // identifier system), never a clinician's Flag or another message in the project.
+      { resourceType: 'Flag', criteria: `Flag?identifier=${ALERT_FLAG_IDENTIFIER_SYSTEM}|`, interaction: CRUS },
+      {
+        resourceType: 'Communication',
+        criteria: `Communication?identifier=${ALERT_COMMUNICATION_IDENTIFIER_SYSTEM}|`,
+        interaction: ['create', 'read', 'search'],
+      },
     ],
   },
   {

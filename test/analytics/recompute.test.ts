@@ -36,6 +36,7 @@ import { DERIVED_IDENTIFIER_SYSTEM, PLANNED_KINDS } from '../../bots/analytics/d
 import { planInsights } from '../../bots/analytics/insights.ts';
 import { NARRATIVE_IDENTIFIER_SYSTEM } from '../../bots/analytics/narrative.ts';
 import { AnnotateResultSchema, PreferencesResultSchema } from '../../bots/analytics/owner-api.ts';
+import { MAX_OWN_RULES } from '../../bots/analytics/preferences.ts';
 import type { PreferencesResult } from '../../bots/analytics/owner-api.ts';
 import { queueAnalytics } from '../../bots/analytics/queue.ts';
 import { TASK_OUTPUT_SYSTEM, TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
@@ -517,6 +518,29 @@ describe('narratives, annotations, rules and alerts', () => {
     await analyticsIdle();
   }, 180_000);
 
+  test(`preferences: at most ${MAX_OWN_RULES} rules of an owner's own`, async () => {
+    const base = { metric: 'hrv-rmssd', kind: 'outside-band-streak', direction: 'below', days: 3 } as const;
+    const ids = Array.from({ length: MAX_OWN_RULES }, (_, i) => `own-${i + 1}`);
+    for (const id of ids) {
+      await run(owner, 'preferences', {
+        action: 'set-rule',
+        rule: { ...base, id, severity: 'info', cooldownHours: 24, enabled: false },
+      });
+    }
+    await expect(
+      run(owner, 'preferences', {
+        action: 'set-rule',
+        rule: { ...base, id: 'one-too-many', severity: 'info', cooldownHours: 24, enabled: false },
+      })
+    ).rejects.toThrow(`At most ${MAX_OWN_RULES} alert rules of your own`);
+    for (const id of ids) {
+      await run(owner, 'preferences', { action: 'reset-rule', id });
+    }
+    const after = PreferencesResultSchema.parse(await run(owner, 'preferences', { action: 'get' }));
+    expect(after.rules.map((r) => r.rule.id)).toEqual(['hrv-below-baseline', 'resting-heart-rate-above-band']);
+    await analyticsIdle();
+  }, 180_000);
+
   test('preferences: a source ladder is stored per owner, validated, and reset', async () => {
     const initial = PreferencesResultSchema.parse(await run(owner, 'preferences', { action: 'get' }));
     const entry = initial.sourcePriority.find((s) => s.metric === 'resting-heart-rate');
@@ -564,4 +588,32 @@ describe('narratives, annotations, rules and alerts', () => {
     ).toHaveLength(0);
     await analyticsIdle();
   }, 180_000);
+});
+
+describe('erase', () => {
+  test('disconnecting with erase deletes what was computed from the data too, and nothing is computed back', async () => {
+    expect((await ownerDerived()).length).toBeGreaterThan(0);
+    expect((await narratives()).length).toBeGreaterThan(0);
+    await owner.executeBot(bot('disconnect'), { provider: 'whoop', erase: true });
+    for (let polls = 0; ; polls++) {
+      await settle(env);
+      const erase = await env.adminClient.searchResources(
+        'Task',
+        { code: `${TASK_TYPE_SYSTEM}|erase`, _count: '100' },
+        { cache: 'no-cache' }
+      );
+      expect(erase.filter((t) => t.status === 'failed').map((t) => t.businessStatus?.text)).toEqual([]);
+      if (erase.length > 0 && erase.every((t) => t.status === 'completed')) {
+        break;
+      }
+      if (polls > 1200) {
+        throw new Error(`erase did not finish: ${erase.map((t) => t.status).join(', ')}`);
+      }
+      await sleep(250);
+    }
+    await analyticsIdle();
+    // Derived values and narratives quote the erased numbers: deleted, not merely superseded.
+    expect(await ownerDerived()).toEqual([]);
+    expect(await narratives()).toEqual([]);
+  }, 300_000);
 });

@@ -230,6 +230,12 @@ describe('LocalRepository search', () => {
     expect(result.resource?.entry?.map((e) => e.resource?.valueQuantity?.value)).toEqual([40, 30]);
     expect(result.resource?.link?.find((l) => l.relation === 'next')?.url).toContain('_offset=3');
 
+    // Medplum's maxSearchOffset: 10000 is the deepest offset page; beyond it only the cursor pages.
+    expect((await request<Bundle>(r, 'GET', 'Observation?_offset=10000')).resource?.entry ?? []).toEqual([]);
+    const deep = await request(r, 'GET', 'Observation?_offset=10001');
+    expect(deep.status).toBe(400);
+    expect(issueText(deep.outcome)).toBe('Search offset exceeds maximum (got 10001, max 10000)');
+
     const noTotal = await request<Bundle>(r, 'GET', 'Observation?subject=Patient/p1');
     expect(noTotal.resource?.total).toBeUndefined();
 

@@ -86,6 +86,9 @@ import { computeCompartments, getPatientReferences, isCoveredByPatientCompartmen
 import { assertSupportedFilters, matchesFilters, sortResources } from './match.ts';
 import type { ResourceStore } from './store.ts';
 
+/** Medplum's default `maxSearchOffset`. */
+export const MAX_SEARCH_OFFSET = 10_000;
+
 /** Who is asking, and how: one per HTTP request. */
 export interface RepoContext {
   /** Project id; every stored resource carries meta.project and a repository sees only its project. */
@@ -402,6 +405,12 @@ export class LocalRepository extends FhirRepository {
     }
     const count = Math.min(Math.max(0, searchRequest.count ?? DEFAULT_SEARCH_COUNT), DEFAULT_MAX_SEARCH_COUNT);
     const offset = Math.max(0, searchRequest.offset ?? 0);
+    if (offset > MAX_SEARCH_OFFSET) {
+      // Medplum's `maxSearchOffset` (default 10000): deep pages must use the cursor (`_sort=_lastUpdated`).
+      throw new OperationOutcomeError(
+        badRequest(`Search offset exceeds maximum (got ${offset}, max ${MAX_SEARCH_OFFSET})`)
+      );
+    }
     const cursor = searchRequest.cursor ? parseCursor(searchRequest.cursor) : undefined;
     if (searchRequest.cursor && offset > 0) {
       throw new OperationOutcomeError(badRequest('Cannot use both offset and cursor'));
