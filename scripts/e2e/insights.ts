@@ -84,6 +84,7 @@ export async function insightsStep(
   ownerA: MedplumClient,
   ownerB: MedplumClient,
   patientA: string,
+  connectedAt: string,
   check: Check,
   figure: Figure
 ): Promise<void> {
@@ -101,10 +102,16 @@ export async function insightsStep(
     'the analytics bot wrote personal baseline bands',
     kinds('personal-baseline')
   );
+  // This run's recomputes: since owner A connected (the server may hold earlier runs' Tasks).
+  const mine = settled
+    .filter((t) => (t.meta?.lastUpdated ?? '') >= connectedAt)
+    .sort((a, b) => (a.meta?.lastUpdated ?? '').localeCompare(b.meta?.lastUpdated ?? ''));
+  const first = mine[0] ?? {};
   figure(
     'derived Observations',
     `${kinds('personal-baseline')} bands, ${kinds('trend')} trends, ${kinds('projection')} projections; ` +
-      `${settled.length} recomputes, first ${output(settled[settled.length - 1] ?? {}, 'points')} points`
+      `${mine.length} recomputes since connecting (backfill and re-scores); the first created ` +
+      `${output(first, 'created')} for ${output(first, 'points')} quota points in ${output(first, 'requests')} requests`
   );
   const narratives = (await all(ownerA, { subject: `Patient/${patientA}`, code: NARRATIVE_CODES })).filter(
     (o) => o.status === 'final'

@@ -274,6 +274,7 @@ async function main(): Promise<void> {
 
     // ---- backfill
     console.log('\n3. Connect owner A and backfill a year under the server quota');
+    const connectedAt = new Date().toISOString();
     const backfill = await connectAndBackfill(t, ownerA, patientA, 'owner A');
     const view = await whoopView(ownerA);
     const device = view?.deviceId ? `Device/${view.deviceId}` : '';
@@ -394,7 +395,7 @@ async function main(): Promise<void> {
 
     // ---- insights
     console.log('\n5b. Insights: bands, narratives, annotations, alerts');
-    await insightsStep(t.admin, ownerA, ownerB, patientA, check, figure);
+    await insightsStep(t.admin, ownerA, ownerB, patientA, connectedAt, check, figure);
 
     // ---- attacks
     console.log('\n6. Attacks');
