@@ -183,23 +183,24 @@ export async function insightsStep(
   check(sampleCount(back) === count, 'deleting the annotation puts the days back', sampleCount(back));
 
   // ---- a rule raises a Flag and a Communication; disabling it ends the Flag
+  // A rule of this run's own: a rule fires at most once per judged day, and an earlier run on the same server and
+  // day may already have raised (and ended) the default's.
   const prefs = PreferencesResultSchema.parse(await run(ownerA, 'preferences', { action: 'get' }));
-  const rule = prefs.rules.find((r) => r.rule.id === 'hrv-below-baseline')?.rule;
-  if (rule?.kind !== 'ratio-to-baseline') {
+  const hrv = prefs.rules.find((r) => r.rule.id === 'hrv-below-baseline')?.rule;
+  if (hrv?.kind !== 'ratio-to-baseline') {
     throw new Error('the default HRV rule is missing');
   }
-  PreferencesResultSchema.parse(
-    await run(ownerA, 'preferences', { action: 'set-rule', rule: { ...rule, below: 0.999, above: 1.001 } })
-  );
+  const rule = { ...hrv, id: `e2e-${Date.now()}`, below: 0.999, above: 1.001 };
+  PreferencesResultSchema.parse(await run(ownerA, 'preferences', { action: 'set-rule', rule }));
   await analyticsIdle(admin, patientA, 10 * 60_000);
   const flags = (await ownerA.searchResources('Flag', { _count: '100' }, { cache: 'no-cache' })).filter(
     (f) =>
       f.status === 'active' &&
-      f.identifier?.some((i) => i.system === ALERT_FLAG_IDENTIFIER_SYSTEM && i.value?.includes(':hrv-below-baseline:'))
+      f.identifier?.some((i) => i.system === ALERT_FLAG_IDENTIFIER_SYSTEM && i.value?.includes(`:${rule.id}:`))
   );
   check(
     flags.length === 1,
-    'a rule changed through the preferences bot raises one Flag, read by the owner',
+    'a rule added through the preferences bot raises one Flag, read by the owner',
     flags.length
   );
   const flag = flags[0];
@@ -221,10 +222,7 @@ export async function insightsStep(
   );
   check(basics === 0, 'owner A reads no Basic (rules and ladders only through the bot)', basics);
   PreferencesResultSchema.parse(
-    await run(ownerA, 'preferences', {
-      action: 'set-rule',
-      rule: { ...rule, below: 0.999, above: 1.001, enabled: false },
-    })
+    await run(ownerA, 'preferences', { action: 'set-rule', rule: { ...rule, enabled: false } })
   );
   await analyticsIdle(admin, patientA, 10 * 60_000);
   const ended = await ownerA.readResource('Flag', flag?.id ?? '', { cache: 'no-cache' });
