@@ -15,6 +15,7 @@ import {
   alertFlagSearch,
   parseAlertFlag,
 } from '../../../bots/analytics/alerts.ts';
+import { describeFailedLoad } from './human-errors.ts';
 import type { HumanError } from './human-errors.ts';
 import type { Language } from './language.ts';
 
@@ -145,21 +146,9 @@ export function activeAlerts(
  * @returns the human error
  */
 export function describeAlertsLoadFailure(message: string): HumanError {
-  const detail = message.trim() === '' ? undefined : message.trim().slice(0, 200);
-  if (/failed to fetch|networkerror|load failed|network request failed/i.test(message)) {
-    return {
-      title: 'Baseline could not be reached',
-      what: 'Your browser could not reach the Baseline server — you may be offline, or the server may be down.',
-      next: 'Check your internet connection, then try again.',
-      retry: true,
-      detail,
-    };
-  }
-  return {
+  return describeFailedLoad(message, {
     title: 'Your alerts could not be loaded',
     what: 'Baseline could not check your alerts just now, so this list may be missing some.',
     next: 'Reload the page in a moment. If it keeps failing, tell whoever runs your Baseline and mention the detail below.',
-    retry: true,
-    detail,
-  };
+  });
 }

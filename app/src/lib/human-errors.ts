@@ -333,14 +333,23 @@ export function describeConnectionProblem(provider: string, lastError: string): 
  * @returns The human error.
  */
 export function describeLoadFailure(message: string): HumanError {
-  if (BROWSER_OFFLINE.pattern.test(message)) {
-    return BROWSER_OFFLINE.describe('', detailOf(message));
-  }
-  return {
+  return describeFailedLoad(message, {
     title: 'Your connections could not be loaded',
     what: 'Baseline could not load your connections just now.',
     next: 'Try again in a moment. If it keeps failing, tell whoever runs your Baseline and mention the detail below.',
-    retry: true,
-    detail: detailOf(message),
-  };
+  });
+}
+
+/**
+ * Something the page reads could not be loaded: the browser's own failure (offline), else the caller's words for
+ * what is missing; always retryable, the server's text as the detail.
+ * @param message - the error's normalized text
+ * @param failed - title, what and next for a server-side failure
+ * @returns the human error
+ */
+export function describeFailedLoad(message: string, failed: Pick<HumanError, 'title' | 'what' | 'next'>): HumanError {
+  if (BROWSER_OFFLINE.pattern.test(message)) {
+    return BROWSER_OFFLINE.describe('', detailOf(message));
+  }
+  return { ...failed, retry: true, detail: detailOf(message) };
 }

@@ -21,6 +21,7 @@ import { lastCompletePeriod, periodContaining } from '../../../bots/analytics/pe
 import type { Period, PeriodKind } from '../../../bots/analytics/periods.ts';
 import { TASK_TYPE_SYSTEM } from '../../../bots/shared/extensions.ts';
 import { CODE_SYSTEM, NARRATIVE_PROFILE } from '../../../bots/shared/systems.ts';
+import { describeFailedLoad } from './human-errors.ts';
 import type { HumanError } from './human-errors.ts';
 import type { Language } from './language.ts';
 
@@ -423,21 +424,9 @@ export function sourceName(source: string): string {
  * @returns the human error
  */
 export function describeNarrativeLoadFailure(message: string): HumanError {
-  const detail = message.trim() === '' ? undefined : message.trim().slice(0, 200);
-  if (/failed to fetch|networkerror|load failed|network request failed/i.test(message)) {
-    return {
-      title: 'Baseline could not be reached',
-      what: 'Your browser could not reach the Baseline server — you may be offline, or the server may be down.',
-      next: 'Check your internet connection, then try again.',
-      retry: true,
-      detail,
-    };
-  }
-  return {
+  return describeFailedLoad(message, {
     title: 'Your summary could not be loaded',
     what: 'Baseline could not load your weekly and monthly summaries just now. Your data is not affected.',
     next: 'Try again in a moment. If it keeps failing, tell whoever runs your Baseline and mention the detail below.',
-    retry: true,
-    detail,
-  };
+  });
 }
