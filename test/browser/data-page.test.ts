@@ -7,14 +7,13 @@
  * also on a phone.
  */
 import type { MedplumClient } from '@medplum/core';
-import type { Observation, Task } from '@medplum/fhirtypes';
+import type { Observation } from '@medplum/fhirtypes';
 import type { Browser, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { ANNOTATION_CODE_TOKEN } from '../../bots/analytics/annotations.ts';
 import { AnnotateResultSchema } from '../../bots/analytics/owner-api.ts';
 import type { AnnotationView } from '../../bots/analytics/owner-api.ts';
 import { getMetric } from '../../bots/shared/catalogue.ts';
-import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { BOT_IDENTIFIER_SYSTEM } from '../../bots/shared/systems.ts';
 import { chartDateFormats } from '../../app/src/lib/data-dates.ts';
 import { localToday } from '../../app/src/lib/trends.ts';
@@ -26,6 +25,7 @@ import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import { expectFitsPhone } from './layout.ts';
 import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn } from './support.ts';
+import { waitForBackfill } from '../whoop/helpers.ts';
 
 let env: TestStack;
 let browser: Browser;
@@ -39,19 +39,8 @@ beforeAll(async () => {
   owner = await env.signIn('owner');
   patientId = (await owner.getProfileAsync())?.id ?? '';
   const redirect = new URL(WHOOP_CALLBACK_PATH, env.appUrl).toString();
-  const { queuedWindows } = await finishConnect(owner, redirect, await startConnect(owner, redirect));
-  for (;;) {
-    const tasks: Task[] = await env.adminClient.searchResources(
-      'Task',
-      { code: `${TASK_TYPE_SYSTEM}|backfill`, _count: '100' },
-      { cache: 'no-cache' }
-    );
-    if (tasks.filter((t) => t.status === 'completed').length >= queuedWindows) {
-      break;
-    }
-    expect(tasks.filter((t) => t.status === 'failed')).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
+  await finishConnect(owner, redirect, await startConnect(owner, redirect));
+  expect((await waitForBackfill(owner, 240_000)).backfill.failed).toBe(0);
   await env.stack.subscriptions.idle();
   // The browser runs in this machine's zone too, so these are the days the page takes them for.
   const day = (daysAgo: number): string => localToday(new Date(Date.now() - daysAgo * 86_400_000));

@@ -8,7 +8,7 @@
  * With BASELINE_SCREENSHOTS=1 the run also refreshes the README's picture test/browser/screenshots/trends.png.
  */
 import type { MedplumClient } from '@medplum/core';
-import type { Observation, Task } from '@medplum/fhirtypes';
+import type { Observation } from '@medplum/fhirtypes';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { dailySeries } from '../../bots/analytics/daily.ts';
@@ -16,7 +16,6 @@ import type { DailyValue } from '../../bots/analytics/daily.ts';
 import { ANNOTATION_CODE_TOKEN } from '../../bots/analytics/annotations.ts';
 import { getMetric } from '../../bots/shared/catalogue.ts';
 import type { Metric } from '../../bots/shared/catalogue.ts';
-import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { CODE_SYSTEM, DERIVED_PROFILE } from '../../bots/shared/systems.ts';
 import {
   addDays,
@@ -37,6 +36,7 @@ import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import { expectFitsPhone } from './layout.ts';
 import { launchBrowser, openPage, OUTPUT_DIR, PHONE, signIn, readmeScreenshot } from './support.ts';
+import { waitForBackfill } from '../whoop/helpers.ts';
 
 const RANGE = 90;
 
@@ -54,19 +54,8 @@ beforeAll(async () => {
   owner = await env.signIn('owner');
   patientId = (await owner.getProfileAsync())?.id ?? '';
   const redirect = new URL(WHOOP_CALLBACK_PATH, env.appUrl).toString();
-  const { queuedWindows } = await finishConnect(owner, redirect, await startConnect(owner, redirect));
-  for (;;) {
-    const tasks: Task[] = await env.adminClient.searchResources(
-      'Task',
-      { code: `${TASK_TYPE_SYSTEM}|backfill`, _count: '100' },
-      { cache: 'no-cache' }
-    );
-    if (tasks.filter((t) => t.status === 'completed').length >= queuedWindows) {
-      break;
-    }
-    expect(tasks.filter((t) => t.status === 'failed')).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
+  await finishConnect(owner, redirect, await startConnect(owner, redirect));
+  expect((await waitForBackfill(owner, 240_000)).backfill.failed).toBe(0);
   await settled();
   browser = await launchBrowser();
 }, 300_000);
