@@ -4,9 +4,11 @@
  * a real Medplum (`npm run seed` with the same credentials as deploy). Re-running changes nothing.
  */
 import type { MedplumClient } from '@medplum/core';
-import type { AccessPolicy, ProjectMembership, Reference } from '@medplum/fhirtypes';
-import { POLICY_IDENTIFIER_SYSTEM } from '../bots/shared/systems.ts';
+import type { AccessPolicy, Organization, ProjectMembership, Reference } from '@medplum/fhirtypes';
+import { CLIENT_IDENTIFIER_SYSTEM, POLICY_IDENTIFIER_SYSTEM } from '../bots/shared/systems.ts';
+import { EHR_CLIENT_IDENTIFIER_SYSTEM } from '../bots/sharing/membership.ts';
 import { POLICY_KEYS } from '../data/core/access-policies.ts';
+import { CLIENT_KEYS } from '../data/core/client-applications.ts';
 import { tokenSearch } from '../data/core/identity.ts';
 import type { SandboxPersonName } from './sandboxes/whoop/server.ts';
 
@@ -107,5 +109,32 @@ export async function seedDemoPeople(
     }
     result[person.key] = membership;
   }
+  await seedDemoEhr(medplum);
   return result as Record<DemoPerson['key'], ProjectMembership>;
+}
+
+/** The demo EHR's name, as owners see it in the list of whom they can share with. */
+export const DEMO_EHR_NAME = 'Riverside Clinic EHR';
+
+/**
+ * The Organization owners grant when they share with the demo EHR: it names the EHR backend client deploy created
+ * (EHR_CLIENT_IDENTIFIER_SYSTEM), so the grant lands on that client's membership. Idempotent.
+ * @param medplum - A client signed in as a project admin.
+ * @returns The Organization.
+ */
+export async function seedDemoEhr(medplum: MedplumClient): Promise<Organization> {
+  const client = await medplum.searchOne('ClientApplication', {
+    _tag: tokenSearch(CLIENT_IDENTIFIER_SYSTEM, CLIENT_KEYS.ehrClient),
+  });
+  if (!client) {
+    throw new Error('The EHR ClientApplication was not found: run the deploy first');
+  }
+  return medplum.createResourceIfNoneExist<Organization>(
+    {
+      resourceType: 'Organization',
+      name: DEMO_EHR_NAME,
+      identifier: [{ system: EHR_CLIENT_IDENTIFIER_SYSTEM, value: client.id }],
+    },
+    `identifier=${encodeURIComponent(`${EHR_CLIENT_IDENTIFIER_SYSTEM}|${client.id}`)}`
+  );
 }

@@ -10,13 +10,15 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import {
   buildPolicyDefinitions,
   CLINICIAN_BASE_POLICY,
-  CLINICIAN_SHARE_POLICY,
   EHR_CLIENT_POLICY,
   ownerPolicy,
   POLICY_KEYS,
   PUBLIC_CLIENT_POLICY,
+  SHARE_POLICIES,
   toAccessPolicy,
 } from './access-policies.ts';
+import { SHARE_POLICY_KEYS } from '../../bots/sharing/reconcile.ts';
+import { metricTokens } from '../../bots/sharing/grants.ts';
 import type { PolicyDefinition } from './access-policies.ts';
 import type { BotDefinition } from './bots.ts';
 import { BASIC_TYPE_SYSTEM, CONNECTION_CODE } from './connection.ts';
@@ -37,10 +39,21 @@ beforeAll(() => {
 /** Medplum's parameter substitution (string replace on the policy JSON, `.id` forms first). */
 function bind(def: PolicyDefinition, params: Record<string, string>): AccessPolicy {
   let text = JSON.stringify(toAccessPolicy(def));
-  for (const [name, reference] of Object.entries(params)) {
-    text = text.replaceAll(`%${name}.id`, reference.split('/')[1] ?? '').replaceAll(`%${name}`, reference);
+  for (const [name, value] of Object.entries(params)) {
+    text = /^[A-Z][A-Za-z]+\/[^/]+$/.test(value)
+      ? text.replaceAll(`%${name}.id`, value.split('/')[1] ?? '').replaceAll(`%${name}`, value)
+      : text.replaceAll(`%${name}`, value);
   }
   return JSON.parse(text) as AccessPolicy;
+}
+
+/** One grant's entries merged the way Medplum concatenates a membership's policies. */
+function bindShare(parts: readonly (keyof typeof SHARE_POLICY_KEYS)[], params: Record<string, string>): AccessPolicy {
+  const resource = parts.flatMap((part) => {
+    const def = SHARE_POLICIES.find((d) => d.key === SHARE_POLICY_KEYS[part]);
+    return def ? (bind(def, params).resource ?? []) : [];
+  });
+  return { resourceType: 'AccessPolicy', resource };
 }
 
 function inCompartment<T extends Resource>(resource: T, patient: string): T {
@@ -93,14 +106,16 @@ describe('owner policy (bound to the owner as %patient)', () => {
     expect(allows(owner, obsA, AccessPolicyInteraction.UPDATE)).toBe(false);
   });
 
-  test('writes Consents about themselves only', () => {
+  test('reads their own grants (Consents) and writes none: the share bot checks and writes them', () => {
     const consent = (patient: string): Resource =>
       inCompartment(
         { resourceType: 'Consent', status: 'active', scope: {}, category: [], patient: { reference: patient } },
         patient
       );
-    expect(allows(owner, consent(A), AccessPolicyInteraction.CREATE)).toBe(true);
-    expect(allows(owner, consent(B), AccessPolicyInteraction.CREATE)).toBe(false);
+    expect(allows(owner, consent(A), AccessPolicyInteraction.READ)).toBe(true);
+    expect(allows(owner, consent(B), AccessPolicyInteraction.READ)).toBe(false);
+    expect(allows(owner, consent(A), AccessPolicyInteraction.CREATE)).toBe(false);
+    expect(allows(owner, consent(A), AccessPolicyInteraction.UPDATE)).toBe(false);
   });
 
   test('never sees the token store, subscriptions, client secrets or the project', () => {
@@ -130,14 +145,35 @@ describe('owner policy (bound to the owner as %patient)', () => {
 });
 
 describe('clinician policies', () => {
-  const share = bind(CLINICIAN_SHARE_POLICY, { patient: A });
+  const HRV = { system: 'http://loinc.org', code: '80404-7' };
+  const RHR = { system: 'http://loinc.org', code: '40443-4' };
+  const params = { patient: A, consent: 'Consent/g1', codes: metricTokens(['heart']), since: '2026-11-01' };
+  const share = bindShare(['base', 'wearable'], params);
   const base = bind(CLINICIAN_BASE_POLICY, { profile: 'Practitioner/dr' });
+  const obs = (patient: string, code: { system: string; code: string }, day: string): Resource =>
+    inCompartment(
+      { resourceType: 'Observation', id: 'x', status: 'final', code: { coding: [code] }, effectiveDateTime: day },
+      patient
+    );
 
-  test('a share reads exactly that patient, read-only', () => {
-    expect(allows(share, obsA, AccessPolicyInteraction.READ)).toBe(true);
-    expect(allows(share, obsB, AccessPolicyInteraction.READ)).toBe(false);
-    expect(allows(share, obsA, AccessPolicyInteraction.UPDATE)).toBe(false);
+  test('a share reads that patient’s chosen metrics since the start date, read-only', () => {
+    expect(allows(share, obs(A, HRV, '2026-11-05'), AccessPolicyInteraction.READ)).toBe(true);
+    expect(allows(share, obs(B, HRV, '2026-11-05'), AccessPolicyInteraction.READ)).toBe(false);
+    expect(allows(share, obs(A, HRV, '2026-10-31'), AccessPolicyInteraction.READ)).toBe(false);
+    expect(
+      allows(share, obs(A, { system: 'http://loinc.org', code: '93832-4' }, '2026-11-05'), AccessPolicyInteraction.READ)
+    ).toBe(false);
+    expect(allows(share, obs(A, RHR, '2026-11-05'), AccessPolicyInteraction.UPDATE)).toBe(false);
     expect(allows(share, connectionA, AccessPolicyInteraction.READ)).toBe(false);
+    expect(allows(share, { resourceType: 'Consent', id: 'g1' } as Resource, AccessPolicyInteraction.READ)).toBe(true);
+    expect(allows(share, { resourceType: 'Consent', id: 'g2' } as Resource, AccessPolicyInteraction.READ)).toBe(false);
+    expect(
+      allows(
+        share,
+        inCompartment({ resourceType: 'Task', status: 'completed', intent: 'order' } as Resource, A),
+        AccessPolicyInteraction.READ
+      )
+    ).toBe(false);
   });
 
   test('the base policy has no patient data, one launchable client with its secret hidden', () => {
@@ -160,9 +196,9 @@ describe('clinician policies', () => {
 });
 
 describe('client policies', () => {
-  test('the EHR client reads every patient’s clinical data and nothing else', () => {
+  test('the EHR client reads no patient data until an owner grants it', () => {
     const ehr = toAccessPolicy(EHR_CLIENT_POLICY);
-    expect(allows(ehr, obsB, AccessPolicyInteraction.SEARCH)).toBe(true);
+    expect(allows(ehr, obsB, AccessPolicyInteraction.SEARCH)).toBe(false);
     expect(allows(ehr, obsB, AccessPolicyInteraction.CREATE)).toBe(false);
     expect(allows(ehr, connectionA, AccessPolicyInteraction.READ)).toBe(false);
     expect(allows(ehr, { resourceType: 'Consent' } as Resource, AccessPolicyInteraction.READ)).toBe(false);
@@ -179,7 +215,13 @@ describe('every role policy', () => {
   const roles = buildPolicyDefinitions([OWNER_BOT], []);
 
   test('is tagged with its key and sets no compartment', () => {
-    expect(roles.map((def) => def.key)).toEqual(Object.values(POLICY_KEYS));
+    expect(roles.map((def) => def.key)).toEqual([
+      POLICY_KEYS.owner,
+      ...Object.values(SHARE_POLICY_KEYS),
+      POLICY_KEYS.clinicianBase,
+      POLICY_KEYS.ehrClient,
+      POLICY_KEYS.publicClient,
+    ]);
     for (const def of roles) {
       const policy = toAccessPolicy(def);
       expect(policy.meta?.tag).toEqual([
@@ -194,7 +236,7 @@ describe('every role policy', () => {
     for (const def of roles) {
       for (const entry of def.resource) {
         expect(['Basic', 'Subscription', '*']).not.toContain(entry.resourceType);
-        if (def.key !== POLICY_KEYS.ehrClient && !unfiltered.has(entry.resourceType)) {
+        if (!unfiltered.has(entry.resourceType)) {
           expect(entry.criteria, `${def.key} ${entry.resourceType}`).toMatch(new RegExp(`^${entry.resourceType}\\?`));
         }
       }

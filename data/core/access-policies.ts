@@ -22,6 +22,9 @@ import {
   CLIENT_IDENTIFIER_SYSTEM,
   POLICY_IDENTIFIER_SYSTEM,
 } from '../../bots/shared/systems.ts';
+import { DERIVED_KINDS, NARRATIVE_KINDS } from '../../bots/shared/catalogue.ts';
+import { CODE_SYSTEM } from '../../bots/shared/systems.ts';
+import { SHARE_POLICY_KEYS } from '../../bots/sharing/reconcile.ts';
 import type { BotDefinition } from './bots.ts';
 import { identityTag, tokenSearch } from './identity.ts';
 
@@ -41,7 +44,6 @@ const READ_SEARCH: Interaction[] = ['read', 'search'];
 /** Keys of the role policies (bot policies live beside the bots, in bots.ts). */
 export const POLICY_KEYS = {
   owner: 'patient-owner',
-  clinicianShare: 'clinician-share',
   clinicianBase: 'clinician-base',
   ehrClient: 'ehr-client',
   publicClient: 'public-client',
@@ -62,9 +64,6 @@ const OWNER_READABLE_TYPES = [
   'Flag',
   'Communication',
 ] as const;
-
-/** Types a clinician share exposes (read-only). Narrowed per metric group by the sharing bot later. */
-const SHARED_TYPES = ['Patient', 'Observation', 'Device', 'DocumentReference', 'Consent'] as const;
 
 const TERMINOLOGY: AccessPolicyResource[] = ['StructureDefinition', 'ValueSet', 'CodeSystem'].map((resourceType) => ({
   resourceType,
@@ -92,8 +91,9 @@ export function ownerPolicy(bots: readonly BotDefinition[]): PolicyDefinition {
     name: 'Baseline owner (own record only)',
     resource: [
       ...OWNER_READABLE_TYPES.map((type) => compartmentEntry(type, READ_ONLY)),
-      // Grants and revocations are Consents the owner writes about themselves; the sharing bot acts on them.
-      compartmentEntry('Consent', [...READ_ONLY, 'create', 'update']),
+      // Grants are Consents the `share` bot writes for the owner after checking them (scope, ≤ 90 days); the owner
+      // reads them. Were owners to write Consents themselves, the reconciler would still refuse malformed ones.
+      compartmentEntry('Consent', READ_ONLY),
       ...bots
         .filter((bot) => bot.ownerInvocable)
         .map((bot): AccessPolicyResource => ({
@@ -108,12 +108,73 @@ export function ownerPolicy(bots: readonly BotDefinition[]): PolicyDefinition {
   };
 }
 
-/** Bound once per grant with `parameter: [{ name: 'patient', valueReference: Patient/<id> }]`. */
-export const CLINICIAN_SHARE_POLICY: PolicyDefinition = {
-  key: POLICY_KEYS.clinicianShare,
-  name: 'Baseline clinician share (one patient, read-only)',
-  resource: SHARED_TYPES.map((type) => compartmentEntry(type, READ_ONLY)),
-};
+const SHARE_READ: Interaction[] = ['read', 'vread', 'history', 'search'];
+const tokens = (concepts: readonly { code: string }[]): string =>
+  concepts.map((c) => `${CODE_SYSTEM}|${c.code}`).join(',');
+
+/**
+ * The share templates: a grant (bots/sharing) binds one access entry per part of its scope, each with the parameters
+ * `patient` (the owner), `consent` (the grant), `codes` (the chosen metrics as `system|code,…`) and `since` (first
+ * day of data). Medplum substitutes them as text; every criteria keeps `_compartment=%patient`, so entries from
+ * several owners stay bound to their own owner when OR-ed. Read-only; nothing here names Basic, Task or a
+ * connection record.
+ */
+export const SHARE_POLICIES: readonly PolicyDefinition[] = [
+  {
+    key: SHARE_POLICY_KEYS.base,
+    name: 'Baseline share: the owner, their devices and the grant itself',
+    resource: [
+      { resourceType: 'Patient', criteria: 'Patient?_id=%patient.id', interaction: SHARE_READ },
+      { resourceType: 'Device', criteria: 'Device?patient=%patient', interaction: SHARE_READ },
+      { resourceType: 'Consent', criteria: 'Consent?_id=%consent.id', interaction: SHARE_READ },
+    ],
+  },
+  {
+    key: SHARE_POLICY_KEYS.wearable,
+    name: 'Baseline share: wearable values of the chosen metrics since the start date',
+    resource: [
+      {
+        resourceType: 'Observation',
+        criteria: 'Observation?_compartment=%patient&code=%codes&date=ge%since',
+        interaction: SHARE_READ,
+      },
+    ],
+  },
+  {
+    key: SHARE_POLICY_KEYS.derived,
+    name: 'Baseline share: baselines, trends and projections of the chosen metrics',
+    resource: [
+      {
+        resourceType: 'Observation',
+        criteria: `Observation?_compartment=%patient&code=${tokens(DERIVED_KINDS)}&component-code=%codes&date=ge%since`,
+        interaction: SHARE_READ,
+      },
+    ],
+  },
+  {
+    key: SHARE_POLICY_KEYS.narratives,
+    name: 'Baseline share: weekly and monthly narratives',
+    resource: [
+      {
+        resourceType: 'Observation',
+        criteria: `Observation?_compartment=%patient&code=${tokens(NARRATIVE_KINDS)}&date=ge%since`,
+        interaction: SHARE_READ,
+      },
+    ],
+  },
+  {
+    key: SHARE_POLICY_KEYS.alerts,
+    name: 'Baseline share: alerts (Flags and their messages)',
+    resource: [
+      { resourceType: 'Flag', criteria: 'Flag?_compartment=%patient&date=ge%since', interaction: SHARE_READ },
+      {
+        resourceType: 'Communication',
+        criteria: 'Communication?_compartment=%patient&sent=ge%since',
+        interaction: SHARE_READ,
+      },
+    ],
+  },
+];
 
 /** Every clinician's standing policy: no patient data, just enough to sign in and launch the SMART app. */
 export const CLINICIAN_BASE_POLICY: PolicyDefinition = {
@@ -133,16 +194,14 @@ export const CLINICIAN_BASE_POLICY: PolicyDefinition = {
   ],
 };
 
-/** The EHR backend client (client credentials): standard read and search of every patient's wearable data. */
+/**
+ * The EHR backend client's standing policy (client credentials): no patient data. Owners grant it, like a clinician,
+ * through a Consent naming the EHR's Organization; the grant's share entries land on this client's membership.
+ */
 export const EHR_CLIENT_POLICY: PolicyDefinition = {
   key: POLICY_KEYS.ehrClient,
-  name: 'Baseline EHR client (read-only Patient, Observation, Device)',
-  resource: [
-    { resourceType: 'Patient', interaction: READ_ONLY },
-    { resourceType: 'Observation', interaction: READ_ONLY },
-    { resourceType: 'Device', interaction: READ_ONLY },
-    ...TERMINOLOGY,
-  ],
+  name: 'Baseline EHR client base (no patient data until an owner grants it)',
+  resource: [...TERMINOLOGY],
 };
 
 /**
@@ -168,7 +227,7 @@ export function buildPolicyDefinitions(
 ): PolicyDefinition[] {
   return [
     ownerPolicy(bots),
-    CLINICIAN_SHARE_POLICY,
+    ...SHARE_POLICIES,
     CLINICIAN_BASE_POLICY,
     EHR_CLIENT_POLICY,
     PUBLIC_CLIENT_POLICY,

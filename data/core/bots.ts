@@ -20,6 +20,7 @@ import { NARRATIVE_KINDS } from '../../bots/shared/catalogue.ts';
 import { TASK_KINDS } from '../../bots/shared/tasks.ts';
 import { BOT_IDENTIFIER_SYSTEM, CODE_SYSTEM } from '../../bots/shared/systems.ts';
 import { TOKEN_EXPUNGE_BOT } from '../../bots/shared/tokens.ts';
+import { SHARE_CONSENT_CRITERIA } from '../../bots/sharing/grants.ts';
 import type { PolicyDefinition } from './access-policies.ts';
 import { CONNECTION_CRITERIA, OAUTH_STATE_CRITERIA } from './connection.ts';
 import { tokenSearch } from './identity.ts';
@@ -43,8 +44,8 @@ export interface BotDefinition {
   /** The owner's policy grants read on this bot, which is what `$execute` requires. */
   readonly ownerInvocable?: boolean;
   /**
-   * Deploy marks the bot's membership `admin`. Only for a bot that needs a project-admin-only operation (`$expunge`)
-   * and whose code path does nothing else; its AccessPolicy still applies to everything it reads.
+   * Deploy marks the bot's membership `admin`. Only for a bot that needs a project-admin-only operation (`$expunge`,
+   * membership writes and invites for sharing); its AccessPolicy still applies to every other type it touches.
    */
   readonly projectAdmin?: boolean;
   /** Project secrets the bot needs; deploy reports the ones an admin has not set yet. */
@@ -172,6 +173,24 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
       'Owner reads and changes their alert rules and source ladders (stored as Basic, which owners cannot reach); queues a recompute.',
     ownerInvocable: true,
     source: 'bots/analytics/preferences.ts',
+  }),
+  bot({
+    name: 'share',
+    identifier: 'share',
+    description:
+      'Owner grants, lists and revokes clinician/EHR access (Consent → membership access entries) and reads who looked (project admin for memberships and invites).',
+    ownerInvocable: true,
+    projectAdmin: true,
+    source: 'bots/sharing/share.ts',
+  }),
+  bot({
+    name: 'share-reconcile',
+    identifier: 'share-reconcile',
+    description:
+      'Every minute: makes every grantee membership match the Consents (ends expired grants, repairs failed runs; project admin).',
+    projectAdmin: true,
+    cronString: '* * * * *',
+    source: 'bots/sharing/share-reconcile.ts',
   }),
 ];
 
@@ -324,6 +343,30 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
       ALERT_RULES([...CRUS, 'delete']),
       SOURCE_LADDERS([...CRUS, 'delete']),
       { ...ANALYTICS_TASKS, interaction: ['create', 'read', 'search'] },
+    ],
+  },
+  {
+    key: 'bot-share',
+    name: 'Bot share',
+    // Memberships and invites come with the project-admin flag; this policy covers everything else it reads.
+    resource: [
+      { resourceType: 'Consent', criteria: SHARE_CONSENT_CRITERIA, interaction: CRUS },
+      { resourceType: 'Practitioner', interaction: RS },
+      { resourceType: 'Organization', interaction: RS },
+      // Who looked: Medplum's AuditEvents, and which of the records they name are the owner's.
+      { resourceType: 'AuditEvent', interaction: RS },
+      ...['Observation', 'Device', 'Flag', 'Communication'].map((resourceType) => ({
+        resourceType,
+        interaction: ['search'] as Interaction[],
+      })),
+    ],
+  },
+  {
+    key: 'bot-share-reconcile',
+    name: 'Bot share-reconcile',
+    resource: [
+      { resourceType: 'Consent', criteria: SHARE_CONSENT_CRITERIA, interaction: CRUS },
+      { resourceType: 'Organization', interaction: RS },
     ],
   },
 ];

@@ -6,6 +6,9 @@
 import type { Project } from '@medplum/fhirtypes';
 import { APP_URLS_SECRET } from '../../bots/connect/redirect.ts';
 import { DEFAULT_WHOOP_API_BASE_URL, DEFAULT_WHOOP_AUTH_BASE_URL } from '../../bots/whoop/client.ts';
+import { SHARE_POLICIES_SECRET, SHARE_POLICY_KEYS } from '../../bots/sharing/reconcile.ts';
+import type { SharePolicyIds } from '../../bots/sharing/reconcile.ts';
+import { POLICY_KEYS } from './access-policies.ts';
 import type { BotDefinition } from './bots.ts';
 
 type ProjectFeature = NonNullable<Project['features']>[number];
@@ -71,10 +74,36 @@ export function providerUrlProblems(
 /**
  * Project secrets deploy itself keeps in step, because bots must agree with the deployment about them:
  * `BASELINE_APP_URLS`, the app base URLs whose `/connect/<provider>/callback` the connect bots accept as OAuth
- * redirect URIs (the server-side pin in bots/connect/redirect.ts), the same list the ClientApplications get.
+ * redirect URIs (the server-side pin in bots/connect/redirect.ts), the same list the ClientApplications get; and
+ * `BASELINE_SHARE_POLICIES`, the ids of the share templates on this server, which the sharing bots bind into grantees'
+ * memberships (bots cannot read AccessPolicies: they are a project-admin type that `*` and policies never grant).
  * @param appBaseUrls - The app's base URLs (BASELINE_APP_URL).
+ * @param sharePolicies - The share template ids (absent in a dry run before the policies exist).
  * @returns Secret name → value.
  */
-export function deployedSecrets(appBaseUrls: readonly string[]): Record<string, string> {
-  return { [APP_URLS_SECRET]: appBaseUrls.map((base) => base.replace(/\/+$/, '')).join(',') };
+export function deployedSecrets(
+  appBaseUrls: readonly string[],
+  sharePolicies?: SharePolicyIds
+): Record<string, string> {
+  return {
+    [APP_URLS_SECRET]: appBaseUrls.map((base) => base.replace(/\/+$/, '')).join(','),
+    ...(sharePolicies ? { [SHARE_POLICIES_SECRET]: JSON.stringify(sharePolicies) } : {}),
+  };
+}
+
+/**
+ * The share template ids deploy hands the sharing bots, from the ids it just upserted.
+ * @param policyIds - policy key → id (undefined in a dry run for a policy not created yet).
+ * @returns The ids, or undefined when any is missing.
+ */
+export function sharePolicyIds(policyIds: ReadonlyMap<string, string | undefined>): SharePolicyIds | undefined {
+  const ids = {
+    base: policyIds.get(SHARE_POLICY_KEYS.base),
+    wearable: policyIds.get(SHARE_POLICY_KEYS.wearable),
+    derived: policyIds.get(SHARE_POLICY_KEYS.derived),
+    narratives: policyIds.get(SHARE_POLICY_KEYS.narratives),
+    alerts: policyIds.get(SHARE_POLICY_KEYS.alerts),
+    clinicianBase: policyIds.get(POLICY_KEYS.clinicianBase),
+  };
+  return Object.values(ids).every((id) => id !== undefined) ? (ids as SharePolicyIds) : undefined;
 }

@@ -116,8 +116,8 @@ describe('deploy against a fresh project', () => {
   test('creates policies, clients, bots with their memberships and code, and the subscription', async () => {
     const report = await run();
 
-    expect(report.counts).toEqual({ created: 21, updated: 0, unchanged: 0, removed: 0 });
-    expect(report.summary).toMatch(/^deploy: 0 unchanged, 21 created, 0 updated \(\d+\.\d s\)$/);
+    expect(report.counts).toEqual({ created: 26, updated: 0, unchanged: 0, removed: 0 });
+    expect(report.summary).toMatch(/^deploy: 0 unchanged, 26 created, 0 updated \(\d+\.\d s\)$/);
     expect(report.missingSecrets).toEqual(['BASELINE_TOKEN_KEY_ID', 'HELLO_KEY']);
 
     const bots = await medplum.searchResources('Bot', {}, { cache: 'no-cache' });
@@ -167,7 +167,7 @@ describe('deploy against a fresh project', () => {
 
     const second = await run();
 
-    expect(second.counts).toEqual({ created: 0, updated: 0, unchanged: 21, removed: 0 });
+    expect(second.counts).toEqual({ created: 0, updated: 0, unchanged: 26, removed: 0 });
     expect(fake.writes.length).toBe(writesAfterFirst);
   });
 
@@ -187,8 +187,8 @@ describe('deploy against a fresh project', () => {
     const report = await run({ dryRun: true, log: (line) => lines.push(line) });
 
     expect(fake.writes).toEqual([]);
-    expect(report.counts).toEqual({ created: 21, updated: 0, unchanged: 0, removed: 0 });
-    expect(report.summary).toMatch(/^deploy --dry-run: 0 unchanged, 21 to create, 0 to update/);
+    expect(report.counts).toEqual({ created: 26, updated: 0, unchanged: 0, removed: 0 });
+    expect(report.summary).toMatch(/^deploy --dry-run: 0 unchanged, 26 to create, 0 to update/);
     expect(lines).toContain('  would create AccessPolicy patient-owner');
     expect((await medplum.searchResources('AccessPolicy', {}, { cache: 'no-cache' })).length).toBe(0);
   });
@@ -201,7 +201,7 @@ describe('deploy over an existing deployment', () => {
 
     const report = await run({ bots: [changed, HOOK], buildBots: fakeBuild({ hello: 2 }) });
 
-    expect(report.counts).toEqual({ created: 0, updated: 2, unchanged: 19, removed: 0 });
+    expect(report.counts).toEqual({ created: 0, updated: 2, unchanged: 24, removed: 0 });
     expect(report.changes.filter((c) => c.action === 'updated')).toEqual([
       expect.objectContaining({ kind: 'Bot', key: 'hello', fields: ['cronString', 'description'] }),
       expect.objectContaining({
@@ -421,7 +421,7 @@ describe('the server version decides the plan', () => {
     expect(hook?.rawBody).toBeUndefined();
 
     const second = await run();
-    expect(second.counts).toEqual({ created: 0, updated: 0, unchanged: 21, removed: 0 });
+    expect(second.counts).toEqual({ created: 0, updated: 0, unchanged: 26, removed: 0 });
   });
 
   test('Medplum 5.2: the webhook bot gets rawBody', async () => {
@@ -547,7 +547,7 @@ describe('a failed run is completed by the next one', () => {
     const second = await run();
 
     expect(second.counts).toMatchObject({ created: 0, updated: 0, removed: 4 });
-    expect(second.summary).toMatch(/^deploy: 21 unchanged, 0 created, 0 updated, 4 removed \(/);
+    expect(second.summary).toMatch(/^deploy: 26 unchanged, 0 created, 0 updated, 4 removed \(/);
     const remaining = await botsNamed('hello');
     expect(remaining.map((bot) => bot.id)).toEqual([first.bots.find((b) => b.name === 'hello')?.id]);
     for (const bot of made) {
@@ -616,7 +616,7 @@ describe('FHIR quota', () => {
       },
     });
 
-    expect(report.counts).toMatchObject({ created: 21, updated: 0 });
+    expect(report.counts).toMatchObject({ created: 26, updated: 0 });
     expect(waits.length).toBeGreaterThan(0);
     expect(waits.every((ms) => ms === 30_250)).toBe(true);
     expect(lines.filter((line) => line.includes('FHIR quota used up'))).toHaveLength(waits.length);
@@ -667,10 +667,15 @@ describe('secrets deploy owns', () => {
   test('BASELINE_APP_URLS follows the app URLs and keeps every other secret as it was', async () => {
     await run({ appBaseUrls: ['https://app.example.org', 'http://127.0.0.1:3000'] });
     let secrets = (await medplum.readResource('Project', fake.projectId, { cache: 'no-cache' })).secret;
-    expect(secrets).toEqual([
+    expect(secrets?.slice(0, 2)).toEqual([
       { name: 'BASELINE_TOKEN_KEY', valueString: 'k' },
       { name: 'BASELINE_APP_URLS', valueString: 'https://app.example.org,http://127.0.0.1:3000' },
     ]);
+    // The share template ids, as the sharing bots need them (they cannot read AccessPolicies themselves).
+    const shareIds = JSON.parse(secrets?.find((x) => x.name === 'BASELINE_SHARE_POLICIES')?.valueString ?? '{}');
+    expect(Object.keys(shareIds)).toEqual(['base', 'wearable', 'derived', 'narratives', 'alerts', 'clinicianBase']);
+    const base = await medplum.readResource('AccessPolicy', shareIds.base);
+    expect(base.meta?.tag?.[0]?.code).toBe('clinician-share');
 
     const moved = await run({ appBaseUrls: ['https://new.example.org/'] });
 
@@ -680,7 +685,7 @@ describe('secrets deploy owns', () => {
       'ProjectSecret BASELINE_APP_URLS updated',
     ]);
     secrets = (await medplum.readResource('Project', fake.projectId, { cache: 'no-cache' })).secret;
-    expect(secrets).toEqual([
+    expect(secrets?.slice(0, 2)).toEqual([
       { name: 'BASELINE_TOKEN_KEY', valueString: 'k' },
       { name: 'BASELINE_APP_URLS', valueString: 'https://new.example.org' },
     ]);

@@ -37,6 +37,7 @@ import {
   CLIENT_SERVER_FIELDS,
   DEFAULT_APP_BASE_URLS,
   deployedSecrets,
+  sharePolicyIds,
   providerUrlProblems,
   REQUIRED_FEATURES,
   requiredSecrets,
@@ -890,7 +891,9 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
 
   // 12. Secrets deploy owns (values it derives, e.g. the app URLs the connect bots accept), then the ones an admin
   // must set: names only. Medplum's secrets endpoint replaces the whole list, so the others are sent back as read.
-  const owned = deployedSecrets(options.appBaseUrls ?? DEFAULT_APP_BASE_URLS);
+  // A dry run has no ids for policies it would create; it still reports the secret as planned.
+  const shareIds = sharePolicyIds(policyIds) ?? sharePolicyIds(new Map([...policyIds.keys()].map((k) => [k, '(new)'])));
+  const owned = deployedSecrets(options.appBaseUrls ?? DEFAULT_APP_BASE_URLS, shareIds);
   const current = project.secret ?? [];
   const stale = Object.entries(owned).filter(
     ([name, value]) => current.find((secret) => secret.name === name)?.valueString !== value

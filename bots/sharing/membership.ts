@@ -1,0 +1,197 @@
+/**
+ * Reconciling grantees' memberships with the Consents (the I/O around reconcile.ts). Run by the `share` bot right
+ * after it writes a Consent (so a grant or revoke holds from the grantee's next request) and by the `share-reconcile`
+ * cron every minute (expiry, and repair of any run that failed half-way).
+ *
+ * A grantee is a Practitioner (their own membership) or an Organization standing for an EHR client: the Organization
+ * carries the ClientApplication's id in EHR_CLIENT_IDENTIFIER_SYSTEM, and the grant lands on that client's
+ * membership. Writes carry If-Match, so a concurrent change (another grant, an admin edit) is re-read, not lost.
+ */
+import type { MedplumClient, WithId } from '@medplum/core';
+import type { Consent, Organization, ProjectMembership } from '@medplum/fhirtypes';
+import { isAbsent, updateIfUnchanged } from '../shared/fhir-write.ts';
+import { searchAll } from '../shared/search.ts';
+import { IDENTIFIER_BASE } from '../shared/systems.ts';
+import { endConsent, parseGrant, SHARE_CATEGORY } from './grants.ts';
+import type { Grant } from './grants.ts';
+import { expiredGrants, hasShareEntries, planAccess } from './reconcile.ts';
+import type { SharePolicyIds } from './reconcile.ts';
+
+/** On an Organization: the id of the ClientApplication (EHR backend client) that acts for it. */
+export const EHR_CLIENT_IDENTIFIER_SYSTEM = IDENTIFIER_BASE + '/ehr-client';
+
+const CATEGORY_TOKEN = `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`;
+const ATTEMPTS = 5;
+
+export interface ReconcileReport {
+  /** Memberships whose share entries changed. */
+  updated: number;
+  /** Grants marked expired in this run. */
+  expired: number;
+  /** Share Consents that are not well-formed and so give no access. */
+  invalid: number;
+}
+
+/**
+ * The membership profile that acts for a grantee.
+ * @param medplum - client (the sharing bot).
+ * @param grantee - `Practitioner/<id>` or `Organization/<id>`.
+ * @returns The profile reference string, or undefined for an Organization with no EHR client.
+ */
+export async function actingProfile(medplum: MedplumClient, grantee: string): Promise<string | undefined> {
+  if (grantee.startsWith('Practitioner/')) {
+    return grantee;
+  }
+  let org: WithId<Organization>;
+  try {
+    org = await medplum.readReference<Organization>({ reference: grantee }, { cache: 'no-cache' });
+  } catch (err) {
+    if (isAbsent(err)) {
+      return undefined;
+    }
+    throw err;
+  }
+  const client = org.identifier?.find((i) => i.system === EHR_CLIENT_IDENTIFIER_SYSTEM)?.value;
+  return client ? `ClientApplication/${client}` : undefined;
+}
+
+/** Every grant naming this grantee that is still marked active (the only ones that can give access). */
+async function activeGrantsOf(
+  medplum: MedplumClient,
+  grantee: string
+): Promise<{ grants: Grant[]; raw: WithId<Consent>[]; invalid: number }> {
+  const raw = await searchAll(medplum, 'Consent', { actor: grantee, category: CATEGORY_TOKEN, status: 'active' });
+  const grants: Grant[] = [];
+  let invalid = 0;
+  for (const consent of raw) {
+    const parsed = parseGrant(consent);
+    if (parsed.ok) {
+      grants.push(parsed.grant);
+    } else {
+      invalid++;
+    }
+  }
+  return { grants, raw, invalid };
+}
+
+async function markExpired(
+  medplum: MedplumClient,
+  grants: readonly Grant[],
+  raw: readonly WithId<Consent>[],
+  now: Date
+): Promise<number> {
+  let marked = 0;
+  for (const grant of expiredGrants(grants, now)) {
+    const stored = raw.find((c) => c.id === grant.consentId);
+    if (stored && (await updateIfUnchanged(medplum, endConsent(stored, 'expired', now), stored))) {
+      marked++;
+    }
+  }
+  return marked;
+}
+
+/** Brings one membership's share entries in line with the grants, re-reading on a concurrent change. */
+async function applyToMembership(
+  medplum: MedplumClient,
+  membership: WithId<ProjectMembership>,
+  grants: readonly Grant[],
+  ids: SharePolicyIds,
+  now: Date
+): Promise<boolean> {
+  let current = membership;
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const next = planAccess(current, grants, ids, now);
+    if (!next) {
+      return false;
+    }
+    if (await updateIfUnchanged(medplum, { ...current, access: next }, current)) {
+      return true;
+    }
+    current = await medplum.readResource('ProjectMembership', current.id, { cache: 'no-cache' });
+  }
+  throw new Error(`ProjectMembership/${membership.id} kept changing; the next reconcile will retry`);
+}
+
+/**
+ * Reconciles one grantee: their grants in force become their membership's share entries, expired ones are marked.
+ * @param medplum - client (the sharing bot, a project admin).
+ * @param grantee - `Practitioner/<id>` or `Organization/<id>`.
+ * @param ids - the share template ids.
+ * @param now - the current time.
+ * @returns What changed.
+ */
+export async function reconcileGrantee(
+  medplum: MedplumClient,
+  grantee: string,
+  ids: SharePolicyIds,
+  now: Date
+): Promise<ReconcileReport> {
+  const { grants, raw, invalid } = await activeGrantsOf(medplum, grantee);
+  const expired = await markExpired(medplum, grants, raw, now);
+  const profile = await actingProfile(medplum, grantee);
+  let updated = 0;
+  if (profile) {
+    const memberships = await searchAll(medplum, 'ProjectMembership', { profile });
+    for (const membership of memberships) {
+      if (await applyToMembership(medplum, membership, grants, ids, now)) {
+        updated++;
+      }
+    }
+  }
+  return { updated, expired, invalid };
+}
+
+/**
+ * Reconciles every grantee: those named by an active share Consent and every membership still holding a share
+ * entry (whose grants may all have ended).
+ * @param medplum - client (the sharing bot, a project admin).
+ * @param ids - the share template ids.
+ * @param now - the current time.
+ * @returns What changed.
+ */
+export async function reconcileAll(medplum: MedplumClient, ids: SharePolicyIds, now: Date): Promise<ReconcileReport> {
+  const consents = await searchAll(medplum, 'Consent', { category: CATEGORY_TOKEN, status: 'active' });
+  const byGrantee = new Map<string, { grants: Grant[]; raw: WithId<Consent>[] }>();
+  let invalid = 0;
+  for (const consent of consents) {
+    const parsed = parseGrant(consent);
+    if (!parsed.ok) {
+      invalid++;
+      continue;
+    }
+    const ref = `${parsed.grant.grantee.type}/${parsed.grant.grantee.id}`;
+    const entry = byGrantee.get(ref) ?? { grants: [], raw: [] };
+    entry.grants.push(parsed.grant);
+    entry.raw.push(consent);
+    byGrantee.set(ref, entry);
+  }
+  let expired = 0;
+  const grantsByProfile = new Map<string, Grant[]>();
+  for (const [grantee, entry] of byGrantee) {
+    expired += await markExpired(medplum, entry.grants, entry.raw, now);
+    const profile = await actingProfile(medplum, grantee);
+    if (profile) {
+      grantsByProfile.set(profile, [...(grantsByProfile.get(profile) ?? []), ...entry.grants]);
+    }
+  }
+  const holding = await searchAll(medplum, 'ProjectMembership', { 'access-policy': `AccessPolicy/${ids.base}` });
+  const seen = new Set<string>();
+  let updated = 0;
+  for (const membership of holding) {
+    seen.add(membership.id);
+    if (hasShareEntries(membership, ids)) {
+      const grants = grantsByProfile.get(membership.profile?.reference ?? '') ?? [];
+      if (await applyToMembership(medplum, membership, grants, ids, now)) {
+        updated++;
+      }
+    }
+  }
+  for (const [profile, grants] of grantsByProfile) {
+    for (const membership of await searchAll(medplum, 'ProjectMembership', { profile })) {
+      if (!seen.has(membership.id) && (await applyToMembership(medplum, membership, grants, ids, now))) {
+        updated++;
+      }
+    }
+  }
+  return { updated, expired, invalid };
+}
