@@ -16,6 +16,7 @@ const PATIENT_NAV = [
   { to: '/connections', label: 'Connections' },
   { to: '/data', label: 'Data' },
   { to: '/trends', label: 'Trends' },
+  { to: '/sharing', label: 'Sharing' },
   { to: '/settings', label: 'Settings' },
 ] as const;
 

@@ -10,11 +10,12 @@ import { HomePage } from './pages/home/HomePage.tsx';
 import { LaunchPage } from './pages/launch/LaunchPage.tsx';
 import { NotFoundPage } from './pages/notfound/NotFoundPage.tsx';
 import { SettingsPage } from './pages/settings/SettingsPage.tsx';
+import { SharingPage } from './pages/sharing/SharingPage.tsx';
 import { SignInPage } from './pages/signin/SignInPage.tsx';
 import { TrendsPage } from './pages/trends/TrendsPage.tsx';
 
 /** The owner's pages: signed out, these lead to sign-in (they exist, they just need a session). */
-const PATIENT_PATHS = ['/', '/connections', '/data', '/trends', '/settings', '/connect/:provider/callback'];
+const PATIENT_PATHS = ['/', '/connections', '/data', '/trends', '/sharing', '/settings', '/connect/:provider/callback'];
 
 /**
  * Every route. Signed-out users reach sign-in and the SMART launch endpoint, and the owner's pages send them to
@@ -55,6 +56,7 @@ export function AppRoutes(): JSX.Element {
         <Route path="/connect/:provider/callback" element={<ConnectCallbackPage />} />
         <Route path="/data" element={<DataPage patient={profile} />} />
         <Route path="/trends" element={<TrendsPage patient={profile} />} />
+        <Route path="/sharing" element={<SharingPage />} />
         <Route path="/settings" element={<SettingsPage />} />
         {common}
       </Routes>

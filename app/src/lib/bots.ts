@@ -12,7 +12,8 @@ import { BOT_IDENTIFIER_SYSTEM } from '../../../bots/shared/systems.ts';
 import { formatZodIssues } from './zod-issues.ts';
 
 /** Identifier values (in BOT_IDENTIFIER_SYSTEM) of the bots the patient app calls. */
-export type OwnerBot = 'connect-start' | 'connect-callback' | 'connections' | 'disconnect' | 'annotate' | 'preferences';
+export type OwnerBot =
+  'connect-start' | 'connect-callback' | 'connections' | 'disconnect' | 'annotate' | 'preferences' | 'share';
 
 /**
  * Runs an owner-invocable bot and validates what it returns.
