@@ -19,7 +19,16 @@
  * Pure: no I/O and no Node built-ins.
  */
 import { PATIENT_REFERENCE, patientIdOf } from '../shared/requester.ts';
-import type { Basic, Communication, Extension, Flag, Patient, Practitioner, Reference } from '@medplum/fhirtypes';
+import type {
+  Basic,
+  Communication,
+  Extension,
+  Flag,
+  Organization,
+  Patient,
+  Practitioner,
+  Reference,
+} from '@medplum/fhirtypes';
 import { z } from 'zod';
 import { getMetric } from '../shared/catalogue.ts';
 import { BASIC_TYPE_SYSTEM } from '../shared/extensions.ts';
@@ -728,8 +737,8 @@ export function alertFlagSearch(patient: Reference<Patient>): string {
 export interface CommunicationOptions {
   /** The Flag the message is about, once written (or its urn:uuid in a transaction). */
   readonly flag?: Reference<Flag>;
-  /** Clinicians the owner chose to inform (sharing, issue 9). */
-  readonly clinicians?: readonly Reference<Practitioner>[];
+  /** Clinicians (or EHR organisations) the owner chose to inform: grantees of grants that include alerts. */
+  readonly clinicians?: readonly Reference<Practitioner | Organization>[];
 }
 
 function languagePayload(text: string, lang: Language): { extension: Extension[]; contentString: string } {

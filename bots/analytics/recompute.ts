@@ -38,6 +38,7 @@ import type { AlertDecisions } from './alerts.ts';
 import { planInsights } from './insights.ts';
 import { SOURCE_PRIORITY_CODE_TOKEN } from './source-priority.ts';
 import { analyticsTaskQuery, isStale, queueAnalytics } from './queue.ts';
+import { alertRecipients, SHARE_CATEGORY } from '../sharing/grants.ts';
 
 const PAGE = 1000;
 /** Recomputes one run may chain (each one queued while the previous ran); more wait for the next trigger. */
@@ -226,12 +227,27 @@ async function applyAlerts(
   const owner = { reference: patient };
   let requests = 0;
   let raised = 0;
+  // Grantees whose grant includes alerts get a copy (issue 9); asked once per run, only when something fires.
+  const clinicians =
+    decisions.fire.length === 0
+      ? []
+      : alertRecipients(
+          await pacer.run(QUOTA_POINTS.search, () =>
+            searchAll(medplum, 'Consent', {
+              patient,
+              category: `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`,
+              status: 'active',
+            })
+          ),
+          now
+        );
+  requests += decisions.fire.length === 0 ? 0 : 1;
   for (const firing of decisions.fire) {
     const flag = flagResource(firing, owner);
     const stored = await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () =>
       medplum.createResourceIfNoneExist(flag, identifierCondition(flag.identifier?.[0]))
     );
-    const message = communicationResource(firing, owner, { flag: { reference: `Flag/${stored.id}` } });
+    const message = communicationResource(firing, owner, { flag: { reference: `Flag/${stored.id}` }, clinicians });
     await pacer.run(QUOTA_POINTS.search + QUOTA_POINTS.write, () =>
       medplum.createResourceIfNoneExist(message, identifierCondition(message.identifier?.[0]))
     );

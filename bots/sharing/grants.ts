@@ -304,6 +304,26 @@ export function isInForce(grant: Grant, now: Date): boolean {
   return grant.status === 'active' && Date.parse(grant.start) <= now.getTime() && now.getTime() < Date.parse(grant.end);
 }
 
+/**
+ * Whom an alert about this owner also goes to: the grantees of the owner's grants in force that include alerts.
+ * @param consents - the owner's share Consents (any status).
+ * @param now - the current time.
+ * @returns Grantee references, each once.
+ */
+export function alertRecipients(
+  consents: readonly Consent[],
+  now: Date
+): (Reference<Practitioner | Organization> & { reference: string })[] {
+  const refs = new Set<string>();
+  for (const consent of consents) {
+    const parsed = parseGrant(consent);
+    if (parsed.ok && isInForce(parsed.grant, now) && parsed.grant.content.includes('alerts')) {
+      refs.add(`${parsed.grant.grantee.type}/${parsed.grant.grantee.id}`);
+    }
+  }
+  return [...refs].sort().map((reference) => ({ reference }));
+}
+
 export type EndReason = 'revoked' | 'expired';
 
 function endedOf(consent: Consent): { reason: EndReason; at: string } | undefined {

@@ -192,6 +192,12 @@ describe('clinician policies', () => {
     ]);
     expect(allows(base, { resourceType: 'ClientApplication' } as Resource, AccessPolicyInteraction.READ)).toBe(false);
     expect(allows(base, { resourceType: 'SmartAppLaunch' } as Resource, AccessPolicyInteraction.CREATE)).toBe(true);
+    // Medplum writes a grantee's audit records as the grantee: create, about themselves only, and never read.
+    const audit = (who: string): Resource =>
+      ({ resourceType: 'AuditEvent', agent: [{ who: { reference: who }, requestor: true }] }) as Resource;
+    expect(allows(base, audit('Practitioner/dr'), AccessPolicyInteraction.CREATE)).toBe(true);
+    expect(allows(base, audit('Practitioner/other'), AccessPolicyInteraction.CREATE)).toBe(false);
+    expect(allows(base, audit('Practitioner/dr'), AccessPolicyInteraction.READ)).toBe(false);
   });
 });
 

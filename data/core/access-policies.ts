@@ -176,6 +176,18 @@ export const SHARE_POLICIES: readonly PolicyDefinition[] = [
   },
 ];
 
+/**
+ * Lets Medplum record a grantee's reads. With `saveAuditEvents`, Medplum 5 writes the AuditEvent of every read,
+ * vread, history and write *through the caller's own repository* (repo.ts logEvent → updateResourceImpl), so a caller
+ * whose policy cannot create AuditEvents is not audited at all (the server only logs "Forbidden"). Create only, and
+ * only AuditEvents naming the caller as agent: a grantee can neither read the log nor write one about someone else.
+ */
+const OWN_AUDIT_EVENTS: AccessPolicyResource = {
+  resourceType: 'AuditEvent',
+  criteria: 'AuditEvent?agent=%profile',
+  interaction: ['create'],
+};
+
 /** Every clinician's standing policy: no patient data, just enough to sign in and launch the SMART app. */
 export const CLINICIAN_BASE_POLICY: PolicyDefinition = {
   key: POLICY_KEYS.clinicianBase,
@@ -190,6 +202,7 @@ export const CLINICIAN_BASE_POLICY: PolicyDefinition = {
     },
     // The Medplum app creates a SmartAppLaunch as the clinician before opening the launch URL.
     { resourceType: 'SmartAppLaunch', interaction: ['create'] },
+    OWN_AUDIT_EVENTS,
     ...TERMINOLOGY,
   ],
 };
@@ -201,7 +214,7 @@ export const CLINICIAN_BASE_POLICY: PolicyDefinition = {
 export const EHR_CLIENT_POLICY: PolicyDefinition = {
   key: POLICY_KEYS.ehrClient,
   name: 'Baseline EHR client base (no patient data until an owner grants it)',
-  resource: [...TERMINOLOGY],
+  resource: [OWN_AUDIT_EVENTS, ...TERMINOLOGY],
 };
 
 /**

@@ -325,6 +325,8 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
         criteria: `Communication?identifier=${ALERT_COMMUNICATION_IDENTIFIER_SYSTEM}|`,
         interaction: ['create', 'read', 'search'],
       },
+      // Whom an alert is copied to: grantees of the owner's grants that include alerts (issue 9).
+      { resourceType: 'Consent', criteria: SHARE_CONSENT_CRITERIA, interaction: RS },
     ],
   },
   {

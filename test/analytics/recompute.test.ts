@@ -452,6 +452,18 @@ describe('narratives, annotations, rules and alerts', () => {
     if (rule?.kind !== 'ratio-to-baseline') {
       throw new Error('expected the HRV ratio rule first');
     }
+    // The owner shares alerts with the demo clinician (issue 9): the alert's message is copied to them.
+    const clinician = await env.signIn('clinician');
+    const drId = (await clinician.getProfileAsync())?.id ?? '';
+    await run(owner, 'share', {
+      action: 'create',
+      key: '5b3f0c8e-2d1a-4f6b-9c7e-8a9b0c1d2e3f',
+      grantee: { practitioner: drId },
+      groups: ['heart'],
+      content: ['alerts'],
+      since: new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10),
+      until: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10),
+    });
     // Below 0.999 or above 1.001 of the owner's own baseline: holds for any week that is not exactly average.
     const changed: PreferencesResult = PreferencesResultSchema.parse(
       await run(owner, 'preferences', { action: 'set-rule', rule: { ...rule, below: 0.999, above: 1.001 } })
@@ -479,7 +491,15 @@ describe('narratives, annotations, rules and alerts', () => {
     );
     const message = messages.find((m) => m.about?.some((a) => a.reference === `Flag/${flag.id}`));
     expect(message?.payload?.map((p) => p.extension?.[0]?.valueCode)).toEqual(['en', 'de']);
-    expect(message?.recipient).toEqual([{ reference: getReferenceString(ownerPatient) }]);
+    expect(message?.recipient).toEqual([
+      { reference: getReferenceString(ownerPatient) },
+      { reference: `Practitioner/${drId}` },
+    ]);
+    // The clinician reads the alert with their own token; without it in the grant they would not.
+    expect((await clinician.readResource('Flag', flag.id)).id).toBe(flag.id);
+    expect((await clinician.searchResources('Communication', {}, { cache: 'no-cache' })).map((m) => m.id)).toContain(
+      message?.id
+    );
     // Nobody else sees them, and the owner cannot read the stored rule itself (Basic is never an owner type).
     expect((await other.searchResources('Flag', {}, { cache: 'no-cache' })).length).toBe(0);
     expect((await other.searchResources('Communication', {}, { cache: 'no-cache' })).length).toBe(0);

@@ -11,9 +11,9 @@ import { SHARE_ENDED_EXTENSION } from '../../bots/sharing/grants.ts';
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import { bot } from '../whoop/helpers.ts';
-import { daysAgo, seedRecord } from './fixtures.ts';
-import type { OwnerRecord } from './fixtures.ts';
-import { canRead, grant, readStatus, revoke, searchIds, share, shareError } from './helpers.ts';
+import { daysAgo, seedRecord } from '../../scripts/e2e/sharing-record.ts';
+import type { OwnerRecord } from '../../scripts/e2e/sharing-record.ts';
+import { canRead, grant, readStatus, revoke, searchIds, share, shareError } from '../../scripts/e2e/sharing-client.ts';
 
 let env: TestStack;
 let owner: MedplumClient;

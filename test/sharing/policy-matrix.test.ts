@@ -17,9 +17,9 @@ import { clientCredentialsClient, passwordClient } from '../../scripts/medplum-c
 import { startTestStack } from '../harness/stack.ts';
 import type { TestStack } from '../harness/stack.ts';
 import { bot } from '../whoop/helpers.ts';
-import { seedRecord } from './fixtures.ts';
-import type { OwnerRecord } from './fixtures.ts';
-import { grant, revoke } from './helpers.ts';
+import { seedRecord } from '../../scripts/e2e/sharing-record.ts';
+import type { OwnerRecord } from '../../scripts/e2e/sharing-record.ts';
+import { grant, revoke } from '../../scripts/e2e/sharing-client.ts';
 
 let env: TestStack;
 let a: OwnerRecord;

@@ -1,4 +1,4 @@
-/** Sharing test helpers: the share bot as the owner sees it, and "can this client see that" over real HTTP. */
+/** The share bot as an owner uses it, and "can this client see that", over real HTTP (tests and e2e:medplum). */
 import { randomUUID } from 'node:crypto';
 import { getStatus, isOperationOutcome, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient } from '@medplum/core';
@@ -7,8 +7,8 @@ import type { MetricGroup } from '../../bots/shared/catalogue.ts';
 import type { ShareContent } from '../../bots/sharing/grants.ts';
 import { ShareResultSchema } from '../../bots/sharing/owner-api.ts';
 import type { GrantView, ShareInput } from '../../bots/sharing/owner-api.ts';
-import { bot } from '../whoop/helpers.ts';
-import { daysAgo } from './fixtures.ts';
+import { bot } from '../sandboxes/connect-flow.ts';
+import { daysAgo } from './sharing-record.ts';
 
 export async function share(
   owner: MedplumClient,
