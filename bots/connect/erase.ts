@@ -1,7 +1,8 @@
 /**
  * The `erase` work item (queued by `disconnect` with erase; run by the sync bot's dispatch): deletes every
  * Observation of that connection's Device *and* patient, then every derived Observation and narrative of the patient
- * (computed from that data), then the Device, within Medplum's FHIR quota.
+ * (computed from that data), then the alert Flags and Communications raised from it, then the Device, within Medplum's
+ * FHIR quota.
  *
  * A delete costs 100 points of the sync bot's per-minute budget (50,000 on a default server), shared with every
  * owner's syncs. So the erase deletes in pages sized to what the budget holds above a reserve kept for everyone
@@ -15,6 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, BundleEntry, Device } from '@medplum/fhirtypes';
+import { ALERT_COMMUNICATION_IDENTIFIER_SYSTEM, ALERT_FLAG_IDENTIFIER_SYSTEM } from '../analytics/alerts.ts';
 import { DERIVED_KINDS, NARRATIVE_KINDS } from '../shared/catalogue.ts';
 import { parseConnection } from '../shared/connection.ts';
 import { CODE_SYSTEM } from '../shared/systems.ts';
@@ -96,9 +98,12 @@ export async function runErase(
   // First the connection's own Observations, then what was computed from the owner's data: derived values and
   // narratives quote the erased numbers, so they go too (the recompute the erase queues rebuilds them from what is
   // left, if anything).
-  const phases: Record<string, string>[] = [
-    { device, subject: patient },
-    { subject: patient, code: COMPUTED_CODES },
+  // Then the alerts raised from it: a Flag's and its Communication's texts quote the erased numbers too.
+  const phases: { type: 'Observation' | 'Flag' | 'Communication'; query: Record<string, string> }[] = [
+    { type: 'Observation', query: { device, subject: patient } },
+    { type: 'Observation', query: { subject: patient, code: COMPUTED_CODES } },
+    { type: 'Flag', query: { subject: patient, identifier: `${ALERT_FLAG_IDENTIFIER_SYSTEM}|` } },
+    { type: 'Communication', query: { subject: patient, identifier: `${ALERT_COMMUNICATION_IDENTIFIER_SYSTEM}|` } },
   ];
   for (;;) {
     if (deleted + derived > 0 && Date.now() > deadline) {
@@ -113,8 +118,8 @@ export async function runErase(
       // Always the first page: each round deletes what it found. The search's answer also carries a fresh
       // RateLimit header, so the budget below is never a stale one from before a wait.
       page = await medplum.searchResources(
-        'Observation',
-        { ...phase, _count: String(maxPage), _elements: 'id' },
+        phase.type,
+        { ...phase.query, _count: String(maxPage), _elements: 'id' },
         { cache: 'no-cache' }
       );
     } catch (err) {
@@ -141,7 +146,7 @@ export async function runErase(
     const bundle: Bundle = {
       resourceType: 'Bundle',
       type: 'batch',
-      entry: page.map((o) => ({ request: { method: 'DELETE', url: `Observation/${o.id}` } })),
+      entry: page.map((o) => ({ request: { method: 'DELETE', url: `${phase.type}/${o.id}` } })),
     };
     let result: Bundle;
     try {
@@ -154,7 +159,7 @@ export async function runErase(
     }
     const statuses = (result.entry ?? []).map(entryStatus);
     const done = statuses.filter((s) => s >= 200 && s < 300).length;
-    if (phase.device !== undefined) {
+    if (phase.query.device !== undefined) {
       deleted += done;
     } else {
       derived += done;
@@ -169,7 +174,7 @@ export async function runErase(
     const failed = statuses.filter((s) => !(s >= 200 && s < 300) && s !== 404 && s !== 410);
     if (failed.length > 0) {
       throw new Error(
-        `Erasing stopped after ${deleted + derived} deletion(s): ${failed.length} Observation(s) could not be deleted`
+        `Erasing stopped after ${deleted + derived} deletion(s): ${failed.length} ${phase.type}(s) could not be deleted`
       );
     }
   }

@@ -7,6 +7,8 @@ const Id = z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/);
 export const ShareInputSchema = z.discriminatedUnion('action', [
   GrantRequestSchema.extend({ action: z.literal('create') }),
   z.strictObject({ action: z.literal('revoke'), id: Id }),
+  /** Before an erasure: every grant in force ends at once. */
+  z.strictObject({ action: z.literal('revoke-all') }),
   z.strictObject({ action: z.literal('list') }),
   z.strictObject({ action: z.literal('grantees') }),
   z.strictObject({ action: z.literal('access-log'), id: Id }),
@@ -50,6 +52,7 @@ export type AccessLogEntry = z.infer<typeof AccessLogEntrySchema>;
 export const ShareResultSchema = z.union([
   z.strictObject({ grant: GrantViewSchema, reconciled: z.number().int() }),
   z.strictObject({ grants: z.array(GrantViewSchema) }),
+  z.strictObject({ revoked: z.number().int().nonnegative() }),
   z.strictObject({ grantees: z.array(GranteeViewSchema) }),
   z.strictObject({ accessLog: z.array(AccessLogEntrySchema), total: z.number().int() }),
 ]);

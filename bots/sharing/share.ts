@@ -271,6 +271,31 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   }
 
   const ids = parseSharePolicyIds(event.secrets[SHARE_POLICIES_SECRET]?.valueString);
+  if (input.action === 'revoke-all') {
+    const active = await searchAll(medplum, 'Consent', {
+      patient: owner.reference,
+      category: CATEGORY_TOKEN,
+      status: 'active',
+    });
+    const grantees = new Set<string>();
+    let revoked = 0;
+    for (const consent of active) {
+      const parsed = parseGrant(consent);
+      if (!parsed.ok) {
+        continue;
+      }
+      if (!(await updateIfUnchanged(medplum, endConsent(consent, 'revoked', now), consent))) {
+        throw new Error('A grant changed meanwhile; try again');
+      }
+      grantees.add(`${parsed.grant.grantee.type}/${parsed.grant.grantee.id}`);
+      revoked++;
+    }
+    for (const grantee of grantees) {
+      await reconcileGrantee(medplum, grantee, ids, now);
+    }
+    console.log(JSON.stringify({ bot: 'share', action: 'revoke-all', revoked }));
+    return { revoked };
+  }
   if (input.action === 'revoke') {
     const stored = await ownConsent(medplum, input.id, owner.reference);
     let current = stored;

@@ -300,9 +300,20 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
       CONNECTIONS(CRUS),
       TOKENS(CRUS),
       TASKS(CRUS),
-      // The erase work item (bots/connect/erase.ts) runs here: it deletes a connection's Observations and Device.
+      // The erase work item (bots/connect/erase.ts) runs here: it deletes a connection's Observations and Device, and
+      // the owner's alert Flags and Communications (only Baseline's, by identifier system).
       { resourceType: 'Device', interaction: [...RS, 'delete'] },
       { resourceType: 'Observation', interaction: [...CRUS, 'delete'] },
+      {
+        resourceType: 'Flag',
+        criteria: `Flag?identifier=${ALERT_FLAG_IDENTIFIER_SYSTEM}|`,
+        interaction: ['search', 'delete'],
+      },
+      {
+        resourceType: 'Communication',
+        criteria: `Communication?identifier=${ALERT_COMMUNICATION_IDENTIFIER_SYSTEM}|`,
+        interaction: ['search', 'delete'],
+      },
     ],
   },
   { key: 'bot-sweeper', name: 'Bot sweeper', resource: [CONNECTIONS(CRUS), TOKENS(CRUS), TASKS(CRUS)] },

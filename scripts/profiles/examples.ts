@@ -1,16 +1,18 @@
 /**
  * The examples in data/example that Baseline's own code builds: a weekly narrative, an owner annotation, an alert
- * Flag with its Communication, and the two owner-setting Basics. Each comes out of the function the bots write
- * with (narrativeObservation, annotationObservation, flagResource, communicationResource, alertRuleResource,
- * sourcePriorityResource), fed with the demo person of the WHOOP sandbox (the same generator `npm start` serves),
- * so an example can never show a shape the code no longer writes: `npm run generate:profiles -- --check` and
- * test/profiles.test.ts fail when it would.
+ * Flag with its Communication, the two owner-setting Basics, a resting-heart-rate trend, and two share Consents (one
+ * in force, one revoked). Each comes out of the function the bots write with (narrativeObservation,
+ * annotationObservation, flagResource, communicationResource, alertRuleResource, sourcePriorityResource,
+ * planDerived, grantConsent/grantEnd/endConsent), fed with the demo person of the WHOOP sandbox (the same generator
+ * `npm start` serves), so an example can never show a shape the code no longer writes: `npm run generate:profiles --
+ * --check` and test/profiles.test.ts fail when it would. The trend's derivedFrom names the demo person's WHOOP
+ * Observations as demoObservations ids them (demo-<n>); those are not examples themselves.
  *
  * The other files in data/example (wearable Observations, Device, Patient, the baseline band) are hand-written and
  * are left alone here.
  */
 import { fileURLToPath } from 'node:url';
-import type { Observation, Resource } from '@medplum/fhirtypes';
+import type { Consent, Observation, Resource } from '@medplum/fhirtypes';
 import {
   DEFAULT_RULES,
   alertRuleResource,
@@ -24,12 +26,15 @@ import { annotationObservation, excludedDaysFrom, parseAnnotation } from '../../
 import type { Annotation } from '../../bots/analytics/annotations.ts';
 import { dailySeries } from '../../bots/analytics/daily.ts';
 import type { DailySeries } from '../../bots/analytics/daily.ts';
+import { planDerived } from '../../bots/analytics/derive.ts';
 import { buildBeats, narrativeObservation } from '../../bots/analytics/narrative.ts';
 import { ANALYTICS_PARAMS } from '../../bots/analytics/params.ts';
 import { priorPeriod, weekContaining } from '../../bots/analytics/periods.ts';
 import { sourcePriorityResource } from '../../bots/analytics/source-priority.ts';
 import { dayFromIndex, dayIndex, rollingBands } from '../../bots/analytics/stats.ts';
 import type { BandDay } from '../../bots/analytics/stats.ts';
+import { endConsent, grantConsent, grantEnd } from '../../bots/sharing/grants.ts';
+import type { ConsentInput } from '../../bots/sharing/grants.ts';
 import {
   convertWhoopCycleToFhir,
   convertWhoopRecoveryToFhir,
@@ -164,6 +169,64 @@ export function demoFiring(data: DemoSeries = demoSeries()): Firing {
   throw new Error(`no default rule fires on the demo data in the ${HISTORY_DAYS} days to ${DEMO_WEEK.end}`);
 }
 
+/** The demo week's evening, when the nightly recompute and the owner's sharing below happen. */
+const DEMO_NOW = new Date(`${DEMO_WEEK.end}T20:00:00Z`);
+
+/**
+ * The demo owner's resting-heart-rate trend as the analytics bot plans it at the end of the demo week: a derived
+ * Observation carrying the derived-source extension (the hand-written band example predates it).
+ */
+export function demoTrend(): Observation {
+  const plan = planDerived({ patient: DEMO_PATIENT.reference, observations: demoObservations(), now: DEMO_NOW });
+  const trend = plan.desired.find(
+    (o) => o.identifier?.[0]?.value === 'baseline-demo-patient/resting-heart-rate/trend/current'
+  );
+  if (!trend) {
+    throw new Error('the demo data yields no resting-heart-rate trend; the example must show a real one');
+  }
+  return trend;
+}
+
+/** The clinician and the EHR the demo owner shares with. */
+export const DEMO_CLINICIAN = { reference: 'Practitioner/baseline-demo-clinician', display: 'Dr Jordan Lee' } as const;
+export const DEMO_EHR = { reference: 'Organization/baseline-demo-ehr', display: 'Riverside Clinic EHR' } as const;
+
+/** A grant as the share bot makes it: its end through grantEnd, as of the instant it starts. */
+function demoGrant(input: Omit<ConsentInput, 'patientId' | 'end'> & { until: string }): Consent {
+  const { until, ...rest } = input;
+  return grantConsent({
+    ...rest,
+    patientId: DEMO_PATIENT.reference.slice('Patient/'.length),
+    end: grantEnd(until, new Date(input.start)),
+  });
+}
+
+/**
+ * The demo owner's two shares: heart and sleep with their clinician for the longest a grant may run (90 days from
+ * the day after the demo week), and an earlier share with an EHR that they revoked before its end.
+ */
+export function demoShares(): { active: Consent; revoked: Consent } {
+  const active = demoGrant({
+    key: '5f1d3a2b-8c4e-4f6a-9b7d-0e2c4a6b8d1f',
+    grantee: DEMO_CLINICIAN,
+    groups: ['heart', 'sleep'],
+    content: ['wearable', 'derived', 'narratives'],
+    since: '2026-08-01',
+    start: '2026-11-02T09:00:00.000Z',
+    until: '2027-01-31',
+  });
+  const revoked = demoGrant({
+    key: '9a7c5e3b-1d2f-4a6b-8c0e-3f5a7b9c1d2e',
+    grantee: DEMO_EHR,
+    groups: ['heart', 'activity', 'scores'],
+    content: ['wearable', 'alerts'],
+    since: '2026-10-01',
+    start: '2026-10-05T18:30:00.000Z',
+    until: '2026-12-31',
+  });
+  return { active, revoked: endConsent(revoked, 'revoked', new Date('2026-10-30T12:00:00.000Z')) };
+}
+
 /** The resource with its id, keys in the usual FHIR order (resourceType, id, meta first). */
 function withId<T extends Resource>(resource: T, id: string): T {
   const { resourceType, meta, ...rest } = resource;
@@ -174,6 +237,7 @@ function withId<T extends Resource>(resource: T, id: string): T {
 export function buildExamples(): Resource[] {
   const data = demoSeries();
   const firing = demoFiring(data);
+  const shares = demoShares();
   const flag = withId(flagResource(firing, DEMO_PATIENT), 'baseline-demo-alert-flag');
   const communication = communicationResource(firing, DEMO_PATIENT, {
     flag: { reference: `Flag/${flag.id ?? ''}` },
@@ -193,6 +257,9 @@ export function buildExamples(): Resource[] {
       sourcePriorityResource({ 'resting-heart-rate': ['oura', 'whoop'] }, DEMO_PATIENT),
       'baseline-demo-source-priority'
     ),
+    withId(demoTrend(), 'baseline-demo-resting-heart-rate-trend'),
+    withId(shares.active, 'baseline-demo-share-active'),
+    withId(shares.revoked, 'baseline-demo-share-revoked'),
   ];
 }
 

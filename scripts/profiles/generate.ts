@@ -2,7 +2,8 @@
  * Generates Baseline's FHIR content model into profiles/ from the metric catalogue (bots/shared/catalogue.ts) and
  * the analytics constants (bots/analytics): the CodeSystems, the ValueSets, four Observation StructureDefinitions
  * with snapshots (wearable, derived, narrative, annotation), the Extension definitions and the issue-8 terminology
- * (insights.ts), and profiles/bundle.json (a batch of conditional PUTs by url that scripts/deploy uploads). It also
+ * (insights.ts), issue 9's share Consent profile, share-scope terminology and share-ended extension (sharing.ts), and
+ * profiles/bundle.json (a batch of conditional PUTs by url that scripts/deploy uploads). It also
  * writes the examples in data/example that the analytics code builds (examples.ts).
  *
  *   node scripts/profiles/generate.ts           write the files
@@ -77,6 +78,7 @@ import {
 } from '../../bots/shared/systems.ts';
 import { EXAMPLE_DIR, renderExampleFiles } from './examples.ts';
 import { buildExtensionDefinitions, buildInsightTerminology } from './insights.ts';
+import { buildShareConsentProfile, buildShareEndedExtension, buildShareTerminology } from './sharing.ts';
 import { ANNOTATION_PROFILE, CONTENT_VERSION, PUBLISHER, formatJson } from './meta.ts';
 
 export { ANNOTATION_PROFILE, CONTENT_VERSION } from './meta.ts';
@@ -926,14 +928,16 @@ export function buildStructureDefinitions(): StructureDefinition[] {
 type CanonicalResource = CodeSystem | ValueSet | StructureDefinition;
 
 export function buildProfileResources(): CanonicalResource[] {
-  const terminology = buildInsightTerminology();
+  const terminology = [...buildInsightTerminology(), ...buildShareTerminology()];
   return [
     buildCodeSystem(),
     ...terminology.filter((r) => r.resourceType === 'CodeSystem'),
     ...buildValueSets(),
     ...terminology.filter((r) => r.resourceType === 'ValueSet'),
     ...buildStructureDefinitions(),
+    buildShareConsentProfile(),
     ...buildExtensionDefinitions(),
+    buildShareEndedExtension(),
   ];
 }
 

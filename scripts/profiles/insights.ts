@@ -241,7 +241,8 @@ export const EXTENSIONS: readonly ExtensionSpec[] = [
 
 let baseExtension: StructureDefinition | undefined;
 
-function baseExtensionDefinition(): StructureDefinition {
+/** @returns the R4 Extension definition with its snapshot; callers clone it before narrowing */
+export function baseExtensionDefinition(): StructureDefinition {
   if (!baseExtension) {
     const types = readJson('fhir/r4/profiles-types.json') as Bundle<StructureDefinition>;
     const sd = types.entry?.find((e) => e.resource?.id === 'Extension')?.resource;

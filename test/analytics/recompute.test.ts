@@ -635,5 +635,20 @@ describe('erase', () => {
     // Derived values and narratives quote the erased numbers: deleted, not merely superseded.
     expect(await ownerDerived()).toEqual([]);
     expect(await narratives()).toEqual([]);
+    // So do the alerts raised from them (their texts quote the numbers), for the owner and the clinician alike.
+    expect(
+      await env.adminClient.searchResources(
+        'Flag',
+        { subject: getReferenceString(ownerPatient) },
+        { cache: 'no-cache' }
+      )
+    ).toEqual([]);
+    expect(
+      await env.adminClient.searchResources(
+        'Communication',
+        { subject: getReferenceString(ownerPatient) },
+        { cache: 'no-cache' }
+      )
+    ).toEqual([]);
   }, 300_000);
 });

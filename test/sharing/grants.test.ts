@@ -258,3 +258,19 @@ describe('invite by email', () => {
     await revoke(owner, second.id);
   });
 });
+
+describe('revoke-all (first step of an erasure)', () => {
+  test('ends every grant in force at once, and only the caller’s', async () => {
+    await grant(owner, { grantee: { practitioner: drId }, groups: ['heart'] });
+    await grant(owner, { grantee: { practitioner: drId }, groups: ['sleep'] });
+    const fromB = await grant(other, { grantee: { practitioner: drId }, groups: ['sleep'] });
+    expect(await canRead(clinician, a.hrvRecent)).toBe(true);
+    const result = await share(owner, { action: 'revoke-all' });
+    expect(result).toEqual({ revoked: 2 });
+    expect(await canRead(clinician, a.hrvRecent)).toBe(false);
+    expect(await canRead(clinician, a.sleepRecent)).toBe(false);
+    expect(await canRead(clinician, b.sleepRecent)).toBe(true);
+    expect(await share(owner, { action: 'revoke-all' })).toEqual({ revoked: 0 });
+    await revoke(other, fromB.id);
+  });
+});

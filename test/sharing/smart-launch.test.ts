@@ -10,12 +10,10 @@
  * search, records by id in one batch, so Medplum writes an AuditEvent for each record shown.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { MedplumClient } from '@medplum/core';
 import type { WithId } from '@medplum/core';
 import type { Bundle, Observation, Patient, Practitioner, Resource, SmartAppLaunch } from '@medplum/fhirtypes';
-import smart from 'fhirclient';
-import type Client from 'fhirclient/lib/Client';
-import type { fhirclient } from 'fhirclient/lib/types';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { auditedReader, loadSharedOwners } from '../../app/src/lib/clinician-reader.ts';
 import { CLIENT_KEYS } from '../../data/core/client-applications.ts';
@@ -28,6 +26,37 @@ import { grant, revoke } from '../../scripts/e2e/sharing-client.ts';
 
 const REDIRECT_URI = `${TEST_APP_BASE_URL}/launch/callback`;
 
+/**
+ * The part of fhirclient's Node API this test uses. Its own typings are not imported: they pull the DOM lib into the
+ * whole type-check (`/// <reference lib="dom" />`), which changes `fetch`'s types for every script and test.
+ */
+interface FhirclientStorage {
+  set(key: string, value: unknown): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  unset(key: string): Promise<boolean>;
+}
+interface Client {
+  readonly patient: { readonly id: string | null; read(): Promise<unknown> };
+  readonly user: { readonly fhirUser: string | null };
+  readonly state: { readonly tokenResponse?: { readonly access_token?: string } };
+  request(url: string): Promise<unknown>;
+}
+interface Smart {
+  authorize(options: {
+    clientId: string;
+    scope: string;
+    redirectUri: string;
+    noRedirect: boolean;
+    iss?: string;
+  }): Promise<string | void>;
+  ready(): Promise<Client>;
+}
+const smart = createRequire(import.meta.url)('fhirclient') as (
+  request: IncomingMessage,
+  response: ServerResponse,
+  storage: FhirclientStorage
+) => Smart;
+
 let env: TestStack;
 let clinician: MedplumClient;
 let clientId: string;
@@ -38,7 +67,7 @@ let drId: string;
 let a: OwnerRecord;
 
 /** fhirclient's server-side state store: in memory, one per launch (a session, in a real server). */
-class MemoryStore implements fhirclient.Storage {
+class MemoryStore implements FhirclientStorage {
   private readonly values = new Map<string, unknown>();
   async set(key: string, value: unknown): Promise<unknown> {
     this.values.set(key, value);
