@@ -1,8 +1,9 @@
 /**
  * "Who looked" (issue 9 §2), from Medplum's own per-interaction AuditEvents: with the server setting
- * `saveAuditEvents: true`, Medplum 5 persists one AuditEvent for every read, vread, history, create, update, patch
- * and delete of a specific resource by a non-system caller (agent.who = the caller's profile, entity.what = the
- * resource), written by the server, not by the caller's app. Searches are not persisted (Medplum only sends them to
+ * `saveAuditEvents: true`, Medplum 5 persists one AuditEvent for every successful read, history, create, update,
+ * patch and delete of a specific resource by a non-system caller (agent.who = the caller's profile, entity.what = the
+ * resource; not vread), written by the server — through the caller's own policy, which must allow creating it — not
+ * by the caller's app. Searches are not persisted (Medplum only sends them to
  * its log stream with `logAuditEvents`), which is why the clinician view opens each record it shows by id.
  *
  * This module is pure: it groups the owner-relevant events of one grantee into visits.

@@ -25,6 +25,7 @@ import type {
 import { z } from 'zod';
 import type { Caller, StackContext } from './context.ts';
 import { buildAccessPolicy, LocalRepository } from './fhir/index.ts';
+import { currentRequest } from './audit.ts';
 import { HttpError, parseBody, readBody, sendJson, sendText } from './http.ts';
 import { signJwt, verifyJwt } from './jwt.ts';
 import { FhirRateLimiter, quotaLimits } from './quota.ts';
@@ -101,8 +102,17 @@ export async function callerForLogin(ctx: StackContext, login: WithId<Login>, ex
       ctx.stats.quotaPoints[membership.id] = (ctx.stats.quotaPoints[membership.id] ?? 0) + points;
     },
   });
+  const request = currentRequest();
   const repo = new LocalRepository(ctx.store, {
     rateLimiter,
+    saveAuditEvents: ctx.saveAuditEvents,
+    // Medplum records the address of the sign-in (Login.remoteAddress), not of each request.
+    remoteAddress: login.remoteAddress,
+    request: request ? { requestId: request.requestId, traceId: request.traceId } : undefined,
+    redactAuditEvents: project.setting?.some((s) => s.name === 'redactAuditEvents' && s.valueBoolean === true),
+    onAuditEvent: (stored) => {
+      ctx.stats.auditEvents[stored ? 'stored' : 'refused']++;
+    },
     unknownProperties: ctx.medplumVersion === '5.0' ? { Bot: ['rawBody'] } : undefined,
     project: project.id,
     author: profile,
@@ -136,6 +146,12 @@ export async function authenticate(ctx: StackContext, req: IncomingMessage): Pro
 
 // ---------------------------------------------------------------------------------------------------------------
 // Logins and tokens
+
+/** Medplum stores `req.ip` on password and client logins (never on a bot's `execute` login). */
+function signInAddress(): Pick<Login, 'remoteAddress'> {
+  const address = currentRequest()?.remoteAddress;
+  return address ? { remoteAddress: address } : {};
+}
 
 export async function createLogin(ctx: StackContext, login: Omit<Login, 'resourceType'>): Promise<WithId<Login>> {
   return ctx.system.createResource<Login>({ resourceType: 'Login', ...login });
@@ -269,6 +285,7 @@ async function passwordLogin(
     ...(input.clientId ? { client: { reference: `ClientApplication/${input.clientId}` } } : {}),
     authMethod: 'password',
     authTime: new Date().toISOString(),
+    ...signInAddress(),
     scope: input.scope ?? 'openid',
     ...(input.codeChallenge ? { codeChallenge: input.codeChallenge } : {}),
     ...(input.codeChallengeMethod ? { codeChallengeMethod: input.codeChallengeMethod } : {}),
@@ -364,6 +381,7 @@ async function tokenEndpoint(ctx: StackContext, req: IncomingMessage, res: Serve
         membership: createReference(membership),
         authMethod: 'client',
         authTime: new Date().toISOString(),
+        ...signInAddress(),
         scope: form.scope ?? 'openid',
         granted: true,
       });

