@@ -156,6 +156,22 @@ describe('a grant, a revoke and an expiry', () => {
     await expect(clinician.updateResource({ ...a.hrvRecent, status: 'entered-in-error' })).rejects.toThrow();
   });
 
+  test('who looked: the owner sees the clinician’s reads, from the server’s own AuditEvents', async () => {
+    const before = await share(owner, { action: 'access-log', id: grantId });
+    const seen = 'total' in before ? before.total : -1;
+    await clinician.readResource('Observation', a.hrvRecent.id, { cache: 'no-cache' });
+    await clinician.readResource('Observation', a.band.id, { cache: 'no-cache' });
+    // Reads of another owner's record are not this grant's business, and searches are not stored by Medplum.
+    await clinician.searchResources('Observation', {}, { cache: 'no-cache' });
+    const after = await share(owner, { action: 'access-log', id: grantId });
+    expect('total' in after && after.total).toBe(seen + 2);
+    const visit = 'accessLog' in after ? after.accessLog[0] : undefined;
+    expect(visit?.kinds['Observation: HRV (RMSSD)']).toBeGreaterThanOrEqual(1);
+    expect(visit?.kinds['Observation: Personal baseline band']).toBeGreaterThanOrEqual(1);
+    // Another owner cannot read this grant's log.
+    expect(await shareError(other, { action: 'access-log', id: grantId })).toBe('No such grant');
+  });
+
   test('a doubled submit makes one grant', async () => {
     const key = '3f2e1d0c-9b8a-4765-8432-10fedcba9876';
     const input = {
