@@ -101,7 +101,12 @@ async function main(): Promise<void> {
   }
   step('app', build.built ? `built (${(build.durationMs / 1000).toFixed(1)} s)` : 'build is current');
   const app = await serveApp(
-    { medplumBaseUrl: stack.baseUrl, projectId: stack.projectId, clientId: report.clients[CLIENT_KEYS.patientApp] },
+    {
+      medplumBaseUrl: stack.baseUrl,
+      projectId: stack.projectId,
+      clientId: report.clients[CLIENT_KEYS.patientApp],
+      clinicianClientId: report.clients[CLIENT_KEYS.clinicianLaunch],
+    },
     { port: appPort }
   );
   step('details', shownLogPath);

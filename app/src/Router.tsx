@@ -33,6 +33,8 @@ export function AppRoutes(): JSX.Element {
       <Routes>
         <Route path="/signin" element={<SignInPage />} />
         <Route path="/launch" element={<LaunchPage />} />
+        <Route path="/launch/callback" element={<LaunchPage />} />
+        <Route path="/clinician" element={<LaunchPage />} />
         {PATIENT_PATHS.map((path) => (
           <Route key={path} path={path} element={<Navigate to="/signin" replace />} />
         ))}
@@ -45,6 +47,7 @@ export function AppRoutes(): JSX.Element {
   const common = [
     <Route key="signin" path="/signin" element={<Navigate to="/" replace />} />,
     <Route key="launch" path="/launch" element={<LaunchPage />} />,
+    <Route key="launch-callback" path="/launch/callback" element={<LaunchPage />} />,
     <Route key="*" path="*" element={<NotFoundPage signedIn />} />,
   ];
 
@@ -73,6 +76,7 @@ export function AppRoutes(): JSX.Element {
   return (
     <Routes>
       <Route path="/" element={<ClinicianPage profile={profile} />} />
+      <Route path="/clinician" element={<ClinicianPage profile={profile} />} />
       {common}
     </Routes>
   );

@@ -1,7 +1,8 @@
 /**
  * App configuration, resolved from two layers so one built bundle can target any Medplum:
  *
- * 1. build time: Vite `import.meta.env` (`MEDPLUM_BASE_URL`, `MEDPLUM_CLIENT_ID`, `MEDPLUM_PROJECT_ID`);
+ * 1. build time: Vite `import.meta.env` (`MEDPLUM_BASE_URL`, `MEDPLUM_CLIENT_ID`, `MEDPLUM_PROJECT_ID`,
+ *    `MEDPLUM_CLINICIAN_CLIENT_ID`);
  * 2. run time: `window.__BASELINE_CONFIG__`, set by `/config.js`, which index.html loads before the bundle.
  *    Whoever serves `app/dist` (the start script, the test harness) serves that file; `renderRuntimeConfigScript`
  *    produces it. Run-time values win.
@@ -32,6 +33,7 @@ export const RuntimeConfigSchema = z.strictObject({
   medplumBaseUrl: baseUrlSchema.optional(),
   clientId: optionalText,
   projectId: optionalText,
+  clinicianClientId: optionalText,
 });
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
 
@@ -40,6 +42,7 @@ const BuildEnvSchema = z.object({
   MEDPLUM_BASE_URL: z.preprocess((v) => (v === '' ? undefined : v), baseUrlSchema.optional()),
   MEDPLUM_CLIENT_ID: optionalText,
   MEDPLUM_PROJECT_ID: optionalText,
+  MEDPLUM_CLINICIAN_CLIENT_ID: optionalText,
 });
 
 export interface AppConfig {
@@ -49,6 +52,11 @@ export interface AppConfig {
   readonly clientId: string | undefined;
   /** Restricts sign-in to one project; omitted lets the server choose from the user's memberships. */
   readonly projectId: string | undefined;
+  /**
+   * ClientApplication id of the SMART launch client (deploy's `clinician-launch`): the EHR launch and the clinician's
+   * standalone launch authorize with it, because its launchUri and redirect URIs are the ones Medplum checks.
+   */
+  readonly clinicianClientId: string | undefined;
 }
 
 /**
@@ -76,6 +84,7 @@ export function resolveConfig(env: Record<string, unknown>, runtime: unknown): A
     baseUrl: override.medplumBaseUrl ?? built.data.MEDPLUM_BASE_URL ?? DEFAULT_MEDPLUM_BASE_URL,
     clientId: override.clientId ?? built.data.MEDPLUM_CLIENT_ID,
     projectId: override.projectId ?? built.data.MEDPLUM_PROJECT_ID,
+    clinicianClientId: override.clinicianClientId ?? built.data.MEDPLUM_CLINICIAN_CLIENT_ID,
   };
 }
 

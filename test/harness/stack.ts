@@ -113,6 +113,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         medplumBaseUrl: stack.baseUrl,
         projectId: stack.projectId,
         clientId: deployReport.clients[CLIENT_KEYS.patientApp],
+        clinicianClientId: deployReport.clients[CLIENT_KEYS.clinicianLaunch],
       },
       { port: appPort }
     );

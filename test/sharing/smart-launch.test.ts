@@ -22,7 +22,7 @@ import type { TestStack } from '../harness/stack.ts';
 import { bot } from '../whoop/helpers.ts';
 import { seedRecord } from '../../scripts/e2e/sharing-record.ts';
 import type { OwnerRecord } from '../../scripts/e2e/sharing-record.ts';
-import { grant, revoke } from '../../scripts/e2e/sharing-client.ts';
+import { grant, revoke, share } from '../../scripts/e2e/sharing-client.ts';
 
 const REDIRECT_URI = `${TEST_APP_BASE_URL}/launch/callback`;
 
@@ -65,6 +65,7 @@ let ownerId: string;
 let otherId: string;
 let drId: string;
 let a: OwnerRecord;
+let owner: MedplumClient;
 
 /** fhirclient's server-side state store: in memory, one per launch (a session, in a real server). */
 class MemoryStore implements FhirclientStorage {
@@ -185,7 +186,7 @@ beforeAll(async () => {
     throw new Error('deploy did not create the clinician-launch client');
   }
   clientId = id;
-  const owner = await env.signIn('owner');
+  owner = await env.signIn('owner');
   const other = await env.signIn('other');
   clinician = await env.signIn('clinician');
   ownerId = ((await owner.getProfileAsync()) as WithId<Patient>).id;
@@ -223,7 +224,7 @@ describe('with a grant', () => {
   let ehr: Client;
 
   beforeAll(async () => {
-    const view = await grant(await env.signIn('owner'), {
+    const view = await grant(owner, {
       grantee: { practitioner: drId },
       groups: ['heart'],
       content: ['wearable', 'derived'],
@@ -273,6 +274,14 @@ describe('with a grant', () => {
       });
       return fetch(input, init);
     };
+    const accessLogTotal = async (): Promise<number> => {
+      const log = await share(owner, { action: 'access-log', id: grantId });
+      if (!('total' in log)) {
+        throw new Error('access-log returned no total');
+      }
+      return log.total;
+    };
+    const before = await accessLogTotal();
     const [found] = await auditedReader(medplumOn(ehr, counting)).searchAll([
       { resourceType: 'Observation', query: { subject: `Patient/${ownerId}`, _count: '100' } },
     ]);
@@ -290,10 +299,12 @@ describe('with a grant', () => {
     expect(bundle.entry?.map((e) => `${e.request?.method} ${e.request?.url}`).sort()).toEqual(
       [a.hrvRecent.id, a.rhrRecent.id, a.band.id].map((id) => `GET Observation/${id}`).sort()
     );
+    // The owner's access log (Medplum's AuditEvents): the three records read, nothing for the search.
+    expect((await accessLogTotal()) - before).toBe(3);
   });
 
   test('after the revoke the same client’s requests return nothing or 403', async () => {
-    await revoke(await env.signIn('owner'), grantId);
+    await revoke(owner, grantId);
     expect(await readStatus(ehr, `Patient/${ownerId}`)).toBe(403);
     expect(await readStatus(ehr, `Observation/${a.hrvRecent.id}`)).toBe(403);
     expect((await ids(ehr, `Observation?subject=Patient/${ownerId}`)).ids).toEqual([]);
@@ -305,7 +316,7 @@ describe('with a grant', () => {
 describe('after an expiry', () => {
   test('the client that read before the end reads nothing once the reconciler ran', async () => {
     const until = new Date(Date.now() + 4000).toISOString();
-    await grant(await env.signIn('owner'), { grantee: { practitioner: drId }, until });
+    await grant(owner, { grantee: { practitioner: drId }, until });
     const client = await launchAsClinician(await createLaunch(ownerId));
     expect((await ids(client, `Observation?subject=Patient/${ownerId}`)).ids).toEqual(
       [a.hrvRecent.id, a.rhrRecent.id].sort()

@@ -43,3 +43,8 @@ export function readLaunchContext(): LaunchContext | undefined {
     needPatientBanner: parsed.data.needPatientBanner,
   };
 }
+
+/** Forgets this tab's EHR launch context (a standalone launch, or the clinician left the launched patient). */
+export function clearLaunchContext(): void {
+  sessionStorage.removeItem(KEY);
+}

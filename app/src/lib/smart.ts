@@ -16,6 +16,9 @@
  *    with zod, and makes the tokens the client's active login (`setActiveLogin` = `setAccessToken` + persisted
  *    login + profile reload). It returns the launch context (`patient`, `encounter`) from the token response.
  *
+ * A standalone launch (`startStandaloneLaunch`: a clinician opens the app without an EHR) is the same flow without
+ * `launch`: the token then carries no patient, and the clinician picks one of the owners who shared with them.
+ *
  * Spec: https://hl7.org/fhir/smart-app-launch/app-launch.html ; Medplum: /oauth2/authorize, /oauth2/token.
  * Everything that touches no network or storage is exported separately for unit tests.
  */
@@ -26,6 +29,9 @@ import { formatZodIssues } from './zod-issues.ts';
 
 /** Scopes the launch asks for. Medplum intersects resource scopes with the user's AccessPolicy (never widens it). */
 export const SMART_LAUNCH_SCOPE = 'openid fhirUser launch patient/*.rs';
+
+/** Scopes a standalone launch asks for: no launch context, the clinician's own (policy-bounded) access. */
+export const SMART_STANDALONE_SCOPE = 'openid fhirUser user/*.rs';
 
 /** Where the pending launch (state + iss) waits across the authorize redirect. */
 export const PENDING_LAUNCH_KEY = 'baseline.smart.pendingLaunch';
@@ -88,7 +94,8 @@ export interface AuthorizeRequest {
   readonly clientId: string;
   readonly redirectUri: string;
   readonly scope: string;
-  readonly launch: string;
+  /** The EHR's launch id; absent for a standalone launch. */
+  readonly launch?: string;
   readonly aud: string;
   readonly state: string;
   readonly codeChallenge: string;
@@ -108,7 +115,7 @@ export function buildAuthorizeUrl(req: AuthorizeRequest): string {
     redirect_uri: req.redirectUri,
     scope: req.scope,
     state: req.state,
-    launch: req.launch,
+    ...(req.launch === undefined ? {} : { launch: req.launch }),
     aud: req.aud,
     code_challenge: req.codeChallenge,
     code_challenge_method: req.codeChallengeMethod,
@@ -228,6 +235,39 @@ export async function startSmartLaunch(options: StartLaunchOptions): Promise<str
     redirectUri: options.redirectUri,
     scope: options.scope ?? SMART_LAUNCH_SCOPE,
     launch,
+    aud: iss,
+    state,
+    codeChallenge,
+    codeChallengeMethod,
+  });
+}
+
+export interface StartStandaloneOptions {
+  readonly medplum: MedplumClient;
+  readonly medplumBaseUrl: string;
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly pendingStore: KeyValueStore;
+  readonly scope?: string;
+}
+
+/**
+ * Leg 1 of a standalone launch: start PKCE, remember state, and return the authorize URL (no `launch`; `aud` is this
+ * app's own FHIR server).
+ * @param options - client and configuration.
+ * @returns The authorize URL.
+ */
+export async function startStandaloneLaunch(options: StartStandaloneOptions): Promise<string> {
+  const iss = fhirBaseForServer(options.medplumBaseUrl);
+  const { codeChallenge, codeChallengeMethod } = await options.medplum.startPkce();
+  const state = getRandomString();
+  const pending: PendingLaunch = { state, iss };
+  options.pendingStore.setItem(PENDING_LAUNCH_KEY, JSON.stringify(pending));
+  return buildAuthorizeUrl({
+    authorizeUrl: options.medplum.getAuthorizeUrl(),
+    clientId: options.clientId,
+    redirectUri: options.redirectUri,
+    scope: options.scope ?? SMART_STANDALONE_SCOPE,
     aud: iss,
     state,
     codeChallenge,

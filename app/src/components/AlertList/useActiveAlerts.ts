@@ -1,9 +1,9 @@
 import { normalizeErrorString } from '@medplum/core';
 import type { Communication, Flag } from '@medplum/fhirtypes';
-import { useMedplum } from '@medplum/react';
 import { useEffect, useState } from 'react';
 import { parseAlertFlag } from '../../../../bots/analytics/alerts.ts';
 import { communicationSearch, flagSearch } from '../../lib/alerts.ts';
+import { useRecordReader } from '../../lib/clinician-context.ts';
 
 export type AlertsState =
   | { readonly status: 'loading' }
@@ -19,17 +19,21 @@ export type AlertsState =
  * @returns the resources, or the loading / error state
  */
 export function useActiveAlerts(patientId: string, refreshKey: string): AlertsState {
-  const medplum = useMedplum();
+  const reader = useRecordReader();
   const [state, setState] = useState<AlertsState>({ status: 'loading' });
 
   useEffect(() => {
     let active = true;
     const load = async (): Promise<AlertsState> => {
-      const flags = (await medplum.searchResources('Flag', flagSearch(patientId), { cache: 'no-cache' })).filter(
-        (f) => parseAlertFlag(f)?.status === 'active'
+      const [flagResult] = await reader.searchAll([{ resourceType: 'Flag', query: flagSearch(patientId) }]);
+      const flags = (flagResult?.resources ?? []).filter(
+        (f): f is Flag => f.resourceType === 'Flag' && parseAlertFlag(f)?.status === 'active'
       );
       const query = communicationSearch(flags);
-      const communications = query ? await medplum.searchResources('Communication', query, { cache: 'no-cache' }) : [];
+      const [found] = query ? await reader.searchAll([{ resourceType: 'Communication', query }]) : [];
+      const communications = (found?.resources ?? []).filter(
+        (c): c is Communication => c.resourceType === 'Communication'
+      );
       return { status: 'ready', flags, communications };
     };
     load()
@@ -46,7 +50,7 @@ export function useActiveAlerts(patientId: string, refreshKey: string): AlertsSt
     return () => {
       active = false;
     };
-  }, [medplum, patientId, refreshKey]);
+  }, [reader, patientId, refreshKey]);
 
   return state;
 }

@@ -1,7 +1,6 @@
 import { normalizeErrorString } from '@medplum/core';
-import type { Observation } from '@medplum/fhirtypes';
-import { useMedplum } from '@medplum/react';
 import { useEffect, useState } from 'react';
+import { useRecordReader } from '../../lib/clinician-context.ts';
 import { narrativeSearch, parseNarrative } from '../../lib/narratives.ts';
 import type { NarrativeView } from '../../lib/narratives.ts';
 
@@ -12,23 +11,26 @@ export type NarrativesState =
 
 /**
  * The owner's recent narratives (both kinds, both languages) in one search, so switching week/month or language
- * shows the other text at once instead of asking the server again.
+ * shows the other text at once instead of asking the server again. The search goes through the context's reader
+ * (clinician-context.ts): the owner's own search, or a clinician's id search and batch read.
  * @param patientId - the owner's Patient id
  * @param refreshKey - changes when a recompute may have written new narratives (e.g. a sync finished)
  * @returns the narratives, or the loading / error state
  */
 export function useNarratives(patientId: string, refreshKey: string): NarrativesState {
-  const medplum = useMedplum();
+  const reader = useRecordReader();
   const [state, setState] = useState<NarrativesState>({ status: 'loading' });
 
   useEffect(() => {
     let active = true;
-    medplum
-      // MedplumClient caches GETs; a recompute may have replaced a narrative since the last visit.
-      .searchResources('Observation', narrativeSearch(patientId), { cache: 'no-cache' })
-      .then((found: Observation[]) => {
+    reader
+      .searchAll([{ resourceType: 'Observation', query: narrativeSearch(patientId) }])
+      .then(([found]) => {
         if (active) {
-          setState({ status: 'ready', narratives: found.flatMap((o) => parseNarrative(o) ?? []) });
+          const narratives = (found?.resources ?? []).flatMap((o) =>
+            o.resourceType === 'Observation' ? (parseNarrative(o) ?? []) : []
+          );
+          setState({ status: 'ready', narratives });
         }
       })
       .catch((err: unknown) => {
@@ -39,7 +41,7 @@ export function useNarratives(patientId: string, refreshKey: string): Narratives
     return () => {
       active = false;
     };
-  }, [medplum, patientId, refreshKey]);
+  }, [reader, patientId, refreshKey]);
 
   return state;
 }

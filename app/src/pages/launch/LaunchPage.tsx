@@ -1,72 +1,121 @@
 import { Alert, Anchor, Stack, Title } from '@mantine/core';
 import { Loading, useMedplum } from '@medplum/react';
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { JSX } from 'react';
-import { useNavigate } from 'react-router';
+import { useLocation, useNavigate } from 'react-router';
 import { getConfig } from '../../config.ts';
-import { saveLaunchContext } from '../../lib/launch-context.ts';
-import { completeSmartLaunch, startSmartLaunch } from '../../lib/smart.ts';
+import { clearLaunchContext, saveLaunchContext } from '../../lib/launch-context.ts';
+import { completeSmartLaunch, startSmartLaunch, startStandaloneLaunch } from '../../lib/smart.ts';
 import { medplumStorage } from '../../lib/storage.ts';
 
-/** The redirect URI registered on the ClientApplication: this page, on this origin. */
+/** Where Medplum returns the code: the clinician-launch client's registered redirect URI, on this origin. */
+export const LAUNCH_CALLBACK_PATH = '/launch/callback';
+
 function redirectUri(): string {
-  return new URL('/launch', window.location.origin).toString();
+  return new URL(LAUNCH_CALLBACK_PATH, window.location.origin).toString();
 }
 
 /**
- * SMART EHR launch endpoint (ClientApplication.launchUri and redirect URI). Early version: it performs the launch and
- * keeps the patient context, but the clinician view does not yet show launched patient data.
+ * The launch step of this page load, by URL. The page is mounted again while the code exchange runs (the app shows a
+ * loader while MedplumClient loads the new profile, then the signed-in routes), and StrictMode runs effects twice;
+ * the code is single-use, so a second mount joins the running step instead of starting another.
+ */
+let running: { readonly key: string; readonly result: Promise<string | undefined> } | undefined;
+
+function once(key: string, step: () => Promise<string | undefined>): Promise<string | undefined> {
+  if (running?.key !== key) {
+    running = { key, result: step() };
+  }
+  return running.result;
+}
+
+/**
+ * The clinician's way in, with deploy's `clinician-launch` ClientApplication (its launchUri is `/launch`, its
+ * redirect URI `/launch/callback`):
  *
- * - `?iss=&launch=` → redirect to Medplum's authorize endpoint;
- * - `?code=&state=` (or `?error=`) → exchange the code, then go home.
+ * - `/launch?iss=&launch=` (EHR launch: the Medplum app opened the launchUri for one patient) → Medplum's authorize
+ *   endpoint with `launch`;
+ * - `/launch` with no parameters, or `/clinician` signed out (standalone launch) → authorize without `launch`;
+ * - `/launch/callback?code=&state=` (or `?error=`) → exchange the code, then the clinician view: of the launch
+ *   patient, or the list of owners who shared with them.
  * @returns The launch page (a spinner, or the reason the launch failed).
  */
 export function LaunchPage(): JSX.Element {
   const medplum = useMedplum();
   const navigate = useNavigate();
+  // The URL this route matched, not window.location: a navigation may already have replaced that when effects run.
+  const { pathname, search } = useLocation();
   const [error, setError] = useState<string>();
-  // StrictMode runs effects twice in development; the exchange must happen once (the code is single-use).
-  const started = useRef(false);
 
   useEffect(() => {
-    if (started.current) {
-      return;
-    }
-    started.current = true;
-    const { baseUrl, clientId } = getConfig();
-    const search = window.location.search;
+    const { baseUrl, clinicianClientId } = getConfig();
     const params = new URLSearchParams(search);
 
-    const run = async (): Promise<void> => {
-      if (!clientId) {
-        throw new Error('SMART launch needs MEDPLUM_CLIENT_ID (the patient app ClientApplication id) to be configured');
+    /** @returns Where to go in the app, or undefined when the browser is leaving for the authorize page. */
+    const run = async (): Promise<string | undefined> => {
+      if (!clinicianClientId) {
+        throw new Error(
+          'SMART launch needs the clinician-launch ClientApplication id (clinicianClientId in /config.js, or MEDPLUM_CLINICIAN_CLIENT_ID at build time)'
+        );
       }
       if (params.has('code') || params.has('error')) {
         const context = await completeSmartLaunch({
           medplum,
-          clientId,
+          clientId: clinicianClientId,
           redirectUri: redirectUri(),
           search,
           pendingStore: sessionStorage,
           pkceSource: medplumStorage,
         });
         saveLaunchContext(context);
-        await navigate('/', { replace: true });
-        return;
+        return context.patient ? `/?patient=${encodeURIComponent(context.patient)}` : '/';
       }
-      const url = await startSmartLaunch({
-        medplum,
-        medplumBaseUrl: baseUrl,
-        clientId,
-        redirectUri: redirectUri(),
-        search,
-        pendingStore: sessionStorage,
-      });
-      window.location.assign(url);
+      if (params.has('iss') || params.has('launch')) {
+        const url = await startSmartLaunch({
+          medplum,
+          medplumBaseUrl: baseUrl,
+          clientId: clinicianClientId,
+          redirectUri: redirectUri(),
+          search,
+          pendingStore: sessionStorage,
+        });
+        window.location.assign(url);
+        return undefined;
+      }
+      if (pathname === LAUNCH_CALLBACK_PATH) {
+        throw new Error('The launch callback has neither a code nor an error; start the launch again from your EHR');
+      }
+      // A standalone launch has no patient: an EHR context left from an earlier launch in this tab must not stick.
+      clearLaunchContext();
+      window.location.assign(
+        await startStandaloneLaunch({
+          medplum,
+          medplumBaseUrl: baseUrl,
+          clientId: clinicianClientId,
+          redirectUri: redirectUri(),
+          pendingStore: sessionStorage,
+        })
+      );
+      return undefined;
     };
 
-    run().catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
-  }, [medplum, navigate]);
+    let active = true;
+    once(pathname + search, run)
+      .then((destination) => {
+        if (destination) {
+          return navigate(destination, { replace: true });
+        }
+        return undefined;
+      })
+      .catch((err: unknown) => {
+        if (active) {
+          setError(err instanceof Error ? err.message : String(err));
+        }
+      });
+    return () => {
+      active = false;
+    };
+  }, [medplum, navigate, pathname, search]);
 
   if (!error) {
     return <Loading />;

@@ -23,6 +23,8 @@ export interface TrendsChartProps {
   readonly rows: readonly TrendRow[];
   readonly annotations: readonly TrendAnnotation[];
   readonly fan: Fan | undefined;
+  /** The clinician view speaks of the patient's range, not "your" range. Default: the owner. */
+  readonly whose?: 'your' | "the patient's";
 }
 
 const COLOR = {
@@ -51,13 +53,20 @@ export function formatDay(day: string): string {
   return fullFormat.format(dayNoonUtc(day));
 }
 
-const STATUS_TEXT: Readonly<Record<DayStatus, string>> = {
-  within: 'within your usual range',
-  above: 'above your usual range',
-  below: 'below your usual range',
-  'no-band': 'no usual range yet',
-  annotated: 'annotated: left out of baselines',
-};
+function statusText(status: DayStatus, whose: string): string {
+  switch (status) {
+    case 'within':
+      return `within ${whose} usual range`;
+    case 'above':
+      return `above ${whose} usual range`;
+    case 'below':
+      return `below ${whose} usual range`;
+    case 'no-band':
+      return 'no usual range yet';
+    case 'annotated':
+      return 'annotated: left out of baselines';
+  }
+}
 
 interface DotProps {
   readonly cx?: number;
@@ -112,6 +121,7 @@ function TrendTooltip(props: {
   readonly active?: boolean;
   readonly payload?: readonly { readonly payload?: TrendRow }[];
   readonly metric: Metric;
+  readonly whose: string;
 }): JSX.Element | null {
   const row = props.payload?.[0]?.payload;
   if (!props.active || !row) {
@@ -136,7 +146,7 @@ function TrendTooltip(props: {
       )}
       {row.status && (
         <Text size="xs" c={row.status === 'above' || row.status === 'below' ? 'red.7' : 'dimmed'}>
-          {STATUS_TEXT[row.status]}
+          {statusText(row.status, props.whose)}
         </Text>
       )}
       {row.band && (
@@ -189,6 +199,7 @@ function Swatch(props: {
  */
 export function TrendsChart(props: TrendsChartProps): JSX.Element {
   const { metric, rows, annotations, fan } = props;
+  const whose = props.whose ?? 'your';
   const first = rows[0];
   const last = rows[rows.length - 1];
   if (!first || !last) {
@@ -293,13 +304,13 @@ export function TrendsChart(props: TrendsChartProps): JSX.Element {
               isAnimationActive={false}
               connectNulls
             />
-            <Tooltip content={<TrendTooltip metric={metric} />} />
+            <Tooltip content={<TrendTooltip metric={metric} whose={whose} />} />
           </ComposedChart>
         </ResponsiveContainer>
       </Box>
       <Group gap="md" wrap="wrap" data-testid="trends-legend">
         <Swatch color={COLOR.value} label="Daily value" shape="dot" />
-        <Swatch color={COLOR.band} label="Usual range (your baseline)" />
+        <Swatch color={COLOR.band} label={`Usual range (${whose} baseline)`} />
         <Swatch color={COLOR.above} label="Above" shape="dot" />
         <Swatch color={COLOR.below} label="Below" shape="dot" />
         {spans.length > 0 && <Swatch color={COLOR.annotated} label="Annotated day" shape="ring" />}

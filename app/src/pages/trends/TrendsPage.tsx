@@ -146,15 +146,30 @@ export function TrendsPage(props: { readonly patient: Patient }): JSX.Element {
   );
 }
 
-interface MetricTrendsProps {
+export interface MetricTrendsProps {
   readonly patientId: string;
   readonly metric: Metric;
   readonly days: TrendRange;
   readonly picker: JSX.Element;
+  /**
+   * Who is looking: the owner (default) annotates their days here; a clinician sees the annotations on the chart
+   * but cannot change them, and the text speaks of "the patient", not "you".
+   */
+  readonly audience?: Audience;
 }
 
-function MetricTrends(props: MetricTrendsProps): JSX.Element {
+/** Who a trends view is written for. */
+export type Audience = 'owner' | 'clinician';
+
+/**
+ * One metric's trends card (and, for the owner, the annotations panel). The clinician view reuses it for a patient
+ * who shared data with them; what it reads comes through the context's RecordReader.
+ * @param props - the patient, the metric, the range, the picker to show above the chart and the audience.
+ * @returns The card.
+ */
+export function MetricTrends(props: MetricTrendsProps): JSX.Element {
   const { patientId, metric, days, picker } = props;
+  const audience = props.audience ?? 'owner';
   const { state, setAnnotations, waitForRecompute } = useTrendData(patientId, metric, days);
   const [recompute, setRecompute] = useState<RecomputeState>('idle');
   const polling = useRef<AbortController | undefined>(undefined);
@@ -201,11 +216,12 @@ function MetricTrends(props: MetricTrendsProps): JSX.Element {
               metric={metric}
               days={days}
               refreshing={state.status === 'ready' && state.refreshing}
+              audience={audience}
             />
           )}
         </Stack>
       </Card>
-      {ready && (
+      {ready && audience === 'owner' && (
         <AnnotationsPanel
           annotations={annotationsOverlapping(ready.annotations, ready.window.start, ready.window.end)}
           today={ready.window.end}
@@ -256,8 +272,10 @@ function TrendsView(props: {
   readonly metric: Metric;
   readonly days: number;
   readonly refreshing: boolean;
+  readonly audience: Audience;
 }): JSX.Element {
-  const { data, metric, days, refreshing } = props;
+  const { data, metric, days, refreshing, audience } = props;
+  const owner = audience === 'owner';
   const model = useMemo(() => trendModel(data), [data]);
   const { rows, fan, steps, trend, projection } = model;
   const summary = summarize(rows);
@@ -274,11 +292,17 @@ function TrendsView(props: {
           No {metric.label} values in the last {days} days.
         </Text>
       ) : (
-        <TrendsChart metric={metric} rows={rows} annotations={data.annotations} fan={fan} />
+        <TrendsChart
+          metric={metric}
+          rows={rows}
+          annotations={data.annotations}
+          fan={fan}
+          whose={owner ? 'your' : "the patient's"}
+        />
       )}
       {bandShown && latestStep ? (
         <Text size="sm" data-testid="band-summary">
-          Your usual range: {fmt(latestStep.lower)} – {fmt(latestStep.upper)}
+          {owner ? 'Your usual range' : "The patient's usual range"}: {fmt(latestStep.lower)} – {fmt(latestStep.upper)}
           {latestStep.median !== undefined && ` (median ${fmt(latestStep.median)})`}, from the {windowDays} days to{' '}
           {formatDay(latestStep.windowEnd)}. In this range {summary.above}{' '}
           {summary.above === 1 ? 'day was' : 'days were'} above it and {summary.below} below
@@ -294,7 +318,7 @@ function TrendsView(props: {
           data-testid="no-baseline"
         >
           A usual range needs at least {minValidDays} days with a {metric.label} value in a {windowDays}
-          -day window. You have {haveDays} in the last {windowDays} days.
+          -day window. {owner ? 'You have' : 'The shared data has'} {haveDays} in the last {windowDays} days.
         </Alert>
       )}
       <ProjectionText fan={fan} trend={trend} projection={projection} metric={metric} />

@@ -1,13 +1,13 @@
 import { normalizeErrorString } from '@medplum/core';
-import type { MedplumClient } from '@medplum/core';
-import type { Observation } from '@medplum/fhirtypes';
-import { useMedplum } from '@medplum/react';
+import type { Observation, Resource } from '@medplum/fhirtypes';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Metric } from '../../../../bots/shared/catalogue.ts';
 import { dailySeries } from '../../../../bots/analytics/daily.ts';
 import type { DailyValue } from '../../../../bots/analytics/daily.ts';
 import { annotationSearch } from '../../../../bots/analytics/annotations.ts';
 import { readAnnotations } from '../../lib/annotations.ts';
+import { useRecordReader } from '../../lib/clinician-context.ts';
+import type { RecordReader } from '../../lib/clinician-reader.ts';
 import type { AnnotationItem } from '../../lib/annotations.ts';
 import {
   buildDerivedQuery,
@@ -47,52 +47,48 @@ export const POLL_DELAYS_MS = [1000, 1500, 1500, 2000, 2500, 3000, 3000, 4000, 4
 export type PollOutcome = 'changed' | 'unchanged' | 'failed';
 
 async function readDerivedObservations(
-  medplum: MedplumClient,
+  reader: RecordReader,
   patientId: string,
   metric: Metric,
   window: TrendWindow
 ): Promise<Observation[]> {
-  return medplum.searchResources('Observation', buildDerivedQuery(patientId, metric, window.derivedFrom), {
-    cache: 'no-cache',
-  });
+  const [derived] = await reader.searchAll([
+    { resourceType: 'Observation', query: buildDerivedQuery(patientId, metric, window.derivedFrom) },
+  ]);
+  return (derived?.resources ?? []).filter(isObservation);
 }
 
-async function load(medplum: MedplumClient, patientId: string, metric: Metric, days: number): Promise<TrendData> {
+function isObservation(resource: Resource): resource is Observation {
+  return resource.resourceType === 'Observation';
+}
+
+async function load(reader: RecordReader, patientId: string, metric: Metric, days: number): Promise<TrendData> {
   const now = new Date();
   const window = trendWindow(localToday(now), days);
-  const wearable = (async (): Promise<{ observations: Observation[]; truncated: boolean }> => {
-    const observations: Observation[] = [];
-    let pages = 0;
-    for await (const page of medplum.searchResourcePages(
-      'Observation',
-      buildWearableQuery(patientId, metric, window.dataFrom, now),
-      { cache: 'no-cache' }
-    )) {
-      if (pages === MAX_SERIES_PAGES) {
-        return { observations, truncated: true };
-      }
-      observations.push(...page);
-      pages++;
-    }
-    return { observations, truncated: false };
-  })();
-  const annotations = medplum.searchResources(
-    'Observation',
-    `${annotationSearch({ reference: `Patient/${patientId}` }, window.dataFrom, window.end)}&_elements=${ANNOTATION_ELEMENTS.join(',')}`,
-    { cache: 'no-cache' }
-  );
-  const derived = readDerivedObservations(medplum, patientId, metric, window);
-  const [w, a, d] = await Promise.all([wearable, annotations, derived]);
+  // One call, so a clinician's reader reads all three results in one batch.
+  const [w, a, d] = await reader.searchAll([
+    {
+      resourceType: 'Observation',
+      query: buildWearableQuery(patientId, metric, window.dataFrom, now),
+      maxPages: MAX_SERIES_PAGES,
+    },
+    {
+      resourceType: 'Observation',
+      query: `${annotationSearch({ reference: `Patient/${patientId}` }, window.dataFrom, window.end)}&_elements=${ANNOTATION_ELEMENTS.join(',')}`,
+    },
+    { resourceType: 'Observation', query: buildDerivedQuery(patientId, metric, window.derivedFrom) },
+  ]);
+  const derived = (d?.resources ?? []).filter(isObservation);
   return {
     window,
-    values: dailySeries(w.observations)[metric.key] ?? [],
-    derived: d.flatMap((o) => {
+    values: dailySeries((w?.resources ?? []).filter(isObservation))[metric.key] ?? [],
+    derived: derived.flatMap((o) => {
       const record = readDerived(o, metric);
       return record ? [record] : [];
     }),
-    signature: derivedSignature(d),
-    annotations: readAnnotations(a),
-    truncated: w.truncated,
+    signature: derivedSignature(derived),
+    annotations: readAnnotations((a?.resources ?? []).filter(isObservation)),
+    truncated: w?.truncated ?? false,
   };
 }
 
@@ -100,7 +96,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => window.set
 
 /**
  * One metric's trend data for the last `days` days: three searches (wearable values, derived Observations,
- * annotations), run together.
+ * annotations), run together, through the reader of the context (the owner's searches, or a clinician's id searches
+ * and one batch read).
  * @param patientId - the owner.
  * @param metric - the metric, or undefined while none is chosen.
  * @param days - the range.
@@ -117,7 +114,7 @@ export function useTrendData(
   setAnnotations: (update: (list: readonly AnnotationItem[]) => AnnotationItem[]) => void;
   waitForRecompute: (signal: AbortSignal) => Promise<PollOutcome>;
 } {
-  const medplum = useMedplum();
+  const reader = useRecordReader();
   const [state, setState] = useState<TrendState>({ status: 'loading' });
   const [tick, setTick] = useState(0);
   const current = useRef<TrendData | undefined>(undefined);
@@ -133,7 +130,7 @@ export function useTrendData(
     setState((prev) =>
       prev.status === 'ready' && loadedKey.current === key ? { ...prev, refreshing: true } : { status: 'loading' }
     );
-    load(medplum, patientId, metric, days)
+    load(reader, patientId, metric, days)
       .then((data) => {
         if (active) {
           current.current = data;
@@ -149,7 +146,7 @@ export function useTrendData(
     return () => {
       active = false;
     };
-  }, [medplum, patientId, metric, days, tick]);
+  }, [reader, patientId, metric, days, tick]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
 
@@ -179,7 +176,7 @@ export function useTrendData(
         }
         let observations: Observation[];
         try {
-          observations = await readDerivedObservations(medplum, patientId, metric, before.window);
+          observations = await readDerivedObservations(reader, patientId, metric, before.window);
         } catch {
           return 'failed';
         }
@@ -197,7 +194,7 @@ export function useTrendData(
       }
       return changed ? 'changed' : 'unchanged';
     },
-    [medplum, patientId, metric]
+    [reader, patientId, metric]
   );
 
   return { state, reload, setAnnotations, waitForRecompute };
