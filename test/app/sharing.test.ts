@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { GrantView } from '../../bots/sharing/owner-api.ts';
 import {
+  accessLogResources,
   defaultGrantForm,
   describeScope,
   describeVisit,
@@ -72,5 +73,18 @@ describe('sharing page words', () => {
     expect(
       describeVisit({ from: 'a', to: 'b', kinds: { Patient: 1, 'Observation: HRV (RMSSD)': 10 }, count: 11 })
     ).toBe('11 records: Observation: HRV (RMSSD) ×10, Patient ×1');
+  });
+
+  test('the access log goes into the export as one AuditEvent per visit, naming the grant and the grantee', () => {
+    const [event] = accessLogResources(GRANT, [
+      { from: '2026-12-06T10:00:00Z', to: '2026-12-06T10:05:00Z', kinds: { Patient: 1 }, count: 1 },
+    ]);
+    expect(event).toMatchObject({
+      resourceType: 'AuditEvent',
+      id: 'access-g1-1',
+      period: { start: '2026-12-06T10:00:00Z', end: '2026-12-06T10:05:00Z' },
+      agent: [{ who: { reference: 'Practitioner/dr', display: 'Jordan Lee' } }],
+      entity: [{ what: { reference: 'Consent/g1' }, description: '1 record: Patient ×1' }],
+    });
   });
 });

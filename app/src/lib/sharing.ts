@@ -5,6 +5,8 @@
 import type { MetricGroup } from '../../../bots/shared/catalogue.ts';
 import { CONTENT_LABELS, MAX_GRANT_DAYS, METRIC_GROUPS } from '../../../bots/sharing/grants.ts';
 import type { ShareContent } from '../../../bots/sharing/grants.ts';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { BASELINE_BASE } from '../../../bots/shared/systems.ts';
 import type { AccessLogEntry, GrantView } from '../../../bots/sharing/owner-api.ts';
 
 export const GROUP_LABELS: Readonly<Record<MetricGroup, string>> = {
@@ -76,13 +78,21 @@ export function latestUntil(now: Date): string {
 export function formProblems(form: GrantForm, now: Date, inviting: boolean): string[] {
   const problems: string[] = [];
   if (inviting) {
-    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(form.invite.email)) {problems.push('Enter the clinician’s email address');}
-    if (!form.invite.firstName.trim() || !form.invite.lastName.trim()) {problems.push('Enter the clinician’s name');}
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(form.invite.email)) {
+      problems.push('Enter the clinician’s email address');
+    }
+    if (!form.invite.firstName.trim() || !form.invite.lastName.trim()) {
+      problems.push('Enter the clinician’s name');
+    }
   } else if (!form.grantee) {
     problems.push('Choose whom to share with');
   }
-  if (form.groups.length === 0) {problems.push('Choose at least one group of metrics');}
-  if (form.content.length === 0) {problems.push('Choose at least one kind of data');}
+  if (form.groups.length === 0) {
+    problems.push('Choose at least one group of metrics');
+  }
+  if (form.content.length === 0) {
+    problems.push('Choose at least one kind of data');
+  }
   if (!form.until) {
     problems.push('Choose when the sharing ends');
   } else if (form.until > latestUntil(now)) {
@@ -90,8 +100,9 @@ export function formProblems(form: GrantForm, now: Date, inviting: boolean): str
   } else if (form.until < isoDay(now.getTime())) {
     problems.push('The end date has passed');
   }
-  if (!form.since || form.since > isoDay(now.getTime()))
-    {problems.push('The first day of data must be today or earlier');}
+  if (!form.since || form.since > isoDay(now.getTime())) {
+    problems.push('The first day of data must be today or earlier');
+  }
   return problems;
 }
 
@@ -131,4 +142,32 @@ export function describeVisit(entry: AccessLogEntry): string {
     .map(([kind, n]) => `${kind} ×${n}`)
     .join(', ');
   return `${entry.count} record${entry.count === 1 ? '' : 's'}: ${kinds}`;
+}
+
+/** The type of the access-log summaries an export carries (one per visit; not stored on the server). */
+export const ACCESS_SUMMARY_TYPE = {
+  system: BASELINE_BASE + '/CodeSystem/access-summary',
+  code: 'shared-record-access',
+  display: 'Access to shared records (summary)',
+} as const;
+
+/**
+ * The owner's access log as FHIR, for the export: one AuditEvent per visit of a grantee, naming the grant.
+ * @param grant - the grant.
+ * @param entries - its visits (from the share bot's access-log).
+ * @returns AuditEvents (with ids unique within the export).
+ */
+export function accessLogResources(grant: GrantView, entries: readonly AccessLogEntry[]): AuditEvent[] {
+  return entries.map((entry, i) => ({
+    resourceType: 'AuditEvent',
+    id: `access-${grant.id}-${i + 1}`,
+    type: { ...ACCESS_SUMMARY_TYPE },
+    action: 'R',
+    period: { start: entry.from, end: entry.to },
+    recorded: entry.to,
+    outcome: '0',
+    agent: [{ who: { reference: grant.grantee.reference, display: grant.grantee.display }, requestor: true }],
+    source: { observer: { display: 'Baseline, from the server’s AuditEvents' } },
+    entity: [{ what: { reference: `Consent/${grant.id}` }, description: describeVisit(entry) }],
+  }));
 }

@@ -1,5 +1,7 @@
 import { Alert, Anchor, Button, Card, Group, Skeleton, Stack, Text, Title } from '@mantine/core';
-import { formatHumanName, getReferenceString } from '@medplum/core';
+import { formatHumanName, getReferenceString, normalizeErrorString } from '@medplum/core';
+import type { SmartAppLaunch } from '@medplum/fhirtypes';
+import { useMedplum } from '@medplum/react';
 import type { ProfileResource } from '@medplum/core';
 import { useCallback, useEffect, useState } from 'react';
 import type { JSX } from 'react';
@@ -15,7 +17,9 @@ import {
 import type { SharedOwner } from '../../lib/clinician.ts';
 import { RecordReaderContext } from '../../lib/clinician-context.ts';
 import { auditedReader } from '../../lib/clinician-reader.ts';
+import { getConfig } from '../../config.ts';
 import { clearLaunchContext } from '../../lib/launch-context.ts';
+import { fhirBaseForServer } from '../../lib/smart.ts';
 import { SharedPatientView } from './SharedPatientView.tsx';
 import { useSharedOwners } from './useShares.ts';
 
@@ -187,10 +191,47 @@ function OwnerCard(props: { readonly owner: SharedOwner; readonly onOpen: () => 
             );
           })}
         </Stack>
-        <Button variant="light" onClick={props.onOpen}>
-          Open
-        </Button>
+        <Stack gap={4} align="flex-end">
+          <Button variant="light" onClick={props.onOpen}>
+            Open
+          </Button>
+          <EhrLaunchButton patientId={owner.patient.id} />
+        </Stack>
       </Group>
     </Card>
+  );
+}
+
+/**
+ * What the Medplum app's patient page does for a SMART app (SmartAppLaunchLink): create a SmartAppLaunch as the
+ * clinician and open the app's launch URL with `iss` and `launch`. Here for the local stack, which has no Medplum
+ * app; on a real server the clinician starts the same launch from Medplum's Apps tab.
+ */
+function EhrLaunchButton(props: { readonly patientId: string }): JSX.Element {
+  const medplum = useMedplum();
+  const [error, setError] = useState<string>();
+  const launch = async (): Promise<void> => {
+    try {
+      const created = await medplum.createResource<SmartAppLaunch>({
+        resourceType: 'SmartAppLaunch',
+        patient: { reference: `Patient/${props.patientId}` },
+      });
+      const iss = fhirBaseForServer(getConfig().baseUrl);
+      window.location.assign(`/launch?iss=${encodeURIComponent(iss)}&launch=${encodeURIComponent(created.id)}`);
+    } catch (err) {
+      setError(normalizeErrorString(err));
+    }
+  };
+  return (
+    <>
+      <Button size="xs" variant="subtle" onClick={() => void launch()} data-testid="ehr-launch">
+        Launch as from the EHR (SMART)
+      </Button>
+      {error && (
+        <Text size="xs" c="red">
+          {error}
+        </Text>
+      )}
+    </>
   );
 }

@@ -23,6 +23,7 @@ import { sourceName } from '../../lib/narratives.ts';
 import { describePreferencesFailure, formToRule, moveSource, ruleToForm } from '../../lib/preferences.ts';
 import type { NumberField, RatioForm, RuleField, RuleForm, StreakForm } from '../../lib/preferences.ts';
 import { usePreferences } from './usePreferences.ts';
+import { YourDataCard } from './YourDataCard.tsx';
 
 type RuleEntry = PreferencesResult['rules'][number];
 type LadderEntry = PreferencesResult['sourcePriority'][number];
@@ -96,6 +97,8 @@ export function SettingsPage(): JSX.Element {
           </Stack>
         </>
       )}
+
+      <YourDataCard />
     </Stack>
   );
 }

@@ -65,7 +65,9 @@ export function SharingPage(): JSX.Element {
     let active = true;
     Promise.all([share(medplum, { action: 'list' }), share(medplum, { action: 'grantees' })])
       .then(([list, people]) => {
-        if (!active) {return;}
+        if (!active) {
+          return;
+        }
         setGrants('grants' in list ? list.grants : []);
         setGrantees('grantees' in people ? people.grantees : []);
         setLoadError(undefined);
