@@ -59,6 +59,7 @@ async function main(): Promise<void> {
     const configJs = renderRuntimeConfigScript({
       medplumBaseUrl: client.getBaseUrl(),
       clientId: report.clients[CLIENT_KEYS.patientApp],
+      clinicianClientId: report.clients[CLIENT_KEYS.clinicianLaunch],
       projectId: report.projectId,
     });
     console.log(`The app's /config.js for this server: ${configJs.trimEnd()}`);
