@@ -19,7 +19,8 @@ import type { Bundle, BundleEntry, Device } from '@medplum/fhirtypes';
 import { ALERT_COMMUNICATION_IDENTIFIER_SYSTEM, ALERT_FLAG_IDENTIFIER_SYSTEM } from '../analytics/alerts.ts';
 import { DERIVED_KINDS, NARRATIVE_KINDS } from '../shared/catalogue.ts';
 import { parseConnection } from '../shared/connection.ts';
-import { CODE_SYSTEM } from '../shared/systems.ts';
+import { BOT_IDENTIFIER_SYSTEM, CODE_SYSTEM } from '../shared/systems.ts';
+import { RECORD_EXPUNGE_BOT, RecordExpungeResult } from './record-expunge.ts';
 import { fhirBudget, isThrottled } from '../shared/quota.ts';
 import { TASK_IDENTIFIER_SYSTEM } from '../shared/extensions.ts';
 import { taskKey } from '../shared/queue.ts';
@@ -82,6 +83,9 @@ export async function runErase(
   let deleted = 0;
   /** Derived Observations and narratives deleted: counted apart, so `deleted` stays the provider's own data. */
   let derived = 0;
+  /** Of those, how many went with their whole history (`$expunge`). */
+  let expunged = 0;
+  let expungeAvailable = true;
   /**
    * Waits for the quota reset. A run that has already deleted something hands over instead when the reset would
    * come after its deadline; a run that has not waits (the reset is at most a minute away), so a chain never spins
@@ -107,7 +111,7 @@ export async function runErase(
   ];
   for (;;) {
     if (deleted + derived > 0 && Date.now() > deadline) {
-      return handOver(medplum, input, deleted, derived);
+      return handOver(medplum, input, { deleted, derived, expunged });
     }
     const phase = phases[0];
     if (!phase) {
@@ -137,11 +141,37 @@ export async function runErase(
       const affordable = Math.floor((now.remaining - reserve) / DELETE_POINTS);
       if (affordable < 1) {
         if (!(await waitForReset(now.resetMs))) {
-          return handOver(medplum, input, deleted, derived);
+          return handOver(medplum, input, { deleted, derived, expunged });
         }
         continue;
       }
       page = page.slice(0, affordable);
+    }
+    // With their history where the server allows it: the project-admin `record-expunge` bot expunges what is the
+    // owner's; whatever it did not (not deployed, not an admin, throttled) is deleted plainly below.
+    if (expungeAvailable) {
+      try {
+        const reply = RecordExpungeResult.parse(
+          await medplum.executeBot(
+            { system: BOT_IDENTIFIER_SYSTEM, value: RECORD_EXPUNGE_BOT },
+            { patient, type: phase.type, ids: page.map((o) => o.id) },
+            'application/json'
+          )
+        );
+        const gone = new Set(reply.expunged);
+        expunged += gone.size;
+        if (phase.query.device !== undefined) {
+          deleted += gone.size;
+        } else {
+          derived += gone.size;
+        }
+        page = page.filter((o) => !gone.has(o.id));
+        if (page.length === 0) {
+          continue;
+        }
+      } catch {
+        expungeAvailable = false;
+      }
     }
     const bundle: Bundle = {
       resourceType: 'Bundle',
@@ -167,7 +197,7 @@ export async function runErase(
     if (statuses.some((s) => s === 429)) {
       // Throttled entries stay; the next round finds them again.
       if (!(await waitForReset(fhirBudget(medplum)?.resetMs ?? MAX_WAIT_MS))) {
-        return handOver(medplum, input, deleted, derived);
+        return handOver(medplum, input, { deleted, derived, expunged });
       }
       continue;
     }
@@ -184,19 +214,28 @@ export async function runErase(
     .readResource('Device', deviceId, { cache: 'no-cache' })
     .catch(() => undefined);
   if (current?.patient?.reference === patient) {
-    await medplum.deleteResource('Device', deviceId);
+    const reply = expungeAvailable
+      ? await medplum
+          .executeBot(
+            { system: BOT_IDENTIFIER_SYSTEM, value: RECORD_EXPUNGE_BOT },
+            { patient, type: 'Device', ids: [deviceId] },
+            'application/json'
+          )
+          .then((r) => RecordExpungeResult.parse(r))
+          .catch(() => undefined)
+      : undefined;
+    if (reply?.expunged.includes(deviceId)) {
+      expunged++;
+    } else {
+      await medplum.deleteResource('Device', deviceId);
+    }
     deleted++;
   }
-  return { deleted, derived };
+  return { deleted, derived, expunged };
 }
 
 /** Queues the next Task of the chain (idempotent on its identifier) and reports this run's deletions. */
-async function handOver(
-  medplum: MedplumClient,
-  input: ParsedTaskInput,
-  deleted: number,
-  derived: number
-): Promise<TaskCounts> {
+async function handOver(medplum: MedplumClient, input: ParsedTaskInput, counts: TaskCounts): Promise<TaskCounts> {
   const parts = input.dedupeKey.split(':');
   const seq = Number(parts.pop());
   const key = [...parts, String((Number.isInteger(seq) ? seq : 0) + 1)].join(':');
@@ -210,5 +249,5 @@ async function handOver(
     }),
     `identifier=${TASK_IDENTIFIER_SYSTEM}|${key}`
   );
-  return { deleted, derived };
+  return counts;
 }

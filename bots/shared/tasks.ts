@@ -43,6 +43,7 @@ export const OUTPUT_CODES = [
   'retracted',
   'deleted',
   'derived',
+  'expunged',
   'skipped',
   'missing',
   'points',

@@ -2,12 +2,19 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
 import { accessedReferences, summarizeAccess } from './access-log.ts';
 
-const event = (recorded: string, what: string, outcome: AuditEvent['outcome'] = '0'): AuditEvent => ({
+const event = (
+  recorded: string,
+  what: string,
+  outcome: AuditEvent['outcome'] = '0',
+  agents = ['Practitioner/dr'],
+  author = 'Practitioner/dr'
+): AuditEvent => ({
   resourceType: 'AuditEvent',
+  meta: { lastUpdated: recorded, author: { reference: author } },
   type: { code: 'rest' },
-  recorded,
+  recorded: '2030-01-01T00:00:00Z',
   outcome,
-  agent: [{ who: { reference: 'Practitioner/dr' }, requestor: true }],
+  agent: agents.map((reference) => ({ who: { reference }, requestor: true })),
   source: { observer: { display: 'x' } },
   entity: [{ what: { reference: what } }],
 });
@@ -20,6 +27,15 @@ describe('access log', () => {
         event('2026-12-06T10:01:00Z', 'Observation/o2', '4'),
       ])
     ).toEqual([{ at: '2026-12-06T10:00:00Z', reference: 'Observation/o1' }]);
+  });
+
+  test('events a grantee wrote to pollute another grantee’s log do not count, and the server’s time is used', () => {
+    expect(
+      accessedReferences([
+        event('2026-12-06T10:00:00Z', 'Observation/o1', '0', ['Practitioner/dr', 'Practitioner/other']),
+        event('2026-12-06T10:00:00Z', 'Observation/o1', '0', ['Practitioner/other'], 'Practitioner/dr'),
+      ])
+    ).toEqual([]);
   });
 
   test('accesses within 30 minutes are one visit, newest visit first, counted by kind', () => {

@@ -20,18 +20,25 @@ export interface Access {
   readonly kind: string;
 }
 
-/** Successful interactions (outcome 0) and the reference each was about. */
+/**
+ * Successful interactions (outcome 0) and the reference each was about. Grantees may create AuditEvents about
+ * themselves (Medplum writes their audit records as them), so only events the server would write count: exactly one
+ * agent, and that agent is the event's author (`meta.author`, set by the server); the time is the server's
+ * `meta.lastUpdated`, not the writer's `recorded`.
+ */
 export function accessedReferences(events: readonly AuditEvent[]): { at: string; reference: string }[] {
   const out: { at: string; reference: string }[] = [];
   for (const event of events) {
-    if (event.outcome !== '0' || !event.recorded) {
+    const agent = event.agent?.length === 1 ? event.agent[0]?.who?.reference : undefined;
+    const at = event.meta?.lastUpdated;
+    if (event.outcome !== '0' || !at || !agent || event.meta?.author?.reference !== agent) {
       continue;
     }
     for (const entity of event.entity ?? []) {
       const reference = entity.what?.reference;
       if (reference) {
         // A vread names `Type/id/_history/vid`: the record is `Type/id`.
-        out.push({ at: event.recorded, reference: reference.split('/_history/')[0] as string });
+        out.push({ at, reference: reference.split('/_history/')[0] as string });
       }
     }
   }

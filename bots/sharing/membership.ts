@@ -12,9 +12,9 @@ import type { Consent, Organization, ProjectMembership } from '@medplum/fhirtype
 import { isAbsent, updateIfUnchanged } from '../shared/fhir-write.ts';
 import { searchAll } from '../shared/search.ts';
 import { IDENTIFIER_BASE } from '../shared/systems.ts';
-import { endConsent, parseGrant, SHARE_CATEGORY } from './grants.ts';
+import { endConsent, isInForce, parseGrant, SHARE_CATEGORY } from './grants.ts';
 import type { Grant } from './grants.ts';
-import { expiredGrants, hasShareEntries, planAccess } from './reconcile.ts';
+import { expiredGrants, hasShareEntries, isGranteeMembership, planAccess, withoutShares } from './reconcile.ts';
 import type { SharePolicyIds } from './reconcile.ts';
 
 /** On an Organization: the id of the ClientApplication (EHR backend client) that acts for it. */
@@ -30,6 +30,8 @@ export interface ReconcileReport {
   expired: number;
   /** Share Consents that are not well-formed and so give no access. */
   invalid: number;
+  /** Memberships that could not be written (their share entries were removed instead, failing closed). */
+  failed?: number;
 }
 
 /**
@@ -90,26 +92,42 @@ async function markExpired(
   return marked;
 }
 
-/** Brings one membership's share entries in line with the grants, re-reading on a concurrent change. */
+/**
+ * Brings one membership's share entries in line with the grants. On a concurrent change it re-reads the membership
+ * *and* the grants (a revoke meanwhile must not be undone by a stale list). A membership that may not hold grants
+ * (an admin's, or one without the clinician or EHR base policy) gets none. Fails closed: if the desired entries
+ * cannot be written (e.g. the body limit), every share entry is removed, so a failure never leaves access in place.
+ */
 async function applyToMembership(
   medplum: MedplumClient,
   membership: WithId<ProjectMembership>,
-  grants: readonly Grant[],
+  loadGrants: () => Promise<readonly Grant[]>,
   ids: SharePolicyIds,
   now: Date
 ): Promise<boolean> {
   let current = membership;
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const next = planAccess(current, grants, ids, now);
-    if (!next) {
-      return false;
+  let grants = await loadGrants();
+  try {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const eligible = isGranteeMembership(current, ids, ids.ehrClient);
+      const next = planAccess(current, eligible ? grants : [], ids, now);
+      if (!next) {
+        return false;
+      }
+      if (await updateIfUnchanged(medplum, { ...current, access: next }, current)) {
+        return true;
+      }
+      current = await medplum.readResource('ProjectMembership', current.id, { cache: 'no-cache' });
+      grants = await loadGrants();
     }
-    if (await updateIfUnchanged(medplum, { ...current, access: next }, current)) {
-      return true;
+    throw new Error(`ProjectMembership/${membership.id} kept changing; the next reconcile will retry`);
+  } catch (err) {
+    const fresh = await medplum.readResource('ProjectMembership', membership.id, { cache: 'no-cache' });
+    if (hasShareEntries(fresh, ids)) {
+      await medplum.updateResource({ ...fresh, access: withoutShares(fresh, ids) });
     }
-    current = await medplum.readResource('ProjectMembership', current.id, { cache: 'no-cache' });
+    throw err;
   }
-  throw new Error(`ProjectMembership/${membership.id} kept changing; the next reconcile will retry`);
 }
 
 /**
@@ -132,8 +150,9 @@ export async function reconcileGrantee(
   let updated = 0;
   if (profile) {
     const memberships = await searchAll(medplum, 'ProjectMembership', { profile });
+    const load = async (): Promise<Grant[]> => (await activeGrantsOf(medplum, grantee)).grants;
     for (const membership of memberships) {
-      if (await applyToMembership(medplum, membership, grants, ids, now)) {
+      if (await applyToMembership(medplum, membership, load, ids, now)) {
         updated++;
       }
     }
@@ -166,32 +185,45 @@ export async function reconcileAll(medplum: MedplumClient, ids: SharePolicyIds, 
     byGrantee.set(ref, entry);
   }
   let expired = 0;
-  const grantsByProfile = new Map<string, Grant[]>();
-  for (const [grantee, entry] of byGrantee) {
+  for (const entry of byGrantee.values()) {
     expired += await markExpired(medplum, entry.grants, entry.raw, now);
-    const profile = await actingProfile(medplum, grantee);
-    if (profile) {
-      grantsByProfile.set(profile, [...(grantsByProfile.get(profile) ?? []), ...entry.grants]);
-    }
   }
   const holding = await searchAll(medplum, 'ProjectMembership', { 'access-policy': `AccessPolicy/${ids.base}` });
   const seen = new Set<string>();
   let updated = 0;
+  let failed = 0;
+  // One membership that cannot be written must not stop the others' reconcile (their expiries above all).
+  const apply = async (membership: WithId<ProjectMembership>, grantee: string | undefined): Promise<void> => {
+    try {
+      const load = async (): Promise<Grant[]> =>
+        grantee ? (await activeGrantsOf(medplum, grantee)).grants.filter((g) => isInForce(g, now)) : [];
+      if (await applyToMembership(medplum, membership, load, ids, now)) {
+        updated++;
+      }
+    } catch (err) {
+      failed++;
+      console.log(JSON.stringify({ bot: 'share-reconcile', membership: membership.id, error: String(err) }));
+    }
+  };
+  const granteeOf = new Map<string, string>();
+  for (const [grantee] of byGrantee) {
+    const profile = await actingProfile(medplum, grantee);
+    if (profile) {
+      granteeOf.set(profile, grantee);
+    }
+  }
   for (const membership of holding) {
     seen.add(membership.id);
     if (hasShareEntries(membership, ids)) {
-      const grants = grantsByProfile.get(membership.profile?.reference ?? '') ?? [];
-      if (await applyToMembership(medplum, membership, grants, ids, now)) {
-        updated++;
-      }
+      await apply(membership, granteeOf.get(membership.profile?.reference ?? ''));
     }
   }
-  for (const [profile, grants] of grantsByProfile) {
+  for (const [profile, grantee] of granteeOf) {
     for (const membership of await searchAll(medplum, 'ProjectMembership', { profile })) {
-      if (!seen.has(membership.id) && (await applyToMembership(medplum, membership, grants, ids, now))) {
-        updated++;
+      if (!seen.has(membership.id)) {
+        await apply(membership, grantee);
       }
     }
   }
-  return { updated, expired, invalid };
+  return { updated, expired, invalid, ...(failed > 0 ? { failed } : {}) };
 }

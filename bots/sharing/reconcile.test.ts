@@ -1,7 +1,14 @@
 import type { ProjectMembership } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
 import type { Grant } from './grants.ts';
-import { accessForGrant, expiredGrants, parseSharePolicyIds, planAccess } from './reconcile.ts';
+import {
+  accessForGrant,
+  expiredGrants,
+  isGranteeMembership,
+  parseSharePolicyIds,
+  planAccess,
+  withoutShares,
+} from './reconcile.ts';
 
 const IDS = { base: 'b', wearable: 'w', derived: 'd', narratives: 'n', alerts: 'a', clinicianBase: 'cb' };
 const NOW = new Date('2026-12-06T10:00:00Z');
@@ -31,9 +38,14 @@ describe('access entries', () => {
   test('one entry per part of the scope, each bound to the owner, the grant, the codes and the start date', () => {
     const entries = accessForGrant(grant('g1', 'p1', { content: ['wearable', 'alerts'] }), IDS);
     expect(entries.map((e) => e.policy.reference)).toEqual(['AccessPolicy/b', 'AccessPolicy/w', 'AccessPolicy/a']);
-    expect(entries[0]?.parameter?.map((p) => p.name)).toEqual(['patient', 'consent', 'codes', 'since']);
+    // Each entry carries only what its template uses (a membership must stay far under Medplum's 1 MB limit).
+    expect(entries.map((e) => e.parameter?.map((p) => p.name))).toEqual([
+      ['patient', 'consent'],
+      ['patient', 'consent', 'codes', 'since'],
+      ['patient', 'consent', 'since'],
+    ]);
     expect(entries[0]?.parameter?.[0]?.valueReference?.reference).toBe('Patient/p1');
-    expect(entries[0]?.parameter?.[3]?.valueString).toBe('2026-11-01');
+    expect(entries[1]?.parameter?.[3]?.valueString).toBe('2026-11-01');
   });
 
   test('reconcile keeps the base policy, adds grants in force, drops ended ones, and is a no-op when in step', () => {
@@ -56,6 +68,23 @@ describe('access entries', () => {
     ]);
     const afterExpiry = planAccess(membership(next), [g1, g2], IDS, new Date('2026-12-31T00:00:00Z'));
     expect(afterExpiry).toEqual([BASE_ENTRY]);
+  });
+
+  test('share entries of templates with old ids (after a redeploy) are recognised by their grant and replaced', () => {
+    const stale = {
+      policy: { reference: 'AccessPolicy/old' },
+      parameter: [{ name: 'consent', valueReference: { reference: 'Consent/g9' } }],
+    };
+    expect(planAccess(membership([BASE_ENTRY, stale]), [], IDS, NOW)).toEqual([BASE_ENTRY]);
+  });
+
+  test('only clinicians’ and the EHR client’s memberships hold grants, never an admin’s', () => {
+    const g1 = grant('g1', 'p1');
+    expect(isGranteeMembership(membership([BASE_ENTRY]), IDS)).toBe(true);
+    expect(isGranteeMembership({ ...membership([BASE_ENTRY]), admin: true }, IDS)).toBe(false);
+    expect(isGranteeMembership(membership([]), IDS)).toBe(false);
+    expect(isGranteeMembership(membership([{ policy: { reference: 'AccessPolicy/ehr' } }]), IDS, 'ehr')).toBe(true);
+    expect(withoutShares(membership([BASE_ENTRY, ...accessForGrant(g1, IDS)]), IDS)).toEqual([BASE_ENTRY]);
   });
 
   test('expired grants are those still active past their end', () => {

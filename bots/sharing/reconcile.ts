@@ -34,6 +34,8 @@ export const SharePolicyIdsSchema = z.strictObject({
   narratives: z.string().min(1),
   alerts: z.string().min(1),
   clinicianBase: z.string().min(1),
+  /** The EHR client's standing policy (its membership is a grantee's); absent in secrets from before it was added. */
+  ehrClient: z.string().min(1).optional(),
 });
 export type SharePolicyIds = z.infer<typeof SharePolicyIdsSchema>;
 
@@ -74,24 +76,61 @@ function policyRef(id: string): { reference: string } {
  * @returns Entries for the grantee's membership.
  */
 export function accessForGrant(grant: Grant, ids: SharePolicyIds): ProjectMembershipAccess[] {
-  const parameter = [
-    { name: 'patient', valueReference: { reference: `Patient/${grant.patientId}` } },
-    { name: 'consent', valueReference: { reference: `Consent/${grant.consentId}` } },
-    { name: 'codes', valueString: metricTokens(grant.groups) },
-    { name: 'since', valueString: grant.since },
-  ];
-  const parts: SharePart[] = ['base'];
+  const patient = { name: 'patient', valueReference: { reference: `Patient/${grant.patientId}` } };
+  // Every entry names its grant (that is how reconcile knows a share entry, whatever the policy's id), and carries
+  // only the parameters its template uses: a membership is one resource under Medplum's 1 MB body limit, and the
+  // metric list is the bulk of an entry.
+  const consent = { name: 'consent', valueReference: { reference: `Consent/${grant.consentId}` } };
+  const codes = { name: 'codes', valueString: metricTokens(grant.groups) };
+  const since = { name: 'since', valueString: grant.since };
+  const entries: ProjectMembershipAccess[] = [{ policy: policyRef(ids.base), parameter: [patient, consent] }];
   for (const content of ['wearable', 'derived', 'narratives', 'alerts'] as const) {
     if (grant.content.includes(content)) {
-      parts.push(content);
+      const parameter =
+        content === 'wearable' || content === 'derived' ? [patient, consent, codes, since] : [patient, consent, since];
+      entries.push({ policy: policyRef(ids[content]), parameter });
     }
   }
-  return parts.map((part) => ({ policy: policyRef(ids[part]), parameter: parameter.map((p) => ({ ...p })) }));
+  return entries.map((e) => ({ policy: { ...e.policy }, parameter: (e.parameter ?? []).map((p) => ({ ...p })) }));
 }
 
+/**
+ * A share entry: one bound to a grant (a `consent` parameter), or one naming a share template. The parameter
+ * matters after a redeploy that gave the templates new ids: entries of the old ids are still recognised and
+ * replaced, never kept as if they were someone else's.
+ */
 function isShareEntry(entry: ProjectMembershipAccess, ids: SharePolicyIds): boolean {
   const shareRefs = (Object.keys(SHARE_POLICY_KEYS) as SharePart[]).map((part) => policyRef(ids[part]).reference);
-  return shareRefs.includes(entry.policy.reference ?? '');
+  return (
+    shareRefs.includes(entry.policy.reference ?? '') ||
+    (entry.parameter ?? []).some((p) => p.name === 'consent' && p.valueReference?.reference?.startsWith('Consent/'))
+  );
+}
+
+/** Most grants one grantee may hold at once: a membership must stay far under Medplum's 1 MB body limit. */
+export const MAX_GRANTS_PER_GRANTEE = 100;
+/** Most grants in force one owner may have at once. */
+export const MAX_GRANTS_PER_OWNER = 20;
+
+/**
+ * Whether a membership may receive grants: a clinician's (the clinician base policy) or the EHR client's, never an
+ * admin's (an admin reads everything anyway, and a grant would only narrow and un-audit them).
+ */
+export function isGranteeMembership(membership: ProjectMembership, ids: SharePolicyIds, ehrPolicyId?: string): boolean {
+  if (membership.admin) {
+    return false;
+  }
+  const policies = [membership.accessPolicy?.reference, ...(membership.access ?? []).map((a) => a.policy.reference)];
+  return policies.some(
+    (ref) =>
+      ref === `AccessPolicy/${ids.clinicianBase}` ||
+      (ehrPolicyId !== undefined && ref === `AccessPolicy/${ehrPolicyId}`)
+  );
+}
+
+/** The membership with no share entry at all: what a failed reconcile writes, so a failure never leaves access. */
+export function withoutShares(membership: ProjectMembership, ids: SharePolicyIds): ProjectMembershipAccess[] {
+  return (membership.access ?? []).filter((entry) => !isShareEntry(entry, ids));
 }
 
 /** Whether a membership holds any share entry (the reconciler must look at it even with no grant left). */
@@ -118,6 +157,7 @@ export function planAccess(
   const desired = grants
     .filter((grant) => isInForce(grant, now))
     .sort((a, b) => a.consentId.localeCompare(b.consentId))
+    .slice(0, MAX_GRANTS_PER_GRANTEE)
     .flatMap((grant) => accessForGrant(grant, ids));
   const next = [...kept, ...desired];
   return JSON.stringify(next) === JSON.stringify(current) ? undefined : next;

@@ -18,7 +18,7 @@ import { DERIVED_KINDS, METRICS, NARRATIVE_KINDS } from '../shared/catalogue.ts'
 import { isAbsent, updateIfUnchanged } from '../shared/fhir-write.ts';
 import { patientIdOf, requesterPatient } from '../shared/requester.ts';
 import { searchAll } from '../shared/search.ts';
-import { CODE_SYSTEM } from '../shared/systems.ts';
+import { CODE_SYSTEM, IDENTIFIER_BASE } from '../shared/systems.ts';
 import { accessedReferences, summarizeAccess } from './access-log.ts';
 import type { Access } from './access-log.ts';
 import { endConsent, grantConsent, grantEnd, parseGrant, SHARE_CATEGORY, SHARE_IDENTIFIER_SYSTEM } from './grants.ts';
@@ -26,10 +26,19 @@ import type { Grant, GranteeInput } from './grants.ts';
 import { EHR_CLIENT_IDENTIFIER_SYSTEM, reconcileGrantee } from './membership.ts';
 import { ShareInputSchema } from './owner-api.ts';
 import type { GranteeView, GrantView, ShareResult } from './owner-api.ts';
-import { parseSharePolicyIds, SHARE_POLICIES_SECRET } from './reconcile.ts';
+import {
+  isGranteeMembership,
+  MAX_GRANTS_PER_GRANTEE,
+  MAX_GRANTS_PER_OWNER,
+  parseSharePolicyIds,
+  SHARE_POLICIES_SECRET,
+} from './reconcile.ts';
 import type { SharePolicyIds } from './reconcile.ts';
 
 const CATEGORY_TOKEN = `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`;
+/** On a membership the share bot created by invite: the owner (`Patient/<id>`) who invited. */
+export const INVITED_BY_SYSTEM = IDENTIFIER_BASE + '/invited-by';
+export const MAX_INVITES_PER_OWNER = 10;
 
 function nameOf(resource: Practitioner | Organization): string {
   if (resource.resourceType === 'Organization') {
@@ -75,13 +84,15 @@ async function readOrUndefined<T extends Practitioner | Organization>(
 async function resolveGrantee(
   medplum: MedplumClient,
   grantee: GranteeInput,
-  ids: SharePolicyIds
+  ids: SharePolicyIds,
+  owner: string
 ): Promise<{ reference: string; display: string }> {
   if ('practitioner' in grantee) {
     const reference = `Practitioner/${grantee.practitioner}`;
     const practitioner = await readOrUndefined<Practitioner>(medplum, reference);
     const member = practitioner && (await medplum.searchOne('ProjectMembership', { profile: reference }));
-    if (!practitioner || !member) {
+    // Only a clinician's membership can hold grants (not an admin's, not someone else's profile).
+    if (!practitioner || !member || !isGranteeMembership(member, ids)) {
       throw new Error('No such clinician in this project');
     }
     return { reference, display: nameOf(practitioner) };
@@ -97,7 +108,18 @@ async function resolveGrantee(
   const { email, firstName, lastName } = grantee.invite;
   const known = await medplum.searchOne('Practitioner', { email: email.toLowerCase() }, { cache: 'no-cache' });
   if (known) {
+    const member = await medplum.searchOne('ProjectMembership', { profile: `Practitioner/${known.id}` });
+    if (!member || !isGranteeMembership(member, ids)) {
+      throw new Error('This email cannot receive shared records');
+    }
     return { reference: `Practitioner/${known.id}`, display: nameOf(known) };
+  }
+  const invitedByMe = await medplum.search('ProjectMembership', {
+    identifier: `${INVITED_BY_SYSTEM}|${owner}`,
+    _summary: 'count',
+  });
+  if ((invitedByMe.total ?? 0) >= MAX_INVITES_PER_OWNER) {
+    throw new Error(`You can invite at most ${MAX_INVITES_PER_OWNER} clinicians`);
   }
   const project = await medplum.searchOne('Project', {}, { cache: 'no-cache' });
   if (!project) {
@@ -109,7 +131,12 @@ async function resolveGrantee(
     lastName,
     email: email.toLowerCase(),
     sendEmail: false,
-    membership: { access: [{ policy: { reference: `AccessPolicy/${ids.clinicianBase}` } }] },
+    membership: {
+      access: [{ policy: { reference: `AccessPolicy/${ids.clinicianBase}` } }],
+      // Whom an owner invited is listed to that owner only: an invite names anyone anything, so it must not appear
+      // in every owner's list of clinicians as if the project had vetted it.
+      identifier: [{ system: INVITED_BY_SYSTEM, value: owner }],
+    },
   });
   const reference = membership.profile?.reference;
   if (!reference?.startsWith('Practitioner/')) {
@@ -205,7 +232,7 @@ async function accessLog(medplum: MedplumClient, grant: Grant): Promise<Access[]
     events.push(
       ...(await searchAll(medplum, 'AuditEvent', {
         agent,
-        date: `ge${grant.start}`,
+        _lastUpdated: `ge${grant.start}`,
         _count: '1000',
       }))
     );
@@ -244,17 +271,37 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     return { grants };
   }
   if (input.action === 'grantees') {
-    const practitioners = await searchAll(medplum, 'Practitioner', { _count: '200' });
+    const ids = parseSharePolicyIds(event.secrets[SHARE_POLICIES_SECRET]?.valueString);
+    const memberships = await searchAll(medplum, 'ProjectMembership', {
+      'access-policy': `AccessPolicy/${ids.clinicianBase}`,
+      _count: '1000',
+    });
+    // Clinicians the project has (not admins), and those this owner invited — never another owner's invitees.
+    const listed = memberships.filter((m) => {
+      const invitedBy = m.identifier?.find((i) => i.system === INVITED_BY_SYSTEM)?.value;
+      return isGranteeMembership(m, ids) && (!invitedBy || invitedBy === owner.reference);
+    });
+    const profileIds = listed.flatMap((m) => {
+      const ref = m.profile?.reference ?? '';
+      return ref.startsWith('Practitioner/') ? [ref.slice('Practitioner/'.length)] : [];
+    });
+    const practitioners =
+      profileIds.length === 0
+        ? []
+        : await searchAll(medplum, 'Practitioner', { _id: profileIds.join(','), _count: '1000' });
     const orgs = await searchAll(medplum, 'Organization', {
       identifier: `${EHR_CLIENT_IDENTIFIER_SYSTEM}|`,
       _count: '200',
     });
     const grantees: GranteeView[] = [
-      ...practitioners.map((p) => ({
-        reference: `Practitioner/${p.id}`,
-        display: nameOf(p),
-        kind: 'clinician' as const,
-      })),
+      ...practitioners.map((p) => {
+        const email = p.telecom?.find((t) => t.system === 'email')?.value;
+        return {
+          reference: `Practitioner/${p.id}`,
+          display: email ? `${nameOf(p)} (${email})` : nameOf(p),
+          kind: 'clinician' as const,
+        };
+      }),
       ...orgs.map((o) => ({ reference: `Organization/${o.id}`, display: nameOf(o), kind: 'ehr' as const })),
     ];
     grantees.sort((a, b) => a.display.localeCompare(b.display));
@@ -272,22 +319,22 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
 
   const ids = parseSharePolicyIds(event.secrets[SHARE_POLICIES_SECRET]?.valueString);
   if (input.action === 'revoke-all') {
-    const active = await searchAll(medplum, 'Consent', {
-      patient: owner.reference,
-      category: CATEGORY_TOKEN,
-      status: 'active',
-    });
+    const all = await searchAll(medplum, 'Consent', { patient: owner.reference, category: CATEGORY_TOKEN });
+    // Every grantee the owner ever shared with is reconciled, so a retry after a failure repairs them all.
     const grantees = new Set<string>();
     let revoked = 0;
-    for (const consent of active) {
+    for (const consent of all) {
       const parsed = parseGrant(consent);
       if (!parsed.ok) {
+        continue;
+      }
+      grantees.add(`${parsed.grant.grantee.type}/${parsed.grant.grantee.id}`);
+      if (consent.status !== 'active') {
         continue;
       }
       if (!(await updateIfUnchanged(medplum, endConsent(consent, 'revoked', now), consent))) {
         throw new Error('A grant changed meanwhile; try again');
       }
-      grantees.add(`${parsed.grant.grantee.type}/${parsed.grant.grantee.id}`);
       revoked++;
     }
     for (const grantee of grantees) {
@@ -310,7 +357,17 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     if (!grant.ok) {
       throw new Error('No such grant');
     }
-    const report = await reconcileGrantee(medplum, `${grant.grant.grantee.type}/${grant.grant.grantee.id}`, ids, now);
+    // If the membership cannot be rewritten, reconcile removes every share entry of that grantee (fails closed) and
+    // throws: the revoke has still taken effect, which is what the owner must be told.
+    const report = await reconcileGrantee(
+      medplum,
+      `${grant.grant.grantee.type}/${grant.grant.grantee.id}`,
+      ids,
+      now
+    ).catch((err: unknown) => {
+      console.log(JSON.stringify({ bot: 'share', action: 'revoke', grant: stored.id, reconcileError: String(err) }));
+      return { updated: 0 };
+    });
     console.log(JSON.stringify({ bot: 'share', action: 'revoke', grant: stored.id, reconciled: report.updated }));
     return { grant: view(grant.grant), reconciled: report.updated };
   }
@@ -320,7 +377,27 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   if (input.since > today) {
     throw new Error('The first day of data shared cannot be in the future');
   }
-  const grantee = await resolveGrantee(medplum, input.grantee, ids);
+  const inForce = await searchAll(medplum, 'Consent', {
+    patient: owner.reference,
+    category: CATEGORY_TOKEN,
+    status: 'active',
+  });
+  if (
+    inForce.length >= MAX_GRANTS_PER_OWNER &&
+    !inForce.some((c) => c.identifier?.some((i) => i.value === `${patientId}:${input.key}`))
+  ) {
+    throw new Error(`You can have at most ${MAX_GRANTS_PER_OWNER} grants at once; revoke one first`);
+  }
+  const grantee = await resolveGrantee(medplum, input.grantee, ids, owner.reference);
+  const theirs = await medplum.search('Consent', {
+    actor: grantee.reference,
+    category: CATEGORY_TOKEN,
+    status: 'active',
+    _summary: 'count',
+  });
+  if ((theirs.total ?? 0) >= MAX_GRANTS_PER_GRANTEE) {
+    throw new Error('This clinician cannot receive more shared records now');
+  }
   const desired = grantConsent({
     key: input.key,
     patientId,

@@ -20,6 +20,7 @@ import { NARRATIVE_KINDS } from '../../bots/shared/catalogue.ts';
 import { TASK_KINDS } from '../../bots/shared/tasks.ts';
 import { BOT_IDENTIFIER_SYSTEM, CODE_SYSTEM } from '../../bots/shared/systems.ts';
 import { TOKEN_EXPUNGE_BOT } from '../../bots/shared/tokens.ts';
+import { RECORD_EXPUNGE_BOT } from '../../bots/connect/record-expunge.ts';
 import { SHARE_CONSENT_CRITERIA } from '../../bots/sharing/grants.ts';
 import type { PolicyDefinition } from './access-policies.ts';
 import { CONNECTION_CRITERIA, OAUTH_STATE_CRITERIA } from './connection.ts';
@@ -118,6 +119,14 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     source: 'bots/connect/token-expunge.ts',
   }),
   bot({
+    name: 'record-expunge',
+    identifier: RECORD_EXPUNGE_BOT,
+    description:
+      "Run by the sync bot's erase only: expunges a page of one owner's erased records with their history (project admin for $expunge only).",
+    projectAdmin: true,
+    source: 'bots/connect/record-expunge.ts',
+  }),
+  bot({
     name: 'whoop-webhook',
     identifier: 'whoop-webhook',
     description:
@@ -214,6 +223,12 @@ const TOKENS = (interaction: Interaction[]): AccessPolicyResource => ({
   interaction,
 });
 /** Read on the token-expunge Bot: what `$execute` checks, so only the bots given this can run it. */
+/** Read on the record-expunge Bot: only the sync bot (which runs erases) may `$execute` it. */
+const RUN_RECORD_EXPUNGE: AccessPolicyResource = {
+  resourceType: 'Bot',
+  criteria: `Bot?identifier=${tokenSearch(BOT_IDENTIFIER_SYSTEM, RECORD_EXPUNGE_BOT)}`,
+  interaction: ['read', 'search'],
+};
 const RUN_TOKEN_EXPUNGE: AccessPolicyResource = {
   resourceType: 'Bot',
   criteria: `Bot?identifier=${tokenSearch(BOT_IDENTIFIER_SYSTEM, TOKEN_EXPUNGE_BOT)}`,
@@ -275,6 +290,22 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
     resource: [{ ...TOKENS(['read']), readonly: true }],
   },
   {
+    key: 'bot-record-expunge',
+    name: 'Bot record-expunge',
+    // Read-only: the read through this policy is what scopes its $expunge (see record-expunge.ts). The erased types
+    // only, and of those only what an erase removes (Baseline's alert Flags and Communications).
+    resource: [
+      { resourceType: 'Observation', interaction: ['read'] },
+      { resourceType: 'Device', interaction: ['read'] },
+      { resourceType: 'Flag', criteria: `Flag?identifier=${ALERT_FLAG_IDENTIFIER_SYSTEM}|`, interaction: ['read'] },
+      {
+        resourceType: 'Communication',
+        criteria: `Communication?identifier=${ALERT_COMMUNICATION_IDENTIFIER_SYSTEM}|`,
+        interaction: ['read'],
+      },
+    ],
+  },
+  {
     key: 'bot-disconnect',
     name: 'Bot disconnect',
     resource: [
@@ -301,18 +332,21 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
       TOKENS(CRUS),
       TASKS(CRUS),
       // The erase work item (bots/connect/erase.ts) runs here: it deletes a connection's Observations and Device, and
-      // the owner's alert Flags and Communications (only Baseline's, by identifier system).
+      // the owner's alert Flags and Communications (only Baseline's, by identifier system), with their history
+      // through the record-expunge bot where it can.
+      RUN_RECORD_EXPUNGE,
       { resourceType: 'Device', interaction: [...RS, 'delete'] },
       { resourceType: 'Observation', interaction: [...CRUS, 'delete'] },
+      // (Medplum reads a resource through the caller's policy before deleting it: read is part of a delete.)
       {
         resourceType: 'Flag',
         criteria: `Flag?identifier=${ALERT_FLAG_IDENTIFIER_SYSTEM}|`,
-        interaction: ['search', 'delete'],
+        interaction: ['read', 'search', 'delete'],
       },
       {
         resourceType: 'Communication',
         criteria: `Communication?identifier=${ALERT_COMMUNICATION_IDENTIFIER_SYSTEM}|`,
-        interaction: ['search', 'delete'],
+        interaction: ['read', 'search', 'delete'],
       },
     ],
   },

@@ -104,6 +104,7 @@ export function sharePolicyIds(policyIds: ReadonlyMap<string, string | undefined
     narratives: policyIds.get(SHARE_POLICY_KEYS.narratives),
     alerts: policyIds.get(SHARE_POLICY_KEYS.alerts),
     clinicianBase: policyIds.get(POLICY_KEYS.clinicianBase),
+    ehrClient: policyIds.get(POLICY_KEYS.ehrClient),
   };
   return Object.values(ids).every((id) => id !== undefined) ? (ids as SharePolicyIds) : undefined;
 }

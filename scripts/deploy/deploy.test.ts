@@ -673,7 +673,15 @@ describe('secrets deploy owns', () => {
     ]);
     // The share template ids, as the sharing bots need them (they cannot read AccessPolicies themselves).
     const shareIds = JSON.parse(secrets?.find((x) => x.name === 'BASELINE_SHARE_POLICIES')?.valueString ?? '{}');
-    expect(Object.keys(shareIds)).toEqual(['base', 'wearable', 'derived', 'narratives', 'alerts', 'clinicianBase']);
+    expect(Object.keys(shareIds)).toEqual([
+      'base',
+      'wearable',
+      'derived',
+      'narratives',
+      'alerts',
+      'clinicianBase',
+      'ehrClient',
+    ]);
     const base = await medplum.readResource('AccessPolicy', shareIds.base);
     expect(base.meta?.tag?.[0]?.code).toBe('clinician-share');
 

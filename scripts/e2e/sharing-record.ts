@@ -40,7 +40,8 @@ export interface OwnerRecord {
   communication: WithId<Communication>;
   device: WithId<Device>;
   task: WithId<Task>;
-  connection: WithId<Basic>;
+  /** The stand-in connection record (the Task when there is none, on a real server). */
+  connection: WithId<Basic> | WithId<Task>;
   all: WithId<Resource>[];
 }
 
@@ -66,7 +67,11 @@ function value(
  * @param patient - `Patient/<id>`.
  * @returns What was written.
  */
-export async function seedRecord(admin: MedplumClient, patient: string): Promise<OwnerRecord> {
+export async function seedRecord(
+  admin: MedplumClient,
+  patient: string,
+  options: { connectionRecord?: boolean } = {}
+): Promise<OwnerRecord> {
   const hrvRecent = await admin.createResource(value(patient, HRV, daysAgo(5), 55));
   const hrvOld = await admin.createResource(value(patient, HRV, daysAgo(40), 61));
   const rhrRecent = await admin.createResource(value(patient, RHR, daysAgo(5), 52));
@@ -116,11 +121,16 @@ export async function seedRecord(admin: MedplumClient, patient: string): Promise
     intent: 'order',
     for: { reference: patient },
   });
-  const connection = await admin.createResource<Basic>({
-    resourceType: 'Basic',
-    code: { coding: [{ system: BASIC_TYPE_SYSTEM, code: CONNECTION_CODE }] },
-    subject: { reference: patient },
-  });
+  // A stand-in connection record (not a valid connection: the bots would refuse it), to prove grantees never see
+  // one. Not on a real server (e2e), where the owner's real connection is there to try instead.
+  const connection =
+    options.connectionRecord === false
+      ? undefined
+      : await admin.createResource<Basic>({
+          resourceType: 'Basic',
+          code: { coding: [{ system: BASIC_TYPE_SYSTEM, code: CONNECTION_CODE }] },
+          subject: { reference: patient },
+        });
   const written = {
     hrvRecent,
     hrvOld,
@@ -132,7 +142,11 @@ export async function seedRecord(admin: MedplumClient, patient: string): Promise
     communication,
     device,
     task,
-    connection,
   };
-  return { patient, ...written, all: Object.values(written) };
+  return {
+    patient,
+    ...written,
+    connection: connection ?? task,
+    all: [...Object.values(written), ...(connection ? [connection] : [])],
+  };
 }

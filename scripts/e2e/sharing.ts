@@ -76,8 +76,8 @@ export async function sharingStep(ctx: SharingContext): Promise<void> {
   const { check, figure } = ctx;
   await revokeAll(ctx.ownerA);
   await revokeAll(ctx.ownerB);
-  const a = await seedRecord(ctx.admin, `Patient/${ctx.patientA}`);
-  const b = await seedRecord(ctx.admin, `Patient/${ctx.patientB}`);
+  const a = await seedRecord(ctx.admin, `Patient/${ctx.patientA}`, { connectionRecord: false });
+  const b = await seedRecord(ctx.admin, `Patient/${ctx.patientB}`, { connectionRecord: false });
   const clinician = await passwordClient(
     ctx.baseUrl,
     DEMO_LOGINS.clinician.email,

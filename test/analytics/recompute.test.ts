@@ -612,8 +612,10 @@ describe('narratives, annotations, rules and alerts', () => {
 
 describe('erase', () => {
   test('disconnecting with erase deletes what was computed from the data too, and nothing is computed back', async () => {
-    expect((await ownerDerived()).length).toBeGreaterThan(0);
+    const someDerived = (await ownerDerived())[0];
+    expect(someDerived).toBeDefined();
     expect((await narratives()).length).toBeGreaterThan(0);
+    const someWearable = (await allObservations(owner, { code: `${CODE_SYSTEM}|hrv-rmssd`, _count: '1' }))[0];
     await owner.executeBot(bot('disconnect'), { provider: 'whoop', erase: true });
     for (let polls = 0; ; polls++) {
       await settle(env);
@@ -635,20 +637,30 @@ describe('erase', () => {
     // Derived values and narratives quote the erased numbers: deleted, not merely superseded.
     expect(await ownerDerived()).toEqual([]);
     expect(await narratives()).toEqual([]);
+    // With their history: the record-expunge bot expunged them (no earlier version left for an admin to read).
+    for (const gone of [someDerived, someWearable]) {
+      const history = await env.adminClient
+        .readHistory('Observation', gone?.id ?? '')
+        .then((b) => b.entry?.length ?? 0)
+        .catch(() => 0);
+      expect(history, `history of Observation/${gone?.id}`).toBe(0);
+    }
+    const eraseTasks = await env.adminClient.searchResources(
+      'Task',
+      { code: `${TASK_TYPE_SYSTEM}|erase`, _count: '100' },
+      { cache: 'no-cache' }
+    );
+    expect(eraseTasks.reduce((sum, t) => sum + (output(t, 'expunged') ?? 0), 0)).toBeGreaterThan(0);
     // So do the alerts raised from them (their texts quote the numbers), for the owner and the clinician alike.
-    expect(
-      await env.adminClient.searchResources(
-        'Flag',
-        { subject: getReferenceString(ownerPatient) },
-        { cache: 'no-cache' }
-      )
-    ).toEqual([]);
-    expect(
-      await env.adminClient.searchResources(
-        'Communication',
-        { subject: getReferenceString(ownerPatient) },
-        { cache: 'no-cache' }
-      )
-    ).toEqual([]);
+    const left = async (type: 'Flag' | 'Communication'): Promise<string[]> =>
+      (
+        await env.adminClient.searchResources(
+          type,
+          { subject: getReferenceString(ownerPatient) },
+          { cache: 'no-cache' }
+        )
+      ).map((r) => r.id);
+    expect(await left('Flag')).toEqual([]);
+    expect(await left('Communication')).toEqual([]);
   }, 300_000);
 });

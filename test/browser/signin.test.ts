@@ -111,7 +111,7 @@ test('owner signs in, sees the greeting and the connect-a-device state, and sign
   expect(pageErrors).toEqual([]);
 });
 
-test('clinician signs in and sees the clinician placeholder, not a patient home', async () => {
+test('clinician signs in and sees the clinician view (no one has shared yet), not a patient home', async () => {
   const { clinician } = requireStack().logins;
   const { page, pageErrors } = await openApp('clinician');
 
@@ -119,7 +119,8 @@ test('clinician signs in and sees the clinician placeholder, not a patient home'
 
   await page.getByTestId('clinician-heading').waitFor();
   expect(await page.getByTestId('signed-in-as').textContent()).toBe(await profileName('clinician'));
-  expect(await page.getByText('No shared patients yet').isVisible()).toBe(true);
+  await page.getByTestId('clinician-no-access').waitFor();
+  expect(await page.getByTestId('clinician-no-access').textContent()).toContain('No one has shared data with you yet');
   expect(await page.getByTestId('greeting').count()).toBe(0);
   expect(await page.getByRole('heading', { name: 'Connect a device' }).count()).toBe(0);
   await page.screenshot({ path: `${OUTPUT_DIR}clinician.png`, fullPage: true });

@@ -290,3 +290,85 @@ describe('revoke-all (first step of an erasure)', () => {
     await revoke(other, fromB.id);
   });
 });
+
+describe('what the security review found', () => {
+  test('an admin cannot be made a grantee (a grant would narrow them and go unaudited)', async () => {
+    const admin = await env.signIn('admin');
+    const adminId = (await admin.getProfileAsync())?.id ?? '';
+    expect(
+      await shareError(owner, {
+        action: 'create',
+        key: '0f1e2d3c-4b5a-4968-8776-655443322110',
+        grantee: { practitioner: adminId },
+        groups: ['heart'],
+        content: ['wearable'],
+        since: daysAgo(10),
+        until: daysAgo(-10),
+      })
+    ).toBe('No such clinician in this project');
+    expect(
+      await shareError(owner, {
+        action: 'create',
+        key: '0f1e2d3c-4b5a-4968-8776-655443322111',
+        grantee: { invite: { email: env.logins.admin.email, firstName: 'Not', lastName: 'Admin' } },
+        groups: ['heart'],
+        content: ['wearable'],
+        since: daysAgo(10),
+        until: daysAgo(-10),
+      })
+    ).toBe('This email cannot receive shared records');
+  });
+
+  test('an owner’s invitee is listed to that owner only, and every clinician is listed with their email', async () => {
+    const invited = await grant(owner, {
+      grantee: { invite: { email: 'lookalike@evil.example', firstName: 'Jordan', lastName: 'Lee' } },
+    });
+    const mine = await share(owner, { action: 'grantees' });
+    const theirs = await share(other, { action: 'grantees' });
+    const refs = (r: Awaited<ReturnType<typeof share>>): string[] =>
+      'grantees' in r ? r.grantees.map((g) => g.reference) : [];
+    expect(refs(mine)).toContain(invited.grantee.reference);
+    expect(refs(theirs)).not.toContain(invited.grantee.reference);
+    expect('grantees' in theirs && theirs.grantees.map((g) => g.display)).toContain(
+      'Jordan Lee (clinician@baseline.local)'
+    );
+    await revoke(owner, invited.id);
+  });
+
+  test('a grantee cannot plant entries in another grantee’s access log', async () => {
+    const forDr = await grant(owner, { grantee: { practitioner: drId } });
+    const invitee = await grant(owner, {
+      grantee: { invite: { email: 'second.doctor@example.org', firstName: 'Sam', lastName: 'Second' } },
+    });
+    // The clinician may create AuditEvents naming themselves (Medplum writes their audit records as them), so they
+    // could name another grantee beside themselves; such an event is not the server's and does not count.
+    await clinician.createResource({
+      resourceType: 'AuditEvent',
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
+      recorded: new Date().toISOString(),
+      outcome: '0',
+      source: { observer: { display: 'forged' } },
+      agent: [
+        { who: { reference: `Practitioner/${drId}` }, requestor: true },
+        { who: { reference: invitee.grantee.reference }, requestor: true },
+      ],
+      entity: [{ what: { reference: `Observation/${a.hrvRecent.id}` } }],
+    });
+    const log = await share(owner, { action: 'access-log', id: invitee.id });
+    expect('total' in log && log.total).toBe(0);
+    await revoke(owner, forDr.id);
+    await revoke(owner, invitee.id);
+  });
+
+  test('an owner may have at most 20 grants in force', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      made.push((await grant(owner, { grantee: { practitioner: drId } })).id);
+    }
+    await expect(grant(owner, { grantee: { practitioner: drId } })).rejects.toThrow(
+      'You can have at most 20 grants at once; revoke one first'
+    );
+    expect(await share(owner, { action: 'revoke-all' })).toEqual({ revoked: 20 });
+    expect(made).toHaveLength(20);
+  }, 60_000);
+});

@@ -73,6 +73,8 @@ interface MutableRecord {
 }
 
 const JOURNAL_FILE = 'journal.ndjson';
+/** Expunges between two journal compactions (other than the token store's, compacted at once). */
+const COMPACT_EVERY = 500;
 
 const ResourceShape = z.looseObject({
   resourceType: z.string().min(1),
@@ -105,6 +107,8 @@ export class ResourceStore {
   private undo: (() => void)[] = [];
   /** `change` is absent for an expunge: Medplum notifies no one of it. */
   private pending: { change?: Change; line: JournalChange }[] = [];
+  /** Expunged since the last journal compaction (see persistPending). */
+  private uncompacted = new Set<string>();
   private inUnit = false;
   private closed = false;
 
@@ -145,6 +149,10 @@ export class ResourceStore {
     }
     const release = await this.acquire();
     try {
+      if (this.uncompacted.size > 0 && this.journalPath !== undefined) {
+        this.compactJournal(this.uncompacted);
+        this.uncompacted = new Set();
+      }
       this.closed = true;
       if (this.fd !== undefined) {
         closeSync(this.fd);
@@ -384,8 +392,18 @@ export class ResourceStore {
       const line: JournalLine = { changes: this.pending.map((p) => p.line) };
       this.appendJournal(JSON.stringify(line) + '\n');
       const expunged = this.pending.flatMap((p) => (p.line.i === 'expunge' ? [`${p.line.t}/${p.line.id}`] : []));
-      if (expunged.length > 0) {
-        this.compactJournal(new Set(expunged));
+      for (const key of expunged) {
+        this.uncompacted.add(key);
+      }
+      // Rewriting the journal costs its whole size, so an erase that expunges thousands of records one by one
+      // compacts in rounds; the expunge markers already written make a replay drop them meanwhile. A Basic (the
+      // token store) is compacted at once: no byte of a token may outlive its disconnect on disk.
+      if (
+        this.uncompacted.size >= COMPACT_EVERY ||
+        (expunged.length > 0 && expunged.some((key) => key.startsWith('Basic/')))
+      ) {
+        this.compactJournal(this.uncompacted);
+        this.uncompacted = new Set();
       }
     }
     return this.pending.flatMap((p) => (p.change ? [p.change] : []));

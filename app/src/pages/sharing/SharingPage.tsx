@@ -219,14 +219,15 @@ function NewGrant(props: { grantees: readonly GranteeView[]; onCreated: () => vo
         </Checkbox.Group>
         {form.content.includes('narratives') && (
           <Text size="xs" c="dimmed">
-            Narratives summarise all your metrics in words, not only the ones chosen above.
+            Narratives summarise all your metrics in words, not only the ones chosen above, and may quote your
+            annotations.
           </Text>
         )}
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
           <TextInput
             type="date"
             label="Data from"
-            description="Nothing measured before this day is shared"
+            description="Measurements from before this day are not shared (baselines over earlier days may reflect them)"
             value={form.since}
             onChange={(e) => setForm({ ...form, since: e.currentTarget.value })}
             data-testid="since"
@@ -361,7 +362,9 @@ function GrantCard(props: { grant: GrantView; now: Date; onChanged: () => void }
               </Table>
             )}
             <Text size="xs" c="dimmed">
-              From the server’s own audit records: every record opened by id. Searches are not recorded by the server.
+              From the server’s own audit records of every record opened one by one (Baseline’s clinician view opens
+              each record it shows this way). Searches are not recorded by the server, so this is not complete
+              {grant.grantee.kind === 'ehr' ? ' — an EHR system usually reads by search, which is not tracked' : ''}.
             </Text>
           </Stack>
         )}
