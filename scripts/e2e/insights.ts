@@ -215,7 +215,9 @@ export async function insightsStep(
     ...(await ownerB.searchResources('Flag', {}, { cache: 'no-cache' })),
     ...(await ownerB.searchResources('Communication', {}, { cache: 'no-cache' })),
   ];
-  check(seenByB.length === 0, "owner B reads none of owner A's Flags or Communications", seenByB.length);
+  // Owner B may have alerts of their own (the sharing step writes some); none may be owner A's.
+  const ofA = seenByB.filter((r) => r.subject?.reference === `Patient/${patientA}`);
+  check(ofA.length === 0, "owner B reads none of owner A's Flags or Communications", ofA.length);
   const basics = await ownerA.searchResources('Basic', {}, { cache: 'no-cache' }).then(
     (found) => found.length,
     () => 0

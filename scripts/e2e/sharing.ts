@@ -242,4 +242,8 @@ export async function sharingStep(ctx: SharingContext): Promise<void> {
     invited.grantee
   );
   await revoke(ctx.ownerA, invited.id);
+  // The step's own records go again: the owners' real data and later steps must not see them.
+  for (const resource of [...a.all, ...b.all]) {
+    await ctx.admin.deleteResource(resource.resourceType, resource.id ?? '').catch(() => undefined);
+  }
 }
