@@ -15,7 +15,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient } from '@medplum/core';
-import type { Bundle, BundleEntry, Device } from '@medplum/fhirtypes';
+import type { Basic, Bundle, BundleEntry, Device } from '@medplum/fhirtypes';
 import { ALERT_COMMUNICATION_IDENTIFIER_SYSTEM, ALERT_FLAG_IDENTIFIER_SYSTEM } from '../analytics/alerts.ts';
 import { DERIVED_KINDS, NARRATIVE_KINDS } from '../shared/catalogue.ts';
 import { parseConnection } from '../shared/connection.ts';
@@ -73,7 +73,17 @@ export async function runErase(
   const maxPage = options.pageSize ?? MAX_PAGE;
   const reserve = options.reservePoints ?? RESERVE_POINTS;
   const connectionId = input.connection.reference?.split('/')[1] ?? '';
-  const connection = parseConnection(await medplum.readResource('Basic', connectionId, { cache: 'no-cache' }));
+  // A run may start with its bot's budget already spent (a backfill's last window, another owner's erase): it waits
+  // for the reset once rather than failing the Task.
+  const readConnection = (): Promise<Basic> => medplum.readResource('Basic', connectionId, { cache: 'no-cache' });
+  const stored = await readConnection().catch(async (err: unknown) => {
+    if (!isThrottled(err)) {
+      throw err;
+    }
+    await sleep(Math.min(fhirBudget(medplum)?.resetMs ?? MAX_WAIT_MS, MAX_WAIT_MS) + RESET_MARGIN_MS);
+    return readConnection();
+  });
+  const connection = parseConnection(stored);
   const device = connection.device?.reference;
   const patient = input.patient.reference;
   if (!device || !patient || connection.patient.reference !== patient) {
