@@ -225,6 +225,16 @@ export interface StartLaunchOptions {
  */
 export async function startSmartLaunch(options: StartLaunchOptions): Promise<string> {
   const { iss, launch } = parseLaunchParams(options.search, options.medplumBaseUrl);
+  return beginAuthorize(options, iss, options.scope ?? SMART_LAUNCH_SCOPE, launch);
+}
+
+/** Both launches' first leg: PKCE, a remembered state, and the authorize URL (with `launch` for an EHR launch). */
+async function beginAuthorize(
+  options: Pick<StartStandaloneOptions, 'medplum' | 'clientId' | 'redirectUri' | 'pendingStore'>,
+  iss: string,
+  scope: string,
+  launch?: string
+): Promise<string> {
   const { codeChallenge, codeChallengeMethod } = await options.medplum.startPkce();
   const state = getRandomString();
   const pending: PendingLaunch = { state, iss };
@@ -233,8 +243,8 @@ export async function startSmartLaunch(options: StartLaunchOptions): Promise<str
     authorizeUrl: options.medplum.getAuthorizeUrl(),
     clientId: options.clientId,
     redirectUri: options.redirectUri,
-    scope: options.scope ?? SMART_LAUNCH_SCOPE,
-    launch,
+    scope,
+    ...(launch ? { launch } : {}),
     aud: iss,
     state,
     codeChallenge,
@@ -258,21 +268,7 @@ export interface StartStandaloneOptions {
  * @returns The authorize URL.
  */
 export async function startStandaloneLaunch(options: StartStandaloneOptions): Promise<string> {
-  const iss = fhirBaseForServer(options.medplumBaseUrl);
-  const { codeChallenge, codeChallengeMethod } = await options.medplum.startPkce();
-  const state = getRandomString();
-  const pending: PendingLaunch = { state, iss };
-  options.pendingStore.setItem(PENDING_LAUNCH_KEY, JSON.stringify(pending));
-  return buildAuthorizeUrl({
-    authorizeUrl: options.medplum.getAuthorizeUrl(),
-    clientId: options.clientId,
-    redirectUri: options.redirectUri,
-    scope: options.scope ?? SMART_STANDALONE_SCOPE,
-    aud: iss,
-    state,
-    codeChallenge,
-    codeChallengeMethod,
-  });
+  return beginAuthorize(options, fhirBaseForServer(options.medplumBaseUrl), options.scope ?? SMART_STANDALONE_SCOPE);
 }
 
 function readPending(store: KeyValueStore): PendingLaunch | undefined {
