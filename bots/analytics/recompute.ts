@@ -38,7 +38,7 @@ import type { AlertDecisions } from './alerts.ts';
 import { planInsights } from './insights.ts';
 import { SOURCE_PRIORITY_CODE_TOKEN } from './source-priority.ts';
 import { analyticsTaskQuery, isStale, queueAnalytics } from './queue.ts';
-import { alertRecipients, SHARE_CATEGORY } from '../sharing/grants.ts';
+import { alertRecipients, SHARE_CATEGORY_TOKEN } from '../sharing/grants.ts';
 
 const PAGE = 1000;
 /** Recomputes one run may chain (each one queued while the previous ran); more wait for the next trigger. */
@@ -235,7 +235,7 @@ async function applyAlerts(
           await pacer.run(QUOTA_POINTS.search, () =>
             searchAll(medplum, 'Consent', {
               patient,
-              category: `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`,
+              category: SHARE_CATEGORY_TOKEN,
               status: 'active',
             })
           ),

@@ -22,8 +22,10 @@ export const SHARE_ENDED_EXTENSION = PROFILE_BASE + '/share-ended';
 export const SHARE_CONSENT_PROFILE = PROFILE_BASE + '/baseline-share-consent';
 /** The category that tells Baseline's share Consents from any other Consent in the project. */
 export const SHARE_CATEGORY = { system: SHARE_SCOPE_SYSTEM, code: 'wearable-share', display: 'Wearable data share' };
+/** The category as a search token (`Consent?category=`). */
+export const SHARE_CATEGORY_TOKEN = `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`;
 /** Search criteria that select Baseline's share Consents. */
-export const SHARE_CONSENT_CRITERIA = `Consent?category=${SHARE_SCOPE_SYSTEM}|${SHARE_CATEGORY.code}`;
+export const SHARE_CONSENT_CRITERIA = `Consent?category=${SHARE_CATEGORY_TOKEN}`;
 
 export const MAX_GRANT_DAYS = 90;
 const DAY_MS = 86_400_000;

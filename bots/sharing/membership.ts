@@ -12,7 +12,7 @@ import type { Consent, Organization, ProjectMembership } from '@medplum/fhirtype
 import { isAbsent, updateIfUnchanged } from '../shared/fhir-write.ts';
 import { searchAll } from '../shared/search.ts';
 import { IDENTIFIER_BASE } from '../shared/systems.ts';
-import { endConsent, isInForce, parseGrant, SHARE_CATEGORY } from './grants.ts';
+import { endConsent, isInForce, parseGrant, SHARE_CATEGORY_TOKEN } from './grants.ts';
 import type { Grant } from './grants.ts';
 import { expiredGrants, hasShareEntries, isGranteeMembership, planAccess, withoutShares } from './reconcile.ts';
 import type { SharePolicyIds } from './reconcile.ts';
@@ -20,7 +20,6 @@ import type { SharePolicyIds } from './reconcile.ts';
 /** On an Organization: the id of the ClientApplication (EHR backend client) that acts for it. */
 export const EHR_CLIENT_IDENTIFIER_SYSTEM = IDENTIFIER_BASE + '/ehr-client';
 
-const CATEGORY_TOKEN = `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`;
 const ATTEMPTS = 5;
 
 export interface ReconcileReport {
@@ -62,7 +61,7 @@ async function activeGrantsOf(
   medplum: MedplumClient,
   grantee: string
 ): Promise<{ grants: Grant[]; raw: WithId<Consent>[]; invalid: number }> {
-  const raw = await searchAll(medplum, 'Consent', { actor: grantee, category: CATEGORY_TOKEN, status: 'active' });
+  const raw = await searchAll(medplum, 'Consent', { actor: grantee, category: SHARE_CATEGORY_TOKEN, status: 'active' });
   const grants: Grant[] = [];
   let invalid = 0;
   for (const consent of raw) {
@@ -169,7 +168,7 @@ export async function reconcileGrantee(
  * @returns What changed.
  */
 export async function reconcileAll(medplum: MedplumClient, ids: SharePolicyIds, now: Date): Promise<ReconcileReport> {
-  const consents = await searchAll(medplum, 'Consent', { category: CATEGORY_TOKEN, status: 'active' });
+  const consents = await searchAll(medplum, 'Consent', { category: SHARE_CATEGORY_TOKEN, status: 'active' });
   const byGrantee = new Map<string, { grants: Grant[]; raw: WithId<Consent>[] }>();
   let invalid = 0;
   for (const consent of consents) {

@@ -21,9 +21,16 @@ import { searchAll } from '../shared/search.ts';
 import { CODE_SYSTEM, IDENTIFIER_BASE } from '../shared/systems.ts';
 import { accessedReferences, summarizeAccess } from './access-log.ts';
 import type { Access } from './access-log.ts';
-import { endConsent, grantConsent, grantEnd, parseGrant, SHARE_CATEGORY, SHARE_IDENTIFIER_SYSTEM } from './grants.ts';
+import {
+  endConsent,
+  grantConsent,
+  grantEnd,
+  parseGrant,
+  SHARE_CATEGORY_TOKEN,
+  SHARE_IDENTIFIER_SYSTEM,
+} from './grants.ts';
 import type { Grant, GranteeInput } from './grants.ts';
-import { EHR_CLIENT_IDENTIFIER_SYSTEM, reconcileGrantee } from './membership.ts';
+import { actingProfile, EHR_CLIENT_IDENTIFIER_SYSTEM, reconcileGrantee } from './membership.ts';
 import { ShareInputSchema } from './owner-api.ts';
 import type { GranteeView, GrantView, ShareResult } from './owner-api.ts';
 import {
@@ -35,7 +42,6 @@ import {
 } from './reconcile.ts';
 import type { SharePolicyIds } from './reconcile.ts';
 
-const CATEGORY_TOKEN = `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`;
 /** On a membership the share bot created by invite: the owner (`Patient/<id>`) who invited. */
 export const INVITED_BY_SYSTEM = IDENTIFIER_BASE + '/invited-by';
 export const MAX_INVITES_PER_OWNER = 10;
@@ -219,13 +225,9 @@ async function ownerKinds(
 }
 
 async function accessLog(medplum: MedplumClient, grant: Grant): Promise<Access[]> {
-  const granteeRef = `${grant.grantee.type}/${grant.grantee.id}`;
-  const agents = [granteeRef];
-  if (grant.grantee.type === 'Organization') {
-    const org = await readOrUndefined<Organization>(medplum, granteeRef);
-    const client = org?.identifier?.find((i) => i.system === EHR_CLIENT_IDENTIFIER_SYSTEM)?.value;
-    agents.splice(0, 1, ...(client ? [`ClientApplication/${client}`] : []));
-  }
+  // Who acts for the grantee: the Practitioner, or the EHR client an Organization names (as reconcile resolves it).
+  const agent = await actingProfile(medplum, `${grant.grantee.type}/${grant.grantee.id}`);
+  const agents = agent ? [agent] : [];
   const until = grant.endedAt && grant.endedAt < grant.end ? grant.endedAt : grant.end;
   const events: AuditEvent[] = [];
   for (const agent of agents) {
@@ -262,7 +264,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   const now = new Date();
 
   if (input.action === 'list') {
-    const consents = await searchAll(medplum, 'Consent', { patient: owner.reference, category: CATEGORY_TOKEN });
+    const consents = await searchAll(medplum, 'Consent', { patient: owner.reference, category: SHARE_CATEGORY_TOKEN });
     const grants = consents.flatMap((c) => {
       const p = parseGrant(c);
       return p.ok ? [view(p.grant)] : [];
@@ -319,7 +321,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
 
   const ids = parseSharePolicyIds(event.secrets[SHARE_POLICIES_SECRET]?.valueString);
   if (input.action === 'revoke-all') {
-    const all = await searchAll(medplum, 'Consent', { patient: owner.reference, category: CATEGORY_TOKEN });
+    const all = await searchAll(medplum, 'Consent', { patient: owner.reference, category: SHARE_CATEGORY_TOKEN });
     // Every grantee the owner ever shared with is reconciled, so a retry after a failure repairs them all.
     const grantees = new Set<string>();
     let revoked = 0;
@@ -379,7 +381,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   }
   const inForce = await searchAll(medplum, 'Consent', {
     patient: owner.reference,
-    category: CATEGORY_TOKEN,
+    category: SHARE_CATEGORY_TOKEN,
     status: 'active',
   });
   if (
@@ -391,7 +393,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   const grantee = await resolveGrantee(medplum, input.grantee, ids, owner.reference);
   const theirs = await medplum.search('Consent', {
     actor: grantee.reference,
-    category: CATEGORY_TOKEN,
+    category: SHARE_CATEGORY_TOKEN,
     status: 'active',
     _summary: 'count',
   });

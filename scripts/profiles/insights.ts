@@ -285,14 +285,21 @@ function extensionConstraints(spec: ExtensionSpec): ElementDefinitionConstraint[
   return constraints;
 }
 
-function buildExtensionDefinition(spec: ExtensionSpec): StructureDefinition {
-  const constraints = extensionConstraints(spec);
-  const patches: Record<string, Partial<ElementDefinition>> = {
-    Extension: { short: spec.title, definition: spec.description },
-    'Extension.extension': { max: '0' },
-    'Extension.url': { fixedUri: spec.url },
-    'Extension.value[x]': { min: 1, type: [{ code: 'string' }] },
-  };
+/**
+ * The base Extension's elements (mappings dropped) with `patches` applied by path and `constraints` added to the root;
+ * the differential lists exactly what was patched.
+ * @param patches - element path → the fields to set.
+ * @param constraints - the root's own invariants.
+ * @param after - elements to insert (snapshot and differential) right after a given element, e.g. sub-extension slices.
+ * @returns snapshot and differential elements.
+ */
+export function patchExtensionElements(
+  patches: Record<string, Partial<ElementDefinition>>,
+  constraints: ElementDefinitionConstraint[],
+  after?: (
+    element: ElementDefinition
+  ) => { snapshot: ElementDefinition[]; differential: ElementDefinition[] } | undefined
+): { snapshot: ElementDefinition[]; differential: ElementDefinition[] } {
   const base = structuredClone(baseExtensionDefinition());
   const snapshot: ElementDefinition[] = [];
   const differential: ElementDefinition[] = [];
@@ -312,7 +319,24 @@ function buildExtensionDefinition(spec: ExtensionSpec): StructureDefinition {
       });
     }
     snapshot.push(element);
+    const extra = after?.(element);
+    if (extra) {
+      snapshot.push(...extra.snapshot);
+      differential.push(...extra.differential);
+    }
   }
+  return { snapshot, differential };
+}
+
+function buildExtensionDefinition(spec: ExtensionSpec): StructureDefinition {
+  const constraints = extensionConstraints(spec);
+  const patches: Record<string, Partial<ElementDefinition>> = {
+    Extension: { short: spec.title, definition: spec.description },
+    'Extension.extension': { max: '0' },
+    'Extension.url': { fixedUri: spec.url },
+    'Extension.value[x]': { min: 1, type: [{ code: 'string' }] },
+  };
+  const { snapshot, differential } = patchExtensionElements(patches, constraints);
   return {
     resourceType: 'StructureDefinition',
     id: extensionId(spec.url),

@@ -48,7 +48,7 @@ import {
   grantMetrics,
 } from '../../bots/sharing/grants.ts';
 import type { EndReason } from '../../bots/sharing/grants.ts';
-import { baseExtensionDefinition, extensionId } from './insights.ts';
+import { baseExtensionDefinition, extensionId, patchExtensionElements } from './insights.ts';
 import { CONTENT_VERSION, PUBLISHER } from './meta.ts';
 
 export const SHARE_PROVISION_VALUESET = VALUESET_BASE + '/baseline-share-provision-codes';
@@ -564,10 +564,6 @@ function slice(part: Part): { snapshot: ElementDefinition[]; differential: Eleme
 
 export function buildShareEndedExtension(): StructureDefinition {
   const constraints = endedConstraints();
-  const base = structuredClone(baseExtensionDefinition());
-  for (const element of base.snapshot?.element ?? []) {
-    delete element.mapping;
-  }
   const description =
     'Why and when a Baseline share ended: on a Consent the sharing bots marked inactive, reason ' +
     `${Object.entries(END_REASONS)
@@ -583,31 +579,17 @@ export function buildShareEndedExtension(): StructureDefinition {
     'Extension.url': { fixedUri: SHARE_ENDED_EXTENSION },
     'Extension.value[x]': { max: '0' },
   };
-  const snapshot: ElementDefinition[] = [];
-  const differential: ElementDefinition[] = [];
-  for (const element of base.snapshot?.element ?? []) {
-    const patch = patches[element.path];
-    if (element.path === 'Extension') {
-      element.constraint = [...(element.constraint ?? []), ...constraints];
+  // The sub-extension slices follow the element they slice.
+  const { snapshot, differential } = patchExtensionElements(patches, constraints, (element) => {
+    if (element.path !== 'Extension.extension') {
+      return undefined;
     }
-    if (patch) {
-      Object.assign(element, patch);
-      differential.push({
-        id: element.id,
-        path: element.path,
-        ...patch,
-        ...(element.path === 'Extension' ? { constraint: constraints } : {}),
-      });
-    }
-    snapshot.push(element);
-    if (element.path === 'Extension.extension') {
-      for (const part of ENDED_PARTS) {
-        const sliced = slice(part);
-        snapshot.push(...sliced.snapshot);
-        differential.push(...sliced.differential);
-      }
-    }
-  }
+    const slices = ENDED_PARTS.map((part) => slice(part));
+    return {
+      snapshot: slices.flatMap((x) => x.snapshot),
+      differential: slices.flatMap((x) => x.differential),
+    };
+  });
   return {
     resourceType: 'StructureDefinition',
     id: extensionId(SHARE_ENDED_EXTENSION),

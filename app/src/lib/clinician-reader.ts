@@ -13,7 +13,7 @@
 import { getStatus, isOperationOutcome, OperationOutcomeError } from '@medplum/core';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Consent, Patient, Resource, ResourceType } from '@medplum/fhirtypes';
-import { SHARE_CATEGORY } from '../../../bots/sharing/grants.ts';
+import { SHARE_CATEGORY_TOKEN } from '../../../bots/sharing/grants.ts';
 import {
   AccessEndedError,
   batchReadBundles,
@@ -134,7 +134,7 @@ export async function loadSharedOwners(
   patientId: string | undefined,
   now: Date = new Date()
 ): Promise<SharedOwner[]> {
-  const category = `${SHARE_CATEGORY.system}|${SHARE_CATEGORY.code}`;
+  const category = SHARE_CATEGORY_TOKEN;
   const searches = reader.searchAll([
     { resourceType: 'Patient', query: patientId ? { _id: patientId } : { _count: '100' } },
     {
