@@ -1,40 +1,41 @@
 /**
- * Which implementation serves a provider key. WHOOP is live; Withings and Oura join by adding their client here
- * (the connect, sync and sweeper bots only see the OAuthProvider interface and the provider's sync plan).
+ * The provider registry: which module serves a provider key. The connect, disconnect, sync and sweeper bots see only
+ * the ProviderModule interface (bots/shared/provider.ts); deploy derives each provider's webhook bot, its policy and
+ * its secrets from this list. Adding a provider is one folder (bots/<key>/ with its provider.ts) and one line here.
  */
 import { z } from 'zod';
-import type { OAuthProvider } from './shared/provider.ts';
-import { readOptionalSecret, readSecret } from './shared/secrets.ts';
+import type { ProviderId } from './shared/catalogue.ts';
+import type { ProviderHandle, ProviderModule } from './shared/provider.ts';
 import type { BotSecrets } from './shared/secrets.ts';
-import { WhoopClient } from './whoop/client.ts';
+import { OURA_PROVIDER_MODULE } from './oura/provider.ts';
+import { WHOOP_PROVIDER_MODULE } from './whoop/provider.ts';
+import { WITHINGS_PROVIDER_MODULE } from './withings/provider.ts';
 
-export const ProviderKeySchema = z.enum(['whoop'], { error: 'Unsupported provider (supported: whoop)' });
+export const PROVIDER_MODULES: readonly ProviderModule[] = [
+  WHOOP_PROVIDER_MODULE,
+  WITHINGS_PROVIDER_MODULE,
+  OURA_PROVIDER_MODULE,
+];
+
+const KEYS = PROVIDER_MODULES.map((m) => m.key) as [ProviderId, ...ProviderId[]];
+
+export const ProviderKeySchema = z.enum(KEYS, { error: `Unsupported provider (supported: ${KEYS.join(', ')})` });
 export type LiveProvider = z.infer<typeof ProviderKeySchema>;
+export type { ProviderHandle };
 
-export interface ProviderHandle extends OAuthProvider {
-  /** The app's client id at the provider (goes into the authorize URL). */
-  readonly clientId: string;
+export function providerModule(key: LiveProvider): ProviderModule {
+  const found = PROVIDER_MODULES.find((m) => m.key === key);
+  if (!found) {
+    throw new Error(`Unsupported provider ${key}`);
+  }
+  return found;
+}
+
+/** @returns the provider's display name, or the key for one Baseline does not know */
+export function providerName(key: string): string {
+  return PROVIDER_MODULES.find((m) => m.key === key)?.name ?? key;
 }
 
 export function oauthProviderFor(key: LiveProvider, secrets: BotSecrets | undefined): ProviderHandle {
-  switch (key) {
-    case 'whoop': {
-      const client = whoopClientFor(secrets);
-      return {
-        key: client.key,
-        clientId: readSecret(secrets, 'WHOOP_CLIENT_ID'),
-        authorizeUrl: (params) => client.authorizeUrl(params),
-        exchangeCode: (code, redirectUri) => client.exchangeCode(code, redirectUri),
-        refresh: (refreshToken) => client.refresh(refreshToken),
-        revoke: (accessToken) => client.revoke(accessToken),
-        userId: (accessToken) => client.userId(accessToken),
-      };
-    }
-  }
-}
-
-/** `WHOOP_TIMEOUT_MS` (optional secret) bounds each WHOOP request; 15 s by default. */
-export function whoopClientFor(secrets: BotSecrets | undefined): WhoopClient {
-  const timeout = Number(readOptionalSecret(secrets, 'WHOOP_TIMEOUT_MS'));
-  return WhoopClient.fromSecrets(secrets, Number.isFinite(timeout) && timeout > 0 ? { timeoutMs: timeout } : {});
+  return providerModule(key).oauth(secrets);
 }

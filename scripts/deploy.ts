@@ -74,6 +74,10 @@ async function main(): Promise<void> {
       `medplum CLI: this server's bot ids are in ${cli.relativeDir}/medplum.config.json; to update one bot: cd ${cli.relativeDir} && npx medplum bot deploy <name>`
     );
   }
+  const providers = report.providers.map((p) =>
+    p.missing.length === 0 ? `${p.name} ready` : `${p.name} not set up (set ${p.missing.join(', ')})`
+  );
+  console.log(`Providers: ${providers.join('; ')}`);
   if (report.missingSecrets.length > 0) {
     console.log(
       `Project secrets still to set by a project admin (Medplum app → Project → Secrets): ${report.missingSecrets.join(', ')}`

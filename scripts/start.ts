@@ -13,7 +13,14 @@ import { CLIENT_KEYS } from '../data/core/client-applications.ts';
 import { deploy } from './deploy/index.ts';
 import { startLocalStack } from './local-stack/server.ts';
 import { clientCredentialsClient } from './medplum-client.ts';
-import { registerWhoopWebhook, startWiredWhoopSandbox } from './sandboxes/wire.ts';
+import { startNodeEdge } from './edge/node-edge.ts';
+import {
+  registerEdgeWebhooks,
+  registerWhoopWebhook,
+  startWiredOuraSandbox,
+  startWiredWhoopSandbox,
+  startWiredWithingsSandbox,
+} from './sandboxes/wire.ts';
 import { DEMO_LOGINS, DEMO_START_WHOOP_PEOPLE, DEMO_WHOOP_PEOPLE, seedDemoPeople } from './seed.ts';
 
 const t0 = Date.now();
@@ -75,6 +82,34 @@ async function main(): Promise<void> {
     // owner's year ends in a synthetic illness-like episode, so the demo has an active alert to show.
     options: { people: DEMO_START_WHOOP_PEOPLE },
   });
+  // Withings and Oura: the same synthetic people wear a scale, a watch, a blood pressure cuff and a sleep pad, and a
+  // ring (same seed, same physiology, each device with its own biases).
+  const withings = await startWiredWithingsSandbox({
+    admin,
+    projectId: stack.projectId,
+    appBaseUrls: [appBaseUrl],
+    dataDir,
+    port: Number(process.env.WITHINGS_SANDBOX_PORT ?? 8112),
+    overwriteSecrets: true,
+    options: { people: DEMO_START_WHOOP_PEOPLE },
+  });
+  const oura = await startWiredOuraSandbox({
+    admin,
+    projectId: stack.projectId,
+    appBaseUrls: [appBaseUrl],
+    dataDir,
+    port: Number(process.env.OURA_SANDBOX_PORT ?? 8113),
+    overwriteSecrets: true,
+    options: { people: DEMO_START_WHOOP_PEOPLE },
+  });
+  // What an operator puts in front of Medplum (scripts/edge/README.md): it answers Withings' HEAD check and Oura's
+  // GET challenge, which Medplum does not route, and passes every POST through.
+  const edge = await startNodeEdge({
+    port: Number(process.env.EDGE_PORT ?? 8100),
+    upstream: stack.baseUrl.replace(/\/+$/, ''),
+    verificationToken: oura.verificationToken,
+  });
+  step('sandboxes', `WHOOP, Withings and Oura stand-ins; webhook edge ${edge.url}`);
   const episode = whoop.sandbox.users.find((u) => u.email === DEMO_LOGINS.owner.email)?.recentEpisodeStart;
   // The episode is placed once, when the sandbox's history is first generated; a history from before it has none.
   step(
@@ -92,6 +127,7 @@ async function main(): Promise<void> {
   const warnings = report.warnings.length === 0 ? '' : `; ${report.warnings.length} warning(s) in the log`;
   step('deploy', `${report.summary.replace(/^deploy: /, '')}${warnings}`);
   registerWhoopWebhook(whoop, report);
+  await registerEdgeWebhooks({ admin, projectId: stack.projectId, report, edgeUrl: edge.url });
   await seedDemoPeople(admin, stack.projectId);
   toLog('demo people seeded');
 
@@ -115,7 +151,7 @@ async function main(): Promise<void> {
   const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
   const whoopName = (email: string): string => {
     const person = DEMO_WHOOP_PEOPLE.find((p) => p.email === email);
-    return person ? `   (at WHOOP: ${person.firstName} ${person.lastName})` : '';
+    return person ? `   (at the providers: ${person.firstName} ${person.lastName})` : '';
   };
   const bold = (text: string): string => (color ? `\x1b[1m${text}\x1b[22m` : text);
   const rule = '─'.repeat(78);
@@ -126,7 +162,9 @@ ${rule}
   Patient app    ${bold(app.url)}
   FHIR API       ${stack.baseUrl}fhir/R4/
   SMART config   ${stack.baseUrl}.well-known/smart-configuration
-  WHOOP sandbox  ${whoop.sandbox.baseUrl}  (stand-in for WHOOP; on its consent page, sign in as yourself)
+  Sandboxes      WHOOP ${whoop.sandbox.baseUrl}  Withings ${withings.sandbox.baseUrl}  Oura ${oura.sandbox.baseUrl}
+                 (stand-ins for the providers; on their consent pages, sign in as yourself)
+  Webhook edge   ${edge.url}  (answers Withings' HEAD and Oura's challenge; scripts/edge/README.md)
 
   Sign in as
     owner        ${bold(`${DEMO_LOGINS.owner.email} / ${DEMO_LOGINS.owner.password}`)}${whoopName(DEMO_LOGINS.owner.email)}
@@ -141,6 +179,9 @@ A development stand-in for a Medplum 5 server, not a production store. Ctrl-C to
   const shutdown = (): void => {
     app.server.close();
     void whoop.sandbox.close();
+    void withings.sandbox.close();
+    void oura.sandbox.close();
+    void edge.close();
     void stack.close().then(() => logFile.end(() => process.exit(0)));
   };
   process.on('SIGINT', shutdown);

@@ -34,7 +34,7 @@ const SCRIPT = fileURLToPath(new URL('../scripts/deploy.ts', import.meta.url));
 const CWD = mkdtempSync(path.join(tmpdir(), 'deploy-cli-'));
 
 const RAW_BODY_LINE = (version: string): string =>
-  `Medplum ${version} has no Bot.rawBody (whoop-webhook deployed without it): webhook signatures cannot be checked byte-exactly, so WHOOP notifications are only hints that trigger a re-fetch from WHOOP; Medplum 5.2 or newer fixes this.`;
+  `Medplum ${version} has no Bot.rawBody (whoop-webhook, oura-webhook deployed without it): webhook signatures cannot be checked byte-exactly, so signed notifications (WHOOP, Oura) are only hints that trigger a re-fetch from the provider; Medplum 5.2 or newer fixes this.`;
 
 /** Runs the CLI with only the given variables (plus PATH), so no shell credentials leak in. */
 async function cli(

@@ -10,9 +10,12 @@
  *
  * Which layer rejects what: the profile rejects every implausible valueQuantity (bwo-range) and every component
  * that is not a member the metric takes, is repeated, or is in another unit or outside its member's range (bwo-member),
- * and a panel missing members (bwo-panel); samples inside valueSampledData.data are a string FHIRPath cannot
- * range-check, so only the bot-side validateWearableObservation rejects those (the "implausible sample" test shows
- * the profile accepting one). The same shapes were checked against a real Medplum 5.0.10 with this profile loaded.
+ * and a panel missing members (bwo-panel). The same shapes were checked against a real Medplum 5.0.10 with this
+ * profile loaded.
+ *
+ * One shape, one profile: the wearable profile takes single values only; an intraday series (valueSampledData) is
+ * rejected by it (bwo-types) and valid only under baseline-intraday-observation, whose own rules are
+ * test/profiles-intraday.test.ts's.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import {
@@ -33,6 +36,7 @@ import {
   WEARABLE_PROFILE,
   WEARABLE_METRICS_VALUESET,
 } from '../bots/shared/systems.ts';
+import { buildSeriesObservations } from '../bots/shared/sampled-data.ts';
 import { validateWearableObservation } from '../bots/shared/validate-observation.ts';
 import {
   convertWhoopBodyToFhir,
@@ -51,6 +55,7 @@ import {
 import { BODY, CYCLE, RECOVERY, SLEEP, WORKOUT } from '../bots/whoop/test-fixtures.ts';
 import { EXAMPLE_DIR, renderExampleFiles } from '../scripts/profiles/examples.ts';
 import { ANNOTATION_PROFILE, PROFILES_DIR, renderProfileFiles } from '../scripts/profiles/generate.ts';
+import { INTRADAY_PROFILE } from '../scripts/profiles/intraday.ts';
 
 function readJsonFile<T>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
@@ -153,10 +158,10 @@ describe('generated profiles', () => {
     }
   });
 
-  test('the four Observation profiles exist with snapshots and canonical urls under PROFILE_BASE', () => {
+  test('the five Observation profiles exist with snapshots and canonical urls under PROFILE_BASE', () => {
     const observationProfiles = [...profiles.values()].filter((sd) => sd.type === 'Observation');
     expect(observationProfiles.map((sd) => sd.url).sort()).toEqual(
-      [ANNOTATION_PROFILE, DERIVED_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort()
+      [ANNOTATION_PROFILE, DERIVED_PROFILE, INTRADAY_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort()
     );
     for (const sd of observationProfiles) {
       expect(sd.snapshot?.element.length).toBeGreaterThan(40);
@@ -192,7 +197,10 @@ describe('examples', () => {
   test('the examples cover Quantity, SampledData, CodeableConcept, both panels, record panels, a derived and a narrative Observation, share Consents', () => {
     const observations = examples.filter((r): r is Observation => r.resourceType === 'Observation');
     expect(observations.some((o) => o.valueQuantity)).toBe(true);
-    expect(observations.some((o) => o.valueSampledData)).toBe(true);
+    // The series example is the intraday profile's; no example files a series under any other profile.
+    const series = observations.filter((o) => o.valueSampledData);
+    expect(series.length).toBeGreaterThan(0);
+    expect(series.every((o) => o.meta?.profile?.length === 1 && o.meta.profile[0] === INTRADAY_PROFILE)).toBe(true);
     expect(observations.some((o) => o.valueCodeableConcept)).toBe(true);
     expect(observations.some((o) => o.code.coding?.[0]?.code === '85354-9')).toBe(true);
     expect(observations.some((o) => o.code.coding?.[0]?.code === 'hr-zone-durations')).toBe(true);
@@ -235,6 +243,10 @@ function undefinedProfile(resource: Resource): StructureDefinition {
   return base;
 }
 
+/** bwo-types with the wearable profile's choice types: what a series (valueSampledData) under it gets. */
+const TYPES_ERROR =
+  'Constraint bwo-types not met: effective[x] must be dateTime or Period; value[x] must be Quantity or CodeableConcept @ Observation';
+
 const PANEL_ERROR = expect.stringMatching(
   /^Constraint bwo-panel not met: a panel needs each of its members, .*: 85354-9: 8480-6, 8462-4; hr-zone-durations: hr-zone-0, .*; workout-activity: all or none of hr-zone-0, .* @ Observation$/
 );
@@ -267,7 +279,7 @@ describe('wearable profile rejects', () => {
     o.valueQuantity = { value: 52, unit: 'ms' };
     const errors = errorsOf(o, sd());
     expect(errors).toContain(
-      'Constraint bwo-ucum not met: every Quantity must carry a value and a UCUM unit code, and a series a UCUM origin @ Observation'
+      'Constraint bwo-ucum not met: every Quantity must carry a value and a UCUM unit code @ Observation'
     );
   });
 
@@ -289,13 +301,11 @@ describe('wearable profile rejects', () => {
     expect(errorsOf(o, sd())).toEqual(['Missing required property @ Observation.effective[x]']);
   });
 
-  test('a value type outside Quantity/SampledData/CodeableConcept', () => {
+  test('a value type outside Quantity/CodeableConcept', () => {
     const o = hrv();
     delete o.valueQuantity;
     o.valueString = '52 ms';
-    expect(errorsOf(o, sd())).toEqual([
-      'Constraint bwo-types not met: effective[x] must be dateTime or Period; value[x] must be Quantity or SampledData or CodeableConcept @ Observation',
-    ]);
+    expect(errorsOf(o, sd())).toEqual([TYPES_ERROR]);
   });
 
   test('a coded value on a numeric metric', () => {
@@ -303,7 +313,7 @@ describe('wearable profile rejects', () => {
     delete o.valueQuantity;
     o.valueCodeableConcept = { text: 'high' };
     expect(errorsOf(o, sd())).toEqual([
-      expect.stringMatching(/^Constraint bwo-value-type not met: .*: Quantity or SampledData for 8867-4, hrv-rmssd, /),
+      expect.stringMatching(/^Constraint bwo-value-type not met: .*: Quantity for 8867-4, 40443-4, hrv-rmssd, /),
     ]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
@@ -405,7 +415,7 @@ describe('wearable profile rejects', () => {
     ];
     expect(errorsOf(o, sd())).toEqual([
       expect.stringMatching(
-        /^Constraint bwo-category not met: category must be the metric's: .*; exam \(a series: exam, never vital-signs\) for hrv-rmssd; exam for 80404-7, /
+        /^Constraint bwo-category not met: category must be the metric's: vital-signs for 8867-4, .*; exam for hrv-rmssd, 80404-7, /
       ),
     ]);
     expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['hrv-rmssd must have category exam'] });
@@ -420,34 +430,10 @@ describe('wearable profile rejects', () => {
       dimensions: 1,
       data: '54 55',
     };
-    expect(errorsOf(o, sd())).toEqual([
-      expect.stringMatching(/^Constraint bwo-value-type not met: .*; Quantity for 40443-4, /),
-    ]);
+    expect(errorsOf(o, sd())).toEqual([TYPES_ERROR]);
     expect(validateWearableObservation(o)).toEqual({
       ok: false,
       errors: ['resting-heart-rate does not take valueSampledData'],
-    });
-  });
-
-  test('a series in the wrong unit, and an implausible sample inside a valid-looking series', () => {
-    const series = example<Observation>('baseline-demo-heart-rate-series');
-    const wrongUnit = structuredClone(series);
-    if (wrongUnit.valueSampledData) {
-      wrongUnit.valueSampledData.origin.code = 'Hz';
-    }
-    expect(errorsOf(wrongUnit, sd())).toEqual([
-      expect.stringMatching(/^Constraint bwo-unit not met: .*: \/min for 8867-4, /),
-    ]);
-
-    // FHIRPath cannot range-check the space-separated samples, so this case is caught by the catalogue check only.
-    const spike = structuredClone(series);
-    if (spike.valueSampledData) {
-      spike.valueSampledData.data = '61 63 400';
-    }
-    expect(errorsOf(spike, sd())).toEqual([]);
-    expect(validateWearableObservation(spike)).toEqual({
-      ok: false,
-      errors: ['heart-rate value 400 /min is outside the plausible range 20–250 /min'],
     });
   });
 
@@ -687,37 +673,90 @@ describe('record panels: members as components (catalogue members)', () => {
     ]);
     expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['sleep-duration has no value'] });
   });
+});
 
-  test('a heart rate series claiming the vital-signs category (the R4 vital-signs profile takes one value)', () => {
-    const o = example<Observation>('baseline-demo-heart-rate-series');
-    o.category = [
-      { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] },
-    ];
-    expect(errorsOf(o, sd())).toEqual([
-      expect.stringMatching(
-        /^Constraint bwo-category not met: .*: vital-signs \(a series: activity, never vital-signs\) for 8867-4; /
-      ),
+describe('a series has one home: the intraday profile', () => {
+  const wearable = (): StructureDefinition => profile(WEARABLE_PROFILE);
+  const intraday = (): StructureDefinition => profile(INTRADAY_PROFILE);
+  const seriesExample = (): Observation => example<Observation>('baseline-demo-heart-rate-intraday');
+
+  test('the wearable profile admits no SampledData: value[x] is Quantity or CodeableConcept, no rule names a series', () => {
+    const elements = wearable().snapshot?.element ?? [];
+    expect(elements.find((e) => e.path === 'Observation.value[x]')?.type?.map((t) => t.code)).toEqual([
+      'Quantity',
+      'CodeableConcept',
     ]);
-    expect(validateWearableObservation(o)).toEqual({
-      ok: false,
-      errors: [
-        'heart-rate series must have category activity',
-        'heart-rate series must not claim the vital-signs category',
-      ],
-    });
-    // Both categories at once is still a vital-signs claim.
-    o.category.push(metricCategory(getMetric('heart-rate'), true));
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-category not met/)]);
+    const differential = wearable().differential?.element.find((e) => e.path === 'Observation.value[x]');
+    expect(differential?.type?.map((t) => t.code)).toEqual(['Quantity', 'CodeableConcept']);
+    const rules = elements[0]?.constraint?.filter((c) => c.key?.startsWith('bwo-')) ?? [];
+    expect(rules.length).toBeGreaterThan(5);
+    for (const rule of rules) {
+      expect(`${rule.human ?? ''} ${rule.expression ?? ''}`, rule.key).not.toMatch(/SampledData|series/);
+    }
   });
 
-  test('a single heart rate reading is still a vital sign', () => {
-    const o = example<Observation>('baseline-demo-heart-rate-series');
+  test('the series example is rejected under the wearable profile (bwo-types) and valid under its own', () => {
+    const o = seriesExample();
+    expect(o.meta?.profile).toEqual([INTRADAY_PROFILE]);
+    expect(errorsOf(o, intraday())).toEqual([]);
+    expect(validateWearableObservation(o)).toMatchObject({ ok: true });
+
+    o.meta = { profile: [WEARABLE_PROFILE] };
+    expect(errorsOf(o, wearable())).toEqual([TYPES_ERROR]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['heart-rate series must declare the intraday profile, not the wearable one'],
+    });
+  });
+
+  test('every series metric, as the bots build it: rejected by the wearable profile, valid under the intraday one', () => {
+    const scope = {
+      provider: 'withings' as const,
+      patient: { reference: 'Patient/baseline-demo-patient' as const },
+      device: { reference: 'Device/baseline-demo-withings-bpm' as const },
+      providerUserId: '37452718',
+      series: 'intraday.w1',
+    };
+    const start = Date.parse('2026-11-02T06:00:00Z');
+    const seriesMetrics = METRICS.filter((m) => m.valueTypes.includes('SampledData'));
+    expect(seriesMetrics.map((m) => m.key).sort()).toEqual(['heart-rate', 'hrv-rmssd', 'steps']);
+    for (const metric of seriesMetrics) {
+      const low = metric.range?.min ?? 0;
+      const samples = Array.from({ length: 90 }, (_, i) => ({ t: start + i * 60_000, v: low + (i % 30) }));
+      const built = buildSeriesObservations(scope, metric.key, samples, 60_000);
+      expect(built.observations, metric.key).toHaveLength(1);
+      for (const o of built.observations) {
+        expect(errorsOf(o, intraday()), metric.key).toEqual([]);
+        const misfiled: Observation = { ...o, meta: { profile: [WEARABLE_PROFILE] } };
+        expect(errorsOf(misfiled, wearable()), metric.key).toEqual([TYPES_ERROR]);
+        expect(validateWearableObservation(misfiled), metric.key).toEqual({
+          ok: false,
+          errors: [`${metric.key} series must declare the intraday profile, not the wearable one`],
+        });
+      }
+    }
+  });
+
+  test('the same heart rate as a single reading is a wearable Observation, in the vital-signs category', () => {
+    const o = seriesExample();
+    o.meta = { profile: [WEARABLE_PROFILE] };
     delete o.valueSampledData;
+    delete o.effectivePeriod;
+    o.effectiveDateTime = '2026-11-02T06:00:00Z';
     o.valueQuantity = { value: 61, unit: 'beats/min', system: 'http://unitsofmeasure.org', code: '/min' };
-    expect(errorsOf(o, sd())).toEqual([expect.stringMatching(/^Constraint bwo-category not met/)]);
+    // Still in the series category (activity): a single heart rate is a vital sign.
+    expect(errorsOf(o, wearable())).toEqual([expect.stringMatching(/^Constraint bwo-category not met/)]);
+    expect(validateWearableObservation(o)).toEqual({
+      ok: false,
+      errors: ['heart-rate must have category vital-signs'],
+    });
     o.category = [metricCategory(getMetric('heart-rate'))];
     expect(o.category[0]?.coding?.[0]?.code).toBe('vital-signs');
-    expect(errorsOf(o, sd())).toEqual([]);
+    expect(errorsOf(o, wearable())).toEqual([]);
+    expect(validateWearableObservation(o)).toMatchObject({ ok: true });
+    // And the intraday profile takes no single value.
+    o.meta = { profile: [INTRADAY_PROFILE] };
+    expect(errorsOf(o, intraday())).toEqual([expect.stringMatching(/^Constraint bio-types not met/)]);
   });
 });
 

@@ -521,13 +521,13 @@ describe('renderNarrative', () => {
     expect(formatNumber(0, 1, 'de', true)).toBe('±0,0');
   });
 
-  test('every series WHOOP produces has a German label; others fall back to the English one', () => {
-    const whoop = METRICS.filter((m) => m.providers.includes('whoop'));
-    const keys = whoop.flatMap((m) => [m.key, ...allowedComponents(m).map((c) => c.rangeKey)]);
+  test('every series any provider produces has a German label; an unknown key falls back to the English one', () => {
+    const keys = METRICS.flatMap((m) => [m.key, ...allowedComponents(m).map((c) => c.rangeKey)]);
     for (const key of keys) {
       expect(GERMAN_LABELS[key], key).toBeDefined();
     }
-    expect(metricLabel('pulse-wave-velocity', 'de')).toBe('Pulse wave velocity');
+    expect(metricLabel('pulse-wave-velocity', 'de')).toBe('Pulswellengeschwindigkeit');
+    expect(metricLabel('no-such-metric', 'de')).toBe(metricLabel('no-such-metric', 'en'));
     expect(metricLabel('hr-zone-durations.hr-zone-3', 'en')).toBe('Heart rate zones: Zone 3');
   });
 });

@@ -16,7 +16,7 @@
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Basic, Device, Patient, Reference } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import { oauthProviderFor, ProviderKeySchema } from '../providers.ts';
+import { providerModule, providerName, ProviderKeySchema } from '../providers.ts';
 import {
   buildConnection,
   CONNECTION_CODE_TOKEN,
@@ -36,7 +36,7 @@ import {
 } from '../shared/extensions.ts';
 import { updateIfUnchanged, updateWithRetry } from '../shared/fhir-write.ts';
 import { checkStateRecord, hashState, markStateUsed } from '../shared/oauth-state.ts';
-import type { TokenSet } from '../shared/provider.ts';
+import type { NotificationOutcome, TokenSet } from '../shared/provider.ts';
 import { BACKFILL_DAYS_SECRET, backfillDays, connectionTasks, queueBackfill } from '../shared/queue.ts';
 import { requesterPatient } from '../shared/requester.ts';
 import { readOptionalSecret } from '../shared/secrets.ts';
@@ -54,9 +54,15 @@ export const ConnectCallbackInput = z.object({
 export interface ConnectCallbackResult {
   connection: ConnectionView;
   queuedWindows: number;
+  /** What was done about the provider's notifications, when it has any to set up. */
+  notifications?: NotificationOutcome;
 }
 
-const PROVIDER_NAMES: Record<string, string> = { whoop: 'WHOOP' };
+/** An error's message without its stack; provider errors never carry URLs, tokens or bodies (shared/http.ts). */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Work that has not finished yet (cancelled when its connection is relinked elsewhere). */
 export const OPEN_TASK_STATUSES = new Set(['draft', 'requested', 'in-progress', 'failed', 'on-hold']);
 
@@ -84,7 +90,7 @@ export async function upsertDevice(
   }
   const patientId = params.patient.reference?.split('/')[1] ?? '';
   const value = `${params.provider}:${params.providerUserId}:${patientId}`;
-  const name = PROVIDER_NAMES[params.provider] ?? params.provider;
+  const name = providerName(params.provider);
   return medplum.createResourceIfNoneExist<Device>(
     {
       resourceType: 'Device',
@@ -111,16 +117,18 @@ async function unlinkOtherOwners(
     { cache: 'no-cache' }
   );
   for (const other of linked) {
-    if (other.subject?.reference === patient.reference || parseConnection(other).status === 'disconnected') {
+    if (other.subject?.reference === patient.reference) {
+      continue;
+    }
+    if (parseConnection(other).status === 'disconnected') {
+      // A disconnect whose revoke failed keeps its tokens so a retry can revoke; now that the account is linked here,
+      // such a retry would revoke (Withings: by user id) this new link's grant. The old tokens go.
+      await deleteTokens(medplum, other.id);
       continue;
     }
     await deleteTokens(medplum, other.id);
     await updateWithRetry(medplum, 'Basic', other.id, (current) =>
-      withStatus(
-        current,
-        'disconnected',
-        `This ${PROVIDER_NAMES[provider] ?? provider} account was linked to another Baseline user`
-      )
+      withStatus(current, 'disconnected', `This ${providerName(provider)} account was linked to another Baseline user`)
     );
     await cancelOpenTasks(medplum, other.id);
   }
@@ -168,13 +176,14 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     );
     if (erases.some((t) => OPEN_TASK_STATUSES.has(t.status))) {
       throw new Error(
-        `Erasing your earlier ${PROVIDER_NAMES[input.provider]} data is still in progress; connect again when it has finished`
+        `Erasing your earlier ${providerName(input.provider)} data is still in progress; connect again when it has finished`
       );
     }
   }
 
   // 2. The code and the provider account.
-  const provider = oauthProviderFor(input.provider, event.secrets);
+  const module = providerModule(input.provider);
+  const provider = module.oauth(event.secrets);
   const keyring = keyringFromSecrets(event.secrets);
   let tokens: TokenSet;
   try {
@@ -182,7 +191,8 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   } catch (err) {
     throw classifyTokenEndpointError(err, input.provider);
   }
-  const providerUserId = await provider.userId(tokens.accessToken);
+  // Withings names the account only in the token response; the others have a "who am I" call.
+  const providerUserId = tokens.providerUserId ?? (await provider.userId(tokens.accessToken));
   await unlinkOtherOwners(medplum, input.provider, providerUserId, patient);
 
   // 3. Link, connection, tokens, Device, backfill. Whatever the previous link left queued is its own, not ours.
@@ -213,6 +223,14 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
         })
       );
   await storeTokens(medplum, parseConnection(connection), tokens, keyring);
+  // Notifications (Withings: per user and category; Oura: the app's subscriptions). A failure here is reported, not
+  // fatal: the backfill and the sweeper's reconcile of quiet connections still bring the data in.
+  const notifications = module.notifications
+    ? await module
+        .notifications(event.secrets)
+        .onConnect?.(tokens.accessToken, { providerUserId, now })
+        .catch((err: unknown) => ({ warning: `Notifications could not be set up: ${errorText(err)}` }))
+    : undefined;
   const queuedWindows = await queueBackfill(medplum, {
     patient,
     connection,
@@ -222,6 +240,17 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     days: backfillDays(readOptionalSecret(event.secrets, BACKFILL_DAYS_SECRET)),
   });
   const tasks = await connectionTasks(medplum, { reference: `Basic/${connection.id}` }, 'backfill');
-  console.log(JSON.stringify({ bot: 'connect-callback', provider: input.provider, queuedWindows }));
-  return { connection: toConnectionView(parseConnection(connection), tasks), queuedWindows };
+  console.log(
+    JSON.stringify({
+      bot: 'connect-callback',
+      provider: input.provider,
+      queuedWindows,
+      notifications: notifications ?? {},
+    })
+  );
+  return {
+    connection: toConnectionView(parseConnection(connection), tasks),
+    queuedWindows,
+    ...(notifications ? { notifications } : {}),
+  };
 }

@@ -15,7 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import { oauthProviderFor, ProviderKeySchema } from '../providers.ts';
+import { providerModule, ProviderKeySchema } from '../providers.ts';
+import type { NotificationOutcome, ProviderHandle } from '../shared/provider.ts';
 import {
   connectionIdentifier,
   ofLink,
@@ -51,6 +52,8 @@ export interface DisconnectResult {
   /** Resources the erase has deleted so far (0 right after queueing it; the app polls `connections`). */
   erased: number;
   erase?: { status: Task['status']; deleted: number };
+  /** What was done about the provider's notification subscriptions, for a provider that has them. */
+  notifications?: NotificationOutcome;
 }
 
 async function eraseProgress(
@@ -70,12 +73,13 @@ async function eraseProgress(
 const MAX_REVOKE_WAIT_S = 60;
 
 async function revokeAtProvider(
-  provider: ReturnType<typeof oauthProviderFor>,
-  accessToken: string
+  provider: ProviderHandle,
+  accessToken: string,
+  providerUserId: string
 ): Promise<'revoked' | 'already' | 'failed'> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await provider.revoke(accessToken);
+      await provider.revoke(accessToken, providerUserId);
       return 'revoked';
     } catch (err) {
       if (err instanceof ProviderHttpError && err.kind === 'unauthorized') {
@@ -104,7 +108,8 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   const connection = parseConnection(record);
   const keyring = keyringFromSecrets(event.secrets);
 
-  const provider = oauthProviderFor(input.provider, event.secrets);
+  const module = providerModule(input.provider);
+  const provider = module.oauth(event.secrets);
 
   // The tokens to revoke with: a stored access token may have expired (WHOOP's live an hour), so refresh it first
   // when the connection can still refresh; a failed refresh falls back to what is stored.
@@ -130,8 +135,18 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   await cancelOpenTasks(medplum, record.id);
 
   let revocation: DisconnectResult['revocation'] = 'already';
+  let notifications: NotificationOutcome | undefined;
   if (accessToken) {
-    revocation = await revokeAtProvider(provider, accessToken);
+    // The user's notification subscriptions first (Withings), while the token still works; a failure is reported and
+    // does not stop the revoke, which ends the provider's deliveries for this user anyway.
+    const token = accessToken;
+    notifications = await module
+      .notifications?.(event.secrets)
+      .onDisconnect?.(token, { providerUserId: connection.providerUserId })
+      .catch((err: unknown) => ({
+        warning: `Notifications could not be removed: ${err instanceof Error ? err.message : String(err)}`,
+      }));
+    revocation = await revokeAtProvider(provider, accessToken, connection.providerUserId);
   }
   // Tokens that could not be revoked are kept (the connection no longer syncs), so disconnecting again can revoke.
   const deletion =
@@ -170,6 +185,9 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   };
   if (erase) {
     result.erase = erase;
+  }
+  if (notifications) {
+    result.notifications = notifications;
   }
   return result;
 }

@@ -47,6 +47,7 @@ describe('catalogue integrity', () => {
       'fat-free-mass',
       'muscle-mass',
       'bone-mass',
+      'hydration',
       'blood-pressure',
       'pulse-wave-velocity',
       'vo2max',
@@ -54,6 +55,7 @@ describe('catalogue integrity', () => {
       'active-energy',
       'total-energy',
       'distance',
+      'active-duration',
       'altitude-gain',
       'workout-activity',
       'sleep-duration',
@@ -73,6 +75,9 @@ describe('catalogue integrity', () => {
       'oura-readiness-score',
       'oura-sleep-score',
       'oura-activity-score',
+      'oura-stress-high',
+      'oura-recovery-high',
+      'withings-sleep-score',
     ];
     expect(METRICS.map((m) => m.key).sort()).toEqual(required.sort());
   });
@@ -233,7 +238,9 @@ describe('record panels (members)', () => {
     expect(workout.map((c) => c.rangeKey)).toEqual([
       'whoop-workout-strain',
       'total-energy',
+      'active-energy',
       'distance',
+      'steps',
       'altitude-gain',
       'heart-rate-average',
       'heart-rate-max',

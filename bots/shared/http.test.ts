@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { ProviderHttpError, fetchJson, parseResponse, retryAfterSeconds } from './http.ts';
+import { ProviderHttpError, RateLimitWaiter, fetchJson, parseResponse, retryAfterSeconds } from './http.ts';
 
 const URL_WITH_SECRET = 'https://api.example.test/v2/cycle?code=SECRET-CODE&token=SECRET-TOKEN';
 
@@ -72,7 +72,10 @@ describe('fetchJson errors', () => {
     }) as typeof fetch;
     const err = await failure(fetchJson(URL_WITH_SECRET, { ...init, fetch: broken }));
     expect(err.kind).toBe('network');
-    expect(err.message).toBe('whoop GET /v2/cycle failed: network');
+    expect(err.message).toBe('whoop GET /v2/cycle failed: network - TypeError');
+    // Not even in the cause chain, which a logger's inspect() would print.
+    expect(err.cause).toBeUndefined();
+    expect(JSON.stringify(err, Object.getOwnPropertyNames(err))).not.toContain('SECRET');
   });
 
   test('no answer within timeoutMs is a timeout', async () => {
@@ -140,5 +143,38 @@ describe('parseResponse', () => {
       'whoop GET /v2/cycle failed: bad-response - unexpected response shape at records.0.id'
     );
     expect(parseResponse(schema, { records: [{ id: 1 }] }, 'whoop', 'GET /v2/cycle')).toEqual({ records: [{ id: 1 }] });
+  });
+});
+
+describe('RateLimitWaiter', () => {
+  const limited = (retryAfterSeconds?: number): ProviderHttpError =>
+    new ProviderHttpError({
+      provider: 'withings',
+      endpoint: 'measure getmeas',
+      kind: 'rate-limited',
+      retryAfterSeconds,
+    });
+
+  test('waits out a refusal and returns the retried answer, counting the wait', async () => {
+    const waits: number[] = [];
+    const waiter = new RateLimitWaiter(150_000, (ms) => Promise.resolve(waits.push(ms)));
+    let calls = 0;
+    const answer = await waiter.run(() => (++calls === 1 ? Promise.reject(limited(60)) : Promise.resolve('ok')));
+    expect(answer).toBe('ok');
+    expect(waits).toEqual([60_500]);
+    expect(waiter.waited).toBe(60_500);
+  });
+
+  test('throws the refusal once the total would pass the budget, and never waits for other errors', async () => {
+    const waiter = new RateLimitWaiter(100_000, () => Promise.resolve());
+    await expect(waiter.run(() => Promise.reject(limited(60)))).rejects.toThrow(
+      'withings measure getmeas failed: rate-limited retry after 60s'
+    );
+    expect(waiter.waited).toBe(60_500);
+    const server = new ProviderHttpError({ provider: 'oura', endpoint: 'GET /v2/x', kind: 'server', status: 500 });
+    await expect(new RateLimitWaiter(150_000, () => Promise.resolve()).run(() => Promise.reject(server))).rejects.toBe(
+      server
+    );
+    await expect(new RateLimitWaiter(0).run(() => Promise.reject(limited()))).rejects.toThrow('rate-limited');
   });
 });

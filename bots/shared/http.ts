@@ -183,7 +183,10 @@ export async function fetchJson(url: string, init: FetchJsonInit): Promise<JsonR
   } catch (err) {
     // node-fetch reports its own timeout as a FetchError of type 'request-timeout'.
     const timedOut = typeof err === 'object' && err !== null && 'type' in err && err.type === 'request-timeout';
-    throw new ProviderHttpError({ provider, endpoint, kind: timedOut ? 'timeout' : 'network', cause: err });
+    // No `cause`: a fetch error's own message names the URL (node-fetch's FetchError does), and some URLs carry a
+    // secret (Oura's revoke takes the access token as a query parameter). Only the error's class is kept.
+    const name = err instanceof Error ? err.name : 'error';
+    throw new ProviderHttpError({ provider, endpoint, kind: timedOut ? 'timeout' : 'network', detail: name });
   }
   if (outcome === TIMED_OUT) {
     // The losing fetch keeps running; swallow its eventual failure so it is not an unhandled rejection.
@@ -245,4 +248,53 @@ export function parseResponse<T>(schema: z.ZodType<T>, body: unknown, provider: 
     });
   }
   return result.data;
+}
+
+/**
+ * Waits out a provider's app-wide rate limit inside one bot run, up to a total, instead of failing the Task at the
+ * first refusal. Withings allows 120 calls a minute for the whole app and a year's backfill needs ~440: failing each
+ * window that meets the limit would leave the rest to the sweeper's backoff (minutes to hours); waiting the minute
+ * out finishes it at the limit's pace. Past the total the refusal is thrown as before and the Task retries later.
+ * Sleeping is fine in a bot: Medplum's vmcontext timeout bounds synchronous execution only.
+ */
+export class RateLimitWaiter {
+  private waitedMs = 0;
+  private readonly maxTotalMs: number;
+  private readonly pause: (ms: number) => Promise<unknown>;
+
+  /**
+   * @param maxTotalMs - the most this run may wait in all (0: never wait)
+   * @param pause - how to wait (tests pass a fake)
+   */
+  constructor(
+    maxTotalMs: number,
+    pause: (ms: number) => Promise<unknown> = (ms) => sleep(ms, undefined, { ref: false })
+  ) {
+    this.maxTotalMs = maxTotalMs;
+    this.pause = pause;
+  }
+
+  /** Milliseconds waited so far. */
+  get waited(): number {
+    return this.waitedMs;
+  }
+
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof ProviderHttpError) || err.kind !== 'rate-limited') {
+          throw err;
+        }
+        // A little past the reset, so the retry does not land in the same window.
+        const waitMs = (err.retryAfterSeconds ?? 60) * 1000 + 500;
+        if (this.waitedMs + waitMs > this.maxTotalMs) {
+          throw err;
+        }
+        this.waitedMs += waitMs;
+        await this.pause(waitMs);
+      }
+    }
+  }
 }

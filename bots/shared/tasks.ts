@@ -28,8 +28,12 @@ export type TaskKind = (typeof PROVIDER_TASK_KINDS)[number];
  */
 export const TASK_KINDS = [...PROVIDER_TASK_KINDS, 'analytics'] as const;
 export type AnyTaskKind = (typeof TASK_KINDS)[number];
-export const RECORD_TYPES = ['cycle', 'sleep', 'recovery', 'workout', 'body'] as const;
-export type RecordType = (typeof RECORD_TYPES)[number];
+/**
+ * A provider's record type (WHOOP `sleep`, Withings `measure`, Oura `daily_sleep`): each provider names its own, and
+ * it appears in identifiers, so it is kept to lower-case letters, digits, `_` and `-`.
+ */
+export const RecordTypeSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'not a record type');
+export type RecordType = string;
 /**
  * What a finished Task reports: Observations created / updated / unchanged / retracted (entered-in-error) /
  * deleted (erase; `derived`: what was computed from the erased data, deleted with it), records skipped (unscored,
@@ -142,8 +146,12 @@ const TaskInputSchema = z
     provider: z.string().min(1),
     windowStart: IsoInstant.optional(),
     windowEnd: IsoInstant.optional(),
-    recordType: z.enum(RECORD_TYPES).optional(),
-    recordId: z.string().min(1).optional(),
+    recordType: RecordTypeSchema.optional(),
+    // Provider record ids (UUIDs, integers, a Withings `<start>-<end>` window): never search syntax.
+    recordId: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'not a record id')
+      .optional(),
     eventType: z.string().min(1).optional(),
     attempts: z.number().int().min(0),
     nextAttemptAt: IsoInstant.optional(),

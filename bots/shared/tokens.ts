@@ -24,6 +24,7 @@
  * old versions — ciphertext bound to that connection — remain until the key they were written under is retired.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { getStatus, isOperationOutcome, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic } from '@medplum/fhirtypes';
 import { z } from 'zod';
@@ -46,6 +47,7 @@ import type { Connection } from './connection.ts';
 import { CONNECTION_EXTENSION } from './extensions.ts';
 import { isAbsent, updateIfUnchanged } from './fhir-write.ts';
 import { ProviderHttpError } from './http.ts';
+import { isThrottled } from './quota.ts';
 import { mergeTokenSets, TokenSetSchema } from './provider.ts';
 import type { OAuthProvider, TokenSet } from './provider.ts';
 import type { BotSecrets } from './secrets.ts';
@@ -60,7 +62,14 @@ import {
 } from './token-crypto.ts';
 import type { TokenKeyring } from './token-crypto.ts';
 
-const LEASE_MS = 30_000;
+/**
+ * How long a refresh lease holds. Longer than a provider's token call (15 s by default) plus a wait for one FHIR quota
+ * window to store the result (STORE_RETRY_MS): with single-use refresh tokens (Oura) a lease that lapsed between the
+ * provider's answer and the store would let a second run present the spent token and lose the connection.
+ */
+const LEASE_MS = 90_000;
+/** The most a run waits to store freshly refreshed tokens through throttling or a failing server. */
+const STORE_RETRY_MS = 65_000;
 const WAIT_STEP_MS = 200;
 
 export class CredentialsExpiredError extends Error {
@@ -366,13 +375,48 @@ async function refreshUnderLease(
     await updateConnection(medplum, leased, (c) => withRefreshLease(c, undefined));
     throw classifyTokenEndpointError(err, connection.provider);
   }
-  // The lease makes us the only writer of the tokens; if this write still loses, the new tokens would be lost.
-  const written = await storeTokens(medplum, connection, refreshed, keyring, stored.record);
+  // The lease makes us the only writer of the tokens; if this write still loses, the new tokens would be lost. The
+  // provider has already rotated (Oura's old refresh token is spent), so a throttled or failing store is retried
+  // within the lease rather than dropping the only valid tokens.
+  const written = await storeRefreshed(() => storeTokens(medplum, connection, refreshed, keyring, stored.record));
   if (!written) {
     throw new Error(`The ${connection.provider} tokens changed while their refresh lease was held`);
   }
   const released = await updateConnection(medplum, leased, (c) => withTokenExpiry(c, refreshed.expiresAt));
   return { accessToken: refreshed.accessToken, connection: released, refreshed: true };
+}
+
+/**
+ * Retries a token store on 429 (waiting for the quota window) and 5xx, up to STORE_RETRY_MS in all.
+ * @param store - the write
+ * @param pause - how to wait (tests pass a fake clock)
+ */
+export async function storeRefreshed<T>(
+  store: () => Promise<T>,
+  pause: (ms: number) => Promise<unknown> = (ms) => sleep(ms, undefined, { ref: false }),
+  now: () => number = Date.now
+): Promise<T> {
+  const deadline = now() + STORE_RETRY_MS;
+  for (;;) {
+    try {
+      return await store();
+    } catch (err) {
+      const status = statusOf(err);
+      const retryable = isThrottled(err) || (status !== undefined && status >= 500);
+      const left = deadline - now();
+      // A quota window is a minute: wait for its reset (or what is left of the budget); a server error briefly.
+      const wait = isThrottled(err) ? Math.min(61_000, left) : 2_000;
+      if (!retryable || wait <= 0 || wait > left) {
+        throw err;
+      }
+      await pause(wait);
+    }
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  const outcome = isOperationOutcome(err) ? err : normalizeOperationOutcome(err);
+  return getStatus(outcome);
 }
 
 export interface ReencryptResult {

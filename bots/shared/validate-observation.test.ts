@@ -2,7 +2,8 @@ import type { Observation, ObservationComponent } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
 import { allowedComponents, getMetric, metricCategory, metricCodings, metricQuantity } from './catalogue.ts';
 import type { AllowedComponent } from './catalogue.ts';
-import { CODE_SYSTEM, UCUM } from './systems.ts';
+import { INTRADAY_PROFILE } from './sampled-data.ts';
+import { CODE_SYSTEM, UCUM, WEARABLE_PROFILE } from './systems.ts';
 import { validateWearableObservation } from './validate-observation.ts';
 
 function observation(key: string, extra: Partial<Observation>): Observation {
@@ -41,8 +42,12 @@ describe('validateWearableObservation', () => {
     expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['spo2 does not take valueSampledData'] });
   });
 
+  const WINDOW = { start: '2026-11-02T00:00:00Z', end: '2026-11-03T00:00:00Z' };
+
   test('rejects a series in the wrong unit', () => {
     const o = observation('heart-rate', {
+      effectiveDateTime: undefined,
+      effectivePeriod: WINDOW,
       valueSampledData: { origin: { value: 0, system: UCUM, code: 'Hz' }, period: 60000, dimensions: 1, data: '1' },
     });
     expect(validateWearableObservation(o)).toEqual({ ok: false, errors: ['heart-rate series unit Hz is not /min'] });
@@ -67,8 +72,43 @@ describe('validateWearableObservation', () => {
     expect(result.ok && result.metric.key).toBe('resting-heart-rate');
   });
 
+  test('rejects a series without its window, or with more samples than the window holds', () => {
+    const sampled = (data: string): Partial<Observation> => ({
+      valueSampledData: { origin: { value: 0, system: UCUM, code: '/min' }, period: 60000, dimensions: 1, data },
+    });
+    expect(validateWearableObservation(observation('heart-rate', sampled('61 62')))).toEqual({
+      ok: false,
+      errors: ['heart-rate series needs an effectivePeriod with a start and an end (its window)'],
+    });
+    const tenMinutes = { start: '2026-11-02T07:00:00Z', end: '2026-11-02T07:10:00Z' };
+    const eleven = observation('heart-rate', {
+      ...sampled('61 61 61 61 61 61 61 61 61 61 E'),
+      effectivePeriod: tenMinutes,
+    });
+    expect(validateWearableObservation(eleven)).toEqual({
+      ok: false,
+      errors: ['heart-rate series has 11 samples but its window holds 10 periods'],
+    });
+    const ten = observation('heart-rate', { ...sampled('61 62 63 64 65 66 67 68 69 70'), effectivePeriod: tenMinutes });
+    expect(validateWearableObservation(ten)).toMatchObject({ ok: true });
+    const flat = observation('heart-rate', { ...sampled('61'), effectivePeriod: WINDOW });
+    if (flat.valueSampledData) {
+      flat.valueSampledData.dimensions = 2;
+      flat.valueSampledData.period = 0;
+    }
+    expect(validateWearableObservation(flat)).toEqual({
+      ok: false,
+      errors: [
+        'heart-rate series must have 1 dimension, not 2',
+        'heart-rate series period 0 is not a positive number of ms',
+      ],
+    });
+  });
+
   test('accepts a series, skipping SampledData error markers', () => {
     const o = observation('heart-rate', {
+      effectiveDateTime: undefined,
+      effectivePeriod: WINDOW,
       valueSampledData: {
         origin: { value: 0, system: UCUM, code: '/min' },
         period: 60000,
@@ -77,6 +117,32 @@ describe('validateWearableObservation', () => {
       },
     });
     expect(validateWearableObservation(o)).toMatchObject({ ok: true });
+  });
+
+  test('rejects a series declaring the wearable profile, which takes single values only', () => {
+    const series = (profile: string): Observation =>
+      observation('steps', {
+        meta: { profile: [profile] },
+        effectiveDateTime: undefined,
+        effectivePeriod: WINDOW,
+        valueSampledData: {
+          origin: { value: 0, system: UCUM, code: '{steps}' },
+          period: 60000,
+          dimensions: 1,
+          data: '12 0 E 30',
+        },
+      });
+    expect(validateWearableObservation(series(WEARABLE_PROFILE))).toEqual({
+      ok: false,
+      errors: ['steps series must declare the intraday profile, not the wearable one'],
+    });
+    expect(validateWearableObservation(series(INTRADAY_PROFILE))).toMatchObject({ ok: true });
+    // A single value of the same metric is the wearable profile's.
+    const single = observation('steps', {
+      meta: { profile: [WEARABLE_PROFILE] },
+      valueQuantity: metricQuantity(getMetric('steps'), 8400),
+    });
+    expect(validateWearableObservation(single)).toMatchObject({ ok: true });
   });
 
   test('rejects a coded value on a metric that takes numbers', () => {

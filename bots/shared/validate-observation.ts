@@ -3,10 +3,12 @@
  *
  * Why this exists beside the profile: @medplum/core's validateResource does not enforce required bindings (it only
  * collects the codes so the server can check them when the project has the `validate-terminology` feature), and it
- * ignores constraints inside type slices. The generated profile therefore carries table-driven FHIRPath invariants
- * (enforced by Medplum on write; one per rule, each naming the whole catalogue table), and this module gives the
- * same verdict without a server, with a message about the one metric at hand. It is also the only layer that checks
- * the samples inside valueSampledData.data against the plausible range: FHIRPath cannot split that string.
+ * ignores constraints inside type slices. The generated profiles (baseline-wearable-observation for single values,
+ * baseline-intraday-observation for series) therefore carry table-driven FHIRPath invariants (enforced by Medplum on
+ * write; one per rule, each naming the whole catalogue table), and this module gives the same verdict without a
+ * server, with a message about the one metric at hand. It is also the only layer that checks
+ * the samples inside valueSampledData.data against the plausible range, and that they fit the series' window
+ * (effectivePeriod): FHIRPath cannot split that string.
  *
  * Components follow the catalogue's `components` (a panel such as blood pressure) and `members` (the values a
  * record panel such as a night's sleep or a workout may carry, each in its own code, unit and range).
@@ -14,7 +16,7 @@
 import type { Observation, Quantity } from '@medplum/fhirtypes';
 import { allowedComponents, categoryCode, checkPlausible, getMetric, metricByCode } from './catalogue.ts';
 import type { Metric } from './catalogue.ts';
-import { OBSERVATION_CATEGORY_SYSTEM, UCUM } from './systems.ts';
+import { OBSERVATION_CATEGORY_SYSTEM, UCUM, WEARABLE_PROFILE } from './systems.ts';
 
 export type ObservationCheck = { ok: true; metric: Metric } | { ok: false; errors: string[] };
 
@@ -96,6 +98,36 @@ function checkComponents(observation: Observation, metric: Metric, errors: strin
 }
 
 /**
+ * A series is a window of samples: it needs the window (effectivePeriod with start and end, the first token at the
+ * start), one dimension and a positive period, and no more tokens than periods fit in the window, since a token past
+ * the end would claim a time the Observation says it does not cover.
+ */
+function checkSeriesShape(observation: Observation, metric: Metric, errors: string[]): void {
+  const sampled = observation.valueSampledData;
+  if (!sampled) {
+    return;
+  }
+  if ((sampled.dimensions ?? 1) !== 1) {
+    errors.push(`${metric.key} series must have 1 dimension, not ${sampled.dimensions}`);
+  }
+  if (!Number.isFinite(sampled.period) || sampled.period <= 0) {
+    errors.push(`${metric.key} series period ${sampled.period} is not a positive number of ms`);
+    return;
+  }
+  const start = Date.parse(observation.effectivePeriod?.start ?? '');
+  const end = Date.parse(observation.effectivePeriod?.end ?? '');
+  if (Number.isNaN(start) || Number.isNaN(end)) {
+    errors.push(`${metric.key} series needs an effectivePeriod with a start and an end (its window)`);
+    return;
+  }
+  const tokens = (sampled.data ?? '').trim() === '' ? 0 : (sampled.data ?? '').trim().split(/\s+/).length;
+  const slots = Math.floor((end - start) / sampled.period);
+  if (tokens > slots) {
+    errors.push(`${metric.key} series has ${tokens} samples but its window holds ${slots} periods`);
+  }
+}
+
+/**
  * @param observation - a wearable Observation about to be written
  * @returns the matched metric, or every problem found
  */
@@ -117,6 +149,11 @@ export function validateWearableObservation(observation: Observation): Observati
   if (series && categories.some((c) => c.system === OBSERVATION_CATEGORY_SYSTEM && c.code === 'vital-signs')) {
     errors.push(`${metric.key} series must not claim the vital-signs category`);
   }
+  // The wearable profile takes single values only (its bwo-types rejects valueSampledData): a series has exactly one
+  // home, the intraday profile, so a reader searching by profile finds every series there.
+  if (series && observation.meta?.profile?.includes(WEARABLE_PROFILE)) {
+    errors.push(`${metric.key} series must declare the intraday profile, not the wearable one`);
+  }
 
   if (observation.valueQuantity) {
     if (!metric.valueTypes.includes('Quantity')) {
@@ -132,6 +169,7 @@ export function validateWearableObservation(observation: Observation): Observati
     } else if (sampled.origin.system !== UCUM || sampled.origin.code !== metric.unit) {
       errors.push(`${metric.key} series unit ${sampled.origin.code ?? '(no code)'} is not ${metric.unit}`);
     } else {
+      checkSeriesShape(observation, metric, errors);
       const factor = sampled.factor ?? 1;
       for (const token of (sampled.data ?? '').split(' ')) {
         // E, L and U are SampledData's "error", "below limit" and "above limit" markers, not values.

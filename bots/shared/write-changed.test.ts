@@ -2,8 +2,12 @@ import type { WithId } from '@medplum/core';
 import type { Bundle, BundleEntry, Observation } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { QuotaPacer } from './quota.ts';
+import { mergeSeriesObservation, seriesObservation, seriesWindow } from './sampled-data.ts';
+import type { SeriesScope, SeriesWindow } from './sampled-data.ts';
+import { UCUM } from './systems.ts';
 import {
   bytesBound,
+  MERGE_ATTEMPTS,
   mayRace,
   planWrites,
   RACE_HORIZON_MS,
@@ -71,6 +75,16 @@ class FakeServer {
       }
       this.budget -= 100;
       const resource = e.resource as Observation;
+      if (e.request?.method === 'POST' && e.request.ifNoneExist) {
+        // Medplum answers a conditional create that finds a match with 200 and writes nothing.
+        const wanted = decodeURIComponent(e.request.ifNoneExist.replace(/^identifier=/, ''));
+        const match = [...this.rows.values()].some((o) =>
+          o.identifier?.some((i) => `${i.system}|${i.value}` === wanted)
+        );
+        if (match) {
+          return { response: { status: '200' } };
+        }
+      }
       if (e.request?.method === 'POST') {
         const id = `o${++this.seq}`;
         this.rows.set(id, stored(resource, id));
@@ -305,5 +319,220 @@ describe('batch bodies stay below the server body limit', () => {
   it('sends an entry larger than the limit alone (it fails alone, with its own status)', () => {
     expect(bytesBound([op('x'.repeat(2_000_000)), op('y')], 200, 1_000_000)).toBe(1);
     expect(bytesBound([], 200, 1_000_000)).toBe(0);
+  });
+});
+
+describe('series groups (merge)', () => {
+  const noWait = { sleep: async () => undefined };
+  const SCOPE: SeriesScope = {
+    provider: 'withings',
+    patient: { reference: 'Patient/p1' },
+    device: { reference: 'Device/d1' },
+    providerUserId: '42',
+    series: 'intraday.dev1',
+  };
+  // Recent, so creates are conditional (two runs can race on it), as a webhook-driven sync's day is.
+  const WINDOW: SeriesWindow = seriesWindow(Date.now(), 'heart-rate');
+  const OLD: SeriesWindow = seriesWindow(Date.now() - 60 * 86_400_000, 'heart-rate');
+
+  function series(metric: 'heart-rate' | 'steps', data: string, window = WINDOW, period = 60_000): Observation {
+    const code = metric === 'steps' ? '{steps}' : '/min';
+    return seriesObservation(SCOPE, metric, window, {
+      origin: { value: 0, unit: metric === 'steps' ? 'steps' : 'beats/min', system: UCUM, code },
+      period,
+      dimensions: 1,
+      data,
+    });
+  }
+
+  function group(...observations: Observation[]): {
+    record: { system: string; value: string };
+    observations: Observation[];
+    merge: typeof mergeSeriesObservation;
+  } {
+    const record = observations[0]?.identifier?.[1];
+    if (!record?.system || !record.value) {
+      throw new Error('series Observation without a record identifier');
+    }
+    return { record: { system: record.system, value: record.value }, observations, merge: mergeSeriesObservation };
+  }
+
+  function dataOf(server: FakeServer, metric: string): string[] {
+    return [...server.rows.values()]
+      .filter((o) => o.code.text === (metric === 'steps' ? 'Steps' : 'Heart rate'))
+      .map((o) => o.valueSampledData?.data ?? '');
+  }
+
+  it('re-importing the same day writes nothing; a late minute is one PUT with If-Match that keeps the rest', async () => {
+    const server = new FakeServer(1_000_000);
+    const sent: Bundle[] = [];
+    const original = server.executeBatch.bind(server);
+    server.executeBatch = async (bundle: Bundle) => {
+      sent.push(bundle);
+      return original(bundle);
+    };
+    const first = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', '60 61 E 63'), series('steps', '5 0 12'))],
+    });
+    expect(first).toMatchObject({ created: 2, updated: 0, failures: [] });
+
+    const again = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', '60 61 E 63'), series('steps', '5 0 12'))],
+    });
+    expect(again).toMatchObject({ created: 0, updated: 0, unchanged: 2, retracted: 0, failures: [] });
+    expect(sent).toHaveLength(1);
+
+    // The minute that was missing arrives alone (a later notification's narrow window).
+    const late = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', 'E E 62'))],
+    });
+    expect(late).toMatchObject({ created: 0, updated: 1, unchanged: 0, retracted: 0, failures: [] });
+    expect(sent).toHaveLength(2);
+    expect(sent[1]?.entry?.map((e) => e.request)).toEqual([
+      { method: 'PUT', url: expect.stringMatching(/^Observation\/o\d+$/), ifMatch: 'W/"1"' },
+    ]);
+    expect(dataOf(server, 'heart-rate')).toEqual(['60 61 62 63']);
+    // Steps were not in the partial fetch and are kept, not retracted.
+    expect(dataOf(server, 'steps')).toEqual(['5 0 12']);
+    expect([...server.rows.values()].every((o) => o.status === 'final')).toBe(true);
+  });
+
+  it('a re-fetch with fewer minutes never erases stored ones', async () => {
+    const server = new FakeServer(1_000_000);
+    await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', '60 61 62 63', OLD))],
+    });
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', 'E 61', OLD))],
+    });
+    expect(result).toMatchObject({ created: 0, updated: 0, unchanged: 1, failures: [] });
+    expect(dataOf(server, 'heart-rate')).toEqual(['60 61 62 63']);
+  });
+
+  it('the same day twice in one sync (two fetch chunks) is merged, not last-one-wins', async () => {
+    const server = new FakeServer(1_000_000);
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', '60 61', OLD)), group(series('heart-rate', 'E E 62 63', OLD))],
+    });
+    expect(result).toMatchObject({ created: 1, failures: [] });
+    expect(dataOf(server, 'heart-rate')).toEqual(['60 61 62 63']);
+  });
+
+  it("a PUT that loses to another run (412) re-reads, re-merges and keeps both runs' minutes", async () => {
+    const server = new FakeServer(1_000_000);
+    await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', '60'))],
+    });
+    const original = server.executeBatch.bind(server);
+    let interfered = false;
+    server.executeBatch = async (bundle: Bundle) => {
+      if (!interfered) {
+        interfered = true;
+        // Another sync merged minute 4 in between our read and our write.
+        for (const [id, row] of server.rows) {
+          server.rows.set(
+            id,
+            stored({ ...row, valueSampledData: { ...row.valueSampledData!, data: '60 E E E 64' } }, id, '2')
+          );
+        }
+      }
+      return original(bundle);
+    };
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', 'E 61'))],
+    });
+    expect(result).toMatchObject({ created: 0, updated: 1, failures: [] });
+    expect(dataOf(server, 'heart-rate')).toEqual(['60 61 E E 64']);
+    expect([...server.rows.values()][0]?.meta?.versionId).toBe('3');
+  });
+
+  it("a conditional create that finds another run's Observation merges into it instead of dropping its minutes", async () => {
+    const server = new FakeServer(1_000_000);
+    const original = server.executeBatch.bind(server);
+    let interfered = false;
+    server.executeBatch = async (bundle: Bundle) => {
+      if (!interfered) {
+        interfered = true;
+        // The other run created the day first, with minute 0 only.
+        const rival = series('heart-rate', '70');
+        server.rows.set('rival', stored(rival, 'rival'));
+      }
+      return original(bundle);
+    };
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', 'E 61 62'))],
+    });
+    expect(result).toMatchObject({ created: 0, updated: 1, failures: [] });
+    expect(server.rows.size).toBe(1);
+    expect(dataOf(server, 'heart-rate')).toEqual(['70 61 62']);
+  });
+
+  it('gives up with a 412 failure, never a silent loss, when every attempt loses a race', async () => {
+    const server = new FakeServer(1_000_000);
+    await writeChanged(server, new QuotaPacer(server, noWait), { records: [group(series('heart-rate', '60'))] });
+    const original = server.executeBatch.bind(server);
+    let batches = 0;
+    server.executeBatch = async (bundle: Bundle) => {
+      batches++;
+      for (const [id, row] of server.rows) {
+        server.rows.set(id, stored(row, id, String(Number(row.meta?.versionId) + 1)));
+      }
+      return original(bundle);
+    };
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', 'E 61'))],
+    });
+    expect(batches).toBe(MERGE_ATTEMPTS);
+    expect(result.updated).toBe(0);
+    expect(result.failures).toEqual([
+      {
+        identifier: series('heart-rate', '').identifier?.[0],
+        status: '412',
+        message: `the series kept changing under concurrent writers; gave up after ${MERGE_ATTEMPTS} merges`,
+      },
+    ]);
+  });
+
+  it('a merge the library refuses (another period) is a failure for that key; the others are written', async () => {
+    const server = new FakeServer(1_000_000);
+    await writeChanged(server, new QuotaPacer(server, noWait), { records: [group(series('heart-rate', '60', OLD))] });
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', '61', OLD, 300_000), series('steps', '7', OLD))],
+    });
+    expect(result.created).toBe(1);
+    expect(result.failures).toEqual([
+      {
+        identifier: series('heart-rate', '', OLD).identifier?.[0],
+        status: 'merge',
+        message: expect.stringContaining('period 60000 vs 300000 ms'),
+      },
+    ]);
+    expect(dataOf(server, 'heart-rate')).toEqual(['60']);
+  });
+
+  it('a retracted series is replaced by the new fetch, not merged back to life', async () => {
+    const server = new FakeServer(1_000_000);
+    server.rows.set('x', stored({ ...series('heart-rate', '60 61', OLD), status: 'entered-in-error' }, 'x'));
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [group(series('heart-rate', 'E E 62', OLD))],
+    });
+    expect(result).toMatchObject({ updated: 1, failures: [] });
+    expect(server.rows.get('x')).toMatchObject({ status: 'final', valueSampledData: { data: 'E E 62' } });
+  });
+
+  it('non-series groups beside a series group still retract what their record no longer produces', async () => {
+    const server = new FakeServer(1_000_000);
+    const record = { system: RECORD, value: 'r1' };
+    await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [
+        { record, observations: [obs('r1', 'deep', 1), obs('r1', 'rem', 2)] },
+        group(series('heart-rate', '60', OLD)),
+      ],
+    });
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [{ record, observations: [obs('r1', 'deep', 1)] }, group(series('steps', '3', OLD))],
+    });
+    expect(result).toMatchObject({ created: 1, retracted: 1, failures: [] });
+    expect(dataOf(server, 'heart-rate')).toEqual(['60']);
   });
 });

@@ -17,6 +17,12 @@
  *    - stored but no longer produced by its record (a re-scored record that changed shape, a sleep that became a
  *      nap) → marked `entered-in-error`, FHIR's retraction;
  *    - write-once (values the owner typed into the provider's app: written on change only) → POST if none exists.
+ * Series groups (RecordGroup.merge, intraday SampledData: see sampled-data.ts) differ in three ways: the stored
+ * Observation is merged with the new one before the comparison (an unchanged merge writes nothing, a late minute is
+ * one PUT with If-Match); a stored Observation the fetch did not produce is kept, never retracted (a partial
+ * re-fetch must not erase minutes); and a lost race (412 on the PUT, or a conditional create that found one another
+ * run just wrote) re-reads that Observation and merges again, up to MERGE_ATTEMPTS times, instead of failing or
+ * dropping the minutes. The same key twice in one sync (a UTC day fetched in two local-day chunks) is merged too.
  * Throttled entries (`"status": "429"` inside a 200 batch) are re-sent after the quota window resets; any other
  * failed entry is reported, so the caller fails the Task with a reason and the sweeper retries it. Re-running a
  * sync of unchanged data therefore costs searches only and writes nothing.
@@ -40,12 +46,23 @@ export const MAX_BATCH = 200;
 export const MAX_BATCH_BYTES = 800_000;
 /** How recent a record must be for two runs to race on it (webhooks, re-scores, 48-hour reconciles). */
 export const RACE_HORIZON_MS = 7 * 24 * 60 * 60_000;
+/** Read-merge-write rounds for one series Observation before its failure is reported (each round lost a race). */
+export const MERGE_ATTEMPTS = 4;
+
+/** How a series group folds what is stored into what was fetched (sampled-data.ts mergeSeriesObservation). */
+export type MergeObservation = (stored: Observation, next: Observation) => Observation;
 
 export interface RecordGroup {
   /** The identifier every Observation of the record carries. */
   readonly record: UpsertIdentifier;
-  /** What the record maps to now (may be empty: then everything stored for it is retracted). */
+  /** What the record maps to now (may be empty: then everything stored for it is retracted, unless `merge`). */
   readonly observations: readonly Observation[];
+  /**
+   * Set for series: each Observation is merged over the stored one with the same key before comparing, nothing
+   * stored is retracted, and a lost race is re-read and re-merged (see the module comment). Throws to refuse a merge
+   * (the Observation is then reported as a failure, the stored one left alone).
+   */
+  readonly merge?: MergeObservation;
 }
 
 export interface WriteChangedInput {
@@ -69,9 +86,15 @@ export interface WriteChangedResult {
   requests: number;
 }
 
+/** For a series op: what the fetch produced (before merging with the stored one) and how to merge again. */
+export interface MergeRetry {
+  readonly desired: Observation;
+  readonly merge: MergeObservation;
+}
+
 export type Op =
-  | { kind: 'create'; key: UpsertIdentifier; resource: Observation; conditional: boolean }
-  | { kind: 'update'; key: UpsertIdentifier; resource: Observation; id: string; version: string }
+  | { kind: 'create'; key: UpsertIdentifier; resource: Observation; conditional: boolean; retry?: MergeRetry }
+  | { kind: 'update'; key: UpsertIdentifier; resource: Observation; id: string; version: string; retry?: MergeRetry }
   | { kind: 'retract'; key: UpsertIdentifier; resource: Observation; id: string; version: string };
 
 /** The two calls the writer makes; a MedplumClient is one, and unit tests pass a small fake server. */
@@ -161,12 +184,6 @@ export function sameObservation(stored: Observation, desired: Observation): bool
 }
 
 /**
- * Plans the writes (pure).
- * @param input - records and write-once Observations
- * @param stored - what exists now, by key
- * @returns the operations and how many Observations need nothing
- */
-/**
  * @param observation - a new Observation
  * @param now - current time (ms)
  * @returns true when its record is recent enough for two runs to race on it
@@ -177,48 +194,62 @@ export function mayRace(observation: Observation, now: number): boolean {
   return Number.isNaN(at) || now - at < RACE_HORIZON_MS;
 }
 
+/**
+ * Plans the writes (pure).
+ * @param input - records (series ones with their merge) and write-once Observations
+ * @param stored - what exists now, by key
+ * @param storedByRecord - what exists now, by record identifier (for retractions)
+ * @param now - current time (ms), for which creates may race
+ * @returns the operations, how many Observations need nothing, and the merges that were refused
+ */
 export function planWrites(
   input: WriteChangedInput,
   stored: ReadonlyMap<string, WithId<Observation>>,
   storedByRecord: ReadonlyMap<string, readonly WithId<Observation>[]>,
   now = Date.now()
-): { ops: Op[]; unchanged: number } {
+): { ops: Op[]; unchanged: number; failures: UpsertFailure[] } {
   const ops: Op[] = [];
-  let unchanged = 0;
+  const failures: UpsertFailure[] = [];
+  const unchangedKeys = new Set<string>();
   const planned = new Set<string>();
+  // What each key's Observation is so far in this sync; a series folds a repeated key into it.
+  const desiredByKey = new Map<string, Observation>();
   for (const group of input.records) {
     const produced = new Set<string>();
     for (const observation of group.observations) {
       const key = keyOf(observation);
       const k = keyString(key);
+      let desired = observation;
       if (planned.has(k)) {
-        // The same Observation twice in one sync (a record listed by two overlapping pages): the last one wins.
+        // The same Observation twice in one sync (a record listed by two overlapping pages): the last one wins, or,
+        // for a series, the two are merged (one UTC day fetched in two chunks).
         const index = ops.findIndex((op) => keyString(op.key) === k);
         if (index >= 0) {
           ops.splice(index, 1);
         }
+        unchangedKeys.delete(k);
+        const earlier = desiredByKey.get(k);
+        if (group.merge && earlier) {
+          const merged = tryMerge(group.merge, earlier, observation, key, failures);
+          if (!merged) {
+            continue;
+          }
+          desired = merged;
+        }
       }
       planned.add(k);
       produced.add(k);
-      const existing = stored.get(k);
-      if (!existing) {
-        ops.push({
-          kind: 'create',
-          key,
-          resource: observation,
-          conditional: input.alwaysConditional === true || mayRace(observation, now),
-        });
-      } else if (sameObservation(existing, observation)) {
-        unchanged++;
-      } else {
-        ops.push({
-          kind: 'update',
-          key,
-          resource: { ...observation, id: existing.id },
-          id: existing.id,
-          version: existing.meta?.versionId ?? '',
-        });
+      desiredByKey.set(k, desired);
+      const op = planOne(key, desired, stored.get(k), group.merge, input.alwaysConditional === true, now, failures);
+      if (op === 'unchanged') {
+        unchangedKeys.add(k);
+      } else if (op) {
+        ops.push(op);
       }
+    }
+    if (group.merge) {
+      // A series fetch may be partial (one page, one chunk of a day): what it did not produce stays as stored.
+      continue;
     }
     for (const existing of storedByRecord.get(keyString(group.record)) ?? []) {
       const key = keyOf(existing);
@@ -233,6 +264,7 @@ export function planWrites(
       }
     }
   }
+  let unchanged = unchangedKeys.size;
   for (const observation of input.writeOnce ?? []) {
     const key = keyOf(observation);
     if (stored.has(keyString(key)) || planned.has(keyString(key))) {
@@ -243,7 +275,68 @@ export function planWrites(
     // Write-once values are read again on every sync that reaches the present: always conditional.
     ops.push({ kind: 'create', key, resource: observation, conditional: true });
   }
-  return { ops, unchanged };
+  return { ops, unchanged, failures };
+}
+
+/** @returns the merge, or undefined after recording why it was refused */
+function tryMerge(
+  merge: MergeObservation,
+  stored: Observation,
+  next: Observation,
+  key: UpsertIdentifier,
+  failures: UpsertFailure[]
+): Observation | undefined {
+  try {
+    return merge(stored, next);
+  } catch (err) {
+    failures.push({ identifier: key, status: 'merge', message: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  }
+}
+
+/**
+ * @returns the write one desired Observation needs against what is stored, 'unchanged', or undefined when its merge
+ *   was refused (recorded in failures)
+ */
+function planOne(
+  key: UpsertIdentifier,
+  desired: Observation,
+  existing: WithId<Observation> | undefined,
+  merge: MergeObservation | undefined,
+  alwaysConditional: boolean,
+  now: number,
+  failures: UpsertFailure[]
+): Op | 'unchanged' | undefined {
+  const retry = merge ? { retry: { desired, merge } } : {};
+  if (!existing) {
+    return {
+      kind: 'create',
+      key,
+      resource: desired,
+      conditional: alwaysConditional || mayRace(desired, now),
+      ...retry,
+    };
+  }
+  // A retracted series (its records deleted at the provider) is replaced, never merged back to life.
+  let next = desired;
+  if (merge && existing.status !== 'entered-in-error') {
+    const merged = tryMerge(merge, existing, desired, key, failures);
+    if (!merged) {
+      return undefined;
+    }
+    next = merged;
+  }
+  if (sameObservation(existing, next)) {
+    return 'unchanged';
+  }
+  return {
+    kind: 'update',
+    key,
+    resource: { ...next, id: existing.id },
+    id: existing.id,
+    version: existing.meta?.versionId ?? '',
+    ...retry,
+  };
 }
 
 function entryFor(op: Op): BundleEntry {
@@ -295,13 +388,6 @@ async function readStored(
   return out;
 }
 
-/**
- * Reads, compares and writes the difference (see the module comment).
- * @param medplum - the bot's client
- * @param pacer - the run's quota pacer
- * @param input - the records fetched from the provider, mapped
- * @returns counts; failures are returned, not thrown, so the caller can fail its Task with all of them
- */
 /** UTF-8 length of a string, without TextEncoder (not every bot runtime has it). */
 export function utf8Length(text: string): number {
   let bytes = 0;
@@ -342,6 +428,13 @@ export function bytesBound(ops: readonly Op[], max: number, maxBytes: number): n
   return Math.max(n, Math.min(1, ops.length));
 }
 
+/**
+ * Reads, compares and writes the difference (see the module comment).
+ * @param medplum - the bot's client
+ * @param pacer - the run's quota pacer
+ * @param input - the records fetched from the provider, mapped
+ * @returns counts; failures are returned, not thrown, so the caller can fail its Task with all of them
+ */
 export async function writeChanged(
   medplum: Client,
   pacer: QuotaPacer,
@@ -374,8 +467,73 @@ export async function writeChanged(
   }
   const plan = planWrites(input, stored, storedByRecord);
   result.unchanged += plan.unchanged;
+  result.failures.push(...plan.failures);
 
-  let pending = plan.ops;
+  let lost = await send(medplum, pacer, plan.ops, result);
+  for (let attempt = 1; lost.length > 0; attempt++) {
+    if (attempt >= MERGE_ATTEMPTS) {
+      for (const op of lost) {
+        result.failures.push({
+          identifier: op.key,
+          status: '412',
+          message: `the series kept changing under concurrent writers; gave up after ${MERGE_ATTEMPTS} merges`,
+        });
+      }
+      break;
+    }
+    lost = await send(medplum, pacer, await remerge(medplum, pacer, lost, result), result);
+  }
+  return result;
+}
+
+/** A series op whose write lost a race: another run wrote the same Observation since we read it. */
+type LostOp = Op & { retry: MergeRetry };
+
+/**
+ * Re-reads the Observations of lost series writes and merges each fetch over what is stored now.
+ * @returns the writes still needed (an Observation that now holds everything needs none)
+ */
+async function remerge(
+  medplum: Client,
+  pacer: QuotaPacer,
+  lost: readonly LostOp[],
+  result: WriteChangedResult
+): Promise<Op[]> {
+  const fresh = new Map<string, WithId<Observation>>();
+  for (const observation of await readStored(medplum, pacer, uniqueKeys(lost.map((op) => op.key)), result)) {
+    const key = observation.identifier?.[0];
+    if (key?.system && key.value) {
+      fresh.set(`${key.system}|${key.value}`, observation);
+    }
+  }
+  const ops: Op[] = [];
+  for (const op of lost) {
+    // Conditional, since the loser of a create race is by definition racing.
+    const next = planOne(
+      op.key,
+      op.retry.desired,
+      fresh.get(keyString(op.key)),
+      op.retry.merge,
+      true,
+      0,
+      result.failures
+    );
+    if (next === 'unchanged') {
+      result.unchanged++;
+    } else if (next) {
+      ops.push(next);
+    }
+  }
+  return ops;
+}
+
+/**
+ * Sends the ops in quota-sized batches, re-sending throttled entries after the reset.
+ * @returns the series ops that lost a race (412, or a conditional create that found another run's Observation)
+ */
+async function send(medplum: Client, pacer: QuotaPacer, ops: Op[], result: WriteChangedResult): Promise<LostOp[]> {
+  const lost: LostOp[] = [];
+  let pending = ops;
   let throttledRounds = 0;
   while (pending.length > 0) {
     const available = pacer.available();
@@ -402,6 +560,9 @@ export async function writeChanged(
       const status = Number.parseInt(entry?.response?.status ?? '', 10);
       if (isThrottledEntry(entry)) {
         retry.push(op);
+      } else if (op.kind !== 'retract' && op.retry && (status === 412 || (op.kind === 'create' && status === 200))) {
+        // A series must not lose its minutes to the other run's: read what it wrote and merge again.
+        lost.push({ ...op, retry: op.retry });
       } else if (op.kind === 'create' && status === 201) {
         result.created++;
       } else if (op.kind === 'create' && status === 200) {
@@ -430,7 +591,7 @@ export async function writeChanged(
     }
     pending = [...retry, ...rest];
   }
-  return result;
+  return lost;
 }
 
 function uniqueKeys(keys: readonly UpsertIdentifier[]): UpsertIdentifier[] {

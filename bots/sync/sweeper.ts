@@ -8,7 +8,9 @@
  * 4. queues a 48-hour reconcile sync for connections that have had no webhook for a day (webhooks get lost);
  * 5. keeps each connection's backfill moving (promotes the next window if none is running);
  * 6. re-encrypts a page of token blobs still under a previous key (key rotation) and moves legacy blobs off
- *    connection records (shared/tokens.ts reencryptStaleTokens).
+ *    connection records (shared/tokens.ts reencryptStaleTokens);
+ * 7. runs each provider's notification upkeep (Oura: renew webhook subscriptions before they expire, recreate lost
+ *    ones) for providers with an active connection.
  * Input is the Bot resource on cron; an admin may `$execute` it with `{ staleAfterSeconds, asOf }` to force steps 1–2.
  * It pages through every connection and every Task it looks at (no fixed page cap), and paces its own FHIR traffic
  * by the quota (shared/quota.ts), so a sweep over many owners waits for the quota window instead of failing.
@@ -16,7 +18,7 @@
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import { oauthProviderFor, ProviderKeySchema } from '../providers.ts';
+import { oauthProviderFor, PROVIDER_MODULES, ProviderKeySchema } from '../providers.ts';
 import { CONNECTION_CODE_TOKEN, parseConnection, tokenNeedsRefresh } from '../shared/connection.ts';
 import { TASK_IDENTIFIER_SYSTEM, TASK_TYPE_SYSTEM } from '../shared/extensions.ts';
 import { updateIfUnchanged } from '../shared/fhir-write.ts';
@@ -46,6 +48,8 @@ export interface SweeperResult {
   reconciled: number;
   promoted: number;
   reencrypted: number;
+  /** Provider notification upkeep (step 7), per provider key that has any. */
+  subscriptions: Record<string, { renewed: number; created: number; failed: number }>;
 }
 
 /**
@@ -95,6 +99,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
     reconciled: 0,
     promoted: 0,
     reencrypted: 0,
+    subscriptions: {},
   };
 
   const pacer = new QuotaPacer(medplum);
@@ -189,6 +194,25 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   if (keyring) {
     const rotation = await pacer.run(QUOTA_POINTS.search, () => reencryptStaleTokens(medplum, event.secrets, 50));
     result.reencrypted = rotation.reencrypted + rotation.migrated;
+  }
+  // 7. Provider notification upkeep, only where someone is connected (it spends the provider's app-wide quota).
+  const activeProviders = new Set(
+    connections.filter((c) => c.connection.status === 'active').map((c) => c.connection.provider)
+  );
+  for (const module of PROVIDER_MODULES) {
+    const hooks = activeProviders.has(module.key) ? module.notifications?.(event.secrets) : undefined;
+    if (!hooks?.maintain) {
+      continue;
+    }
+    try {
+      const done = await hooks.maintain({ now });
+      result.subscriptions[module.key] = { renewed: done.renewed, created: done.created, failed: done.failed };
+    } catch (err) {
+      result.subscriptions[module.key] = { renewed: 0, created: 0, failed: 1 };
+      console.log(
+        JSON.stringify({ bot: 'sweeper', provider: module.key, upkeep: err instanceof Error ? err.message : 'failed' })
+      );
+    }
   }
   console.log(JSON.stringify({ bot: 'sweeper', ...result }));
   return result;

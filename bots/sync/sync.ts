@@ -3,11 +3,12 @@
  *
  * 1. Claims the Task with a versioned update to `in-progress` (two deliveries of the same Task cannot both run it).
  * 2. Gets a usable access token — refreshed once at a time per connection (shared/tokens.ts).
- * 3. Plans the provider calls (a window with a 24-hour overlap, because WHOOP re-scores after the fact; or the one
- *    record a webhook named), fetches, maps to catalogue-coded Observations (unscored records are skipped until
- *    scored), and writes only what changed (shared/write-changed.ts), paced by the FHIR quota (shared/quota.ts).
- *    A `*.deleted` event retracts that record's Observations (`entered-in-error`, kept for audit) only after WHOOP's
- *    API confirms the record is gone; a record WHOOP does not know completes the Task with nothing to do.
+ * 3. Asks the connection's provider module (bots/providers.ts) for the plan — a window (with the provider's own
+ *    overlap: providers re-score and re-analyse after the fact) or the one record a notification named — fetches
+ *    and maps it to catalogue-coded Observations, and writes only what changed (shared/write-changed.ts), paced by
+ *    the FHIR quota (shared/quota.ts). A deletion retracts that record's Observations (`entered-in-error`, kept for
+ *    audit) only after the provider's API confirms the record is gone; a record the provider does not know
+ *    completes the Task with nothing to do. Nothing here knows which provider it is talking to.
  * 4. Completes the Task with its counts and the quota points it spent — or fails it with a reason and a next attempt
  *    (the sweeper retries), without a retry when the owner must reconnect. A finished backfill window starts the
  *    next one.
@@ -20,7 +21,7 @@ import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { Bundle, Observation, Task } from '@medplum/fhirtypes';
 import { queueAnalytics } from '../analytics/queue.ts';
 import { runErase } from '../connect/erase.ts';
-import { oauthProviderFor, ProviderKeySchema, whoopClientFor } from '../providers.ts';
+import { providerModule, ProviderKeySchema } from '../providers.ts';
 import { parseConnection, withLastSync, withLastWebhook } from '../shared/connection.ts';
 import { summarizeFailures } from '../shared/fhir-batch.ts';
 import { updateIfUnchanged, updateWithRetry } from '../shared/fhir-write.ts';
@@ -32,8 +33,7 @@ import type { ParsedTaskInput, TaskCounts } from '../shared/tasks.ts';
 import { keyringFromSecrets } from '../shared/token-crypto.ts';
 import { CredentialsExpiredError, freshAccessToken } from '../shared/tokens.ts';
 import { writeChanged } from '../shared/write-changed.ts';
-import { confirmWhoopDeletion, fetchWhoopPlan, groupWhoopRecords, planWhoopSync } from '../whoop/sync-plan.ts';
-import type { WhoopRecords, WhoopSyncPlan } from '../whoop/sync-plan.ts';
+import type { RetractPlan } from '../shared/provider.ts';
 
 /**
  * Points a backfill window leaves for fresh work: 10 % of a default membership budget, room for ~7 webhook syncs
@@ -99,9 +99,12 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
       () =>
         updateWithRetry(medplum, 'Basic', connectionId, (current) => {
           const now = new Date();
-          // A webhook-named Task that WHOOP's API answered means webhooks reach us: the sweeper's "quiet
-          // connection" check reads this (the public webhook bot itself writes nothing a forger could steer).
-          return input.eventType ? withLastWebhook(withLastSync(current, now), now) : withLastSync(current, now);
+          // A verified notification the provider's API answered means its webhooks reach us: the sweeper's "quiet
+          // connection" check reads this. Not an unverifiable hint (`<provider>:hint:…`, queue.ts): anyone can post
+          // one, and a forged hint a day would otherwise switch off the daily reconcile that makes up lost ones.
+          return input.eventType && !isHintTask(input)
+            ? withLastWebhook(withLastSync(current, now), now)
+            : withLastSync(current, now);
         }),
       20
     );
@@ -131,6 +134,11 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   await queueRecompute(medplum, pacer, input, counts, promoted);
   console.log(JSON.stringify({ bot: 'sync', task: claimed.id, kind: input.kind, ...counts }));
   return { task: claimed.id, status: 'completed', counts };
+}
+
+/** A Task queued from an unverifiable notification (queue.ts queueHint keys them `<provider>:hint:…`). */
+function isHintTask(input: ParsedTaskInput): boolean {
+  return input.dedupeKey.split(':')[1] === 'hint';
 }
 
 /**
@@ -209,12 +217,14 @@ async function run(
   if (!connection.device) {
     throw new NotRetryable(`The ${connection.provider} connection has no Device`);
   }
-  const providerKey = ProviderKeySchema.parse(connection.provider);
-  const plan = planWhoopSync(input, { whoopUserId: connection.providerUserId, now: new Date() });
+  const device = connection.device;
+  const module = providerModule(ProviderKeySchema.parse(connection.provider));
+  const sync = module.sync(event.secrets);
+  const now = new Date();
+  const plan = sync.plan(input, { providerUserId: connection.providerUserId, now, lastSync: connection.lastSync });
 
-  const provider = oauthProviderFor(providerKey, event.secrets);
+  const provider = module.oauth(event.secrets);
   const keyring = keyringFromSecrets(event.secrets);
-  const client = whoopClientFor(event.secrets);
   let token = await freshAccessToken(medplum, basic, provider, keyring);
   const withToken = async <T>(call: (accessToken: string) => Promise<T>): Promise<T> => {
     try {
@@ -230,23 +240,26 @@ async function run(
   };
 
   if (plan.kind === 'retract') {
-    const confirmed = await withToken((accessToken) =>
-      confirmWhoopDeletion(client, accessToken, plan, input.recordId ?? '')
-    );
+    const retractPlan = plan as RetractPlan;
+    const confirmed = await withToken((accessToken) => sync.confirmDeletion(accessToken, retractPlan, input));
     if (confirmed.length === 0) {
-      console.log(JSON.stringify({ bot: 'sync', deletion: 'not confirmed by WHOOP', event: input.eventType }));
+      console.log(JSON.stringify({ bot: 'sync', deletion: `not confirmed by ${module.name}`, event: input.eventType }));
       return { retracted: 0, missing: 0 };
     }
-    return { retracted: await retract(medplum, pacer, { ...plan, records: confirmed }) };
+    return {
+      retracted: await retract(medplum, pacer, module.name, input.patient, { kind: 'retract', records: confirmed }),
+    };
   }
 
-  const records: WhoopRecords = await withToken((accessToken) => fetchWhoopPlan(client, accessToken, plan));
-  const grouped = groupWhoopRecords(records, {
-    patient: connection.patient,
-    device: connection.device,
-    whoopUserId: connection.providerUserId,
-  });
-  const result = await writeChanged(medplum, pacer, { records: grouped.records, writeOnce: grouped.writeOnce });
+  const batch = await withToken((accessToken) =>
+    sync.fetch(accessToken, plan, {
+      patient: connection.patient,
+      device,
+      providerUserId: connection.providerUserId,
+      now,
+    })
+  );
+  const result = await writeChanged(medplum, pacer, { records: batch.records, writeOnce: batch.writeOnce });
   if (result.failures.length > 0) {
     throw new Error(
       summarizeFailures({
@@ -262,9 +275,14 @@ async function run(
     updated: result.updated,
     unchanged: result.unchanged,
     retracted: result.retracted,
-    skipped: grouped.skipped.length,
-    missing: records.missing.length,
+    skipped: batch.skipped.length,
+    missing: batch.missing.length,
   };
+}
+
+/** Escapes FHIR search's reserved characters in a token's system or code. */
+function escapeToken(value: string): string {
+  return value.replace(/[\\,|$]/g, (c) => `\\${c}`);
 }
 
 /**
@@ -275,13 +293,28 @@ async function run(
 async function retract(
   medplum: MedplumClient,
   pacer: QuotaPacer,
-  plan: Extract<WhoopSyncPlan, { kind: 'retract' }>
+  providerDisplayName: string,
+  patient: ParsedTaskInput['patient'],
+  plan: RetractPlan
 ): Promise<number> {
-  const query = { identifier: plan.records.map((r) => `${r.system}|${r.value}`).join(','), _count: '1000' };
+  // The record identifiers come from the provider's ids, which a notification names: escaped for the token search
+  // (`,` `|` `$` `\` are search syntax), the search scoped to this Task's owner, and only exact matches of this
+  // owner's records retracted — so no value a forger chooses can widen the search to other records or owners.
+  const wanted = new Set(plan.records.map((r) => `${r.system}|${r.value}`));
+  const query = {
+    identifier: plan.records.map((r) => `${escapeToken(r.system)}|${escapeToken(r.value)}`).join(','),
+    subject: patient.reference ?? '',
+    _count: '1000',
+  };
   let retracted = 0;
   for (let attempt = 1; ; attempt++) {
-    const observations: WithId<Observation>[] = await pacer.run(QUOTA_POINTS.search, () =>
+    const found: WithId<Observation>[] = await pacer.run(QUOTA_POINTS.search, () =>
       medplum.searchResources('Observation', query, { cache: 'no-cache' })
+    );
+    const observations = found.filter(
+      (o) =>
+        o.subject?.reference === patient.reference &&
+        (o.identifier ?? []).some((i) => wanted.has(`${i.system ?? ''}|${i.value ?? ''}`))
     );
     const toRetract = observations.filter((o) => o.status !== 'entered-in-error');
     if (toRetract.length === 0) {
@@ -301,7 +334,9 @@ async function retract(
     const raced = statuses.filter((status) => status.startsWith('412') || status.startsWith('429')).length;
     const failed = statuses.length - statuses.filter((status) => status.startsWith('2')).length - raced;
     if (failed > 0 || (raced > 0 && attempt >= 3)) {
-      throw new Error(`Could not retract ${failed + raced} Observation(s) of ${plan.records.length} WHOOP record(s)`);
+      throw new Error(
+        `Could not retract ${failed + raced} Observation(s) of ${plan.records.length} ${providerDisplayName} record(s)`
+      );
     }
     if (raced === 0) {
       return retracted;

@@ -32,22 +32,28 @@
  *   implausible member drops only that component; an implausible (or absent) panel value drops the panel, since
  *   its components would then describe a measurement that is not stored.
  */
-// Identifiers carry the bare owner id (an identifier without its owner would let two owners' records collide).
-import { patientIdOf } from '../shared/requester.ts';
 import type { Device, Observation, ObservationComponent, Patient, Reference } from '@medplum/fhirtypes';
+import { checkPlausible, getMetric, metricQuantity, toCatalogueUnit } from '../shared/catalogue.ts';
 import {
-  checkPlausible,
-  getMetric,
-  metricCategory,
-  metricCodings,
-  metricQuantity,
-  toCatalogueUnit,
-} from '../shared/catalogue.ts';
+  buildQuantityPanel as buildSharedQuantityPanel,
+  buildSingles as buildSharedSingles,
+  emptyResult,
+  inRecordOffset,
+  memberComponents as sharedMemberComponents,
+  observationFor as sharedObservationFor,
+  observationIdentifiers,
+  patientIdOf,
+  plausibleValue,
+  recordIdentifier,
+  roundToUnit,
+} from '../shared/observations.ts';
+import type { Effective, MapContext, MapResult, MetricValue } from '../shared/observations.ts';
 import type { Metric } from '../shared/catalogue.ts';
-import { providerRecordSystem, providerRecordTypeSystem } from '../shared/extensions.ts';
-import { WEARABLE_PROFILE } from '../shared/systems.ts';
 import type { RecordType } from '../shared/tasks.ts';
 import type { WhoopBody, WhoopCycle, WhoopRecovery, WhoopSleep, WhoopWorkout } from './schemas.ts';
+
+export type { MapResult };
+export { inRecordOffset };
 
 export interface WhoopMapContext {
   readonly patient: Reference<Patient>;
@@ -55,41 +61,7 @@ export interface WhoopMapContext {
   readonly whoopUserId: string;
 }
 
-export interface MapResult {
-  /** Observations to create or update by identifier. */
-  observations: Observation[];
-  /**
-   * Observations to create only when none with the same identifier exists, and never update (user-entered body
-   * measurements, whose identifier is keyed by their value). May be empty.
-   */
-  writeOnce: Observation[];
-  skipped: { key: string; reason: string }[];
-}
-
 type WhoopZoneDurations = NonNullable<WhoopWorkout['score']>['zone_durations'];
-
-type Effective = { effectivePeriod: { start: string; end: string } } | { effectiveDateTime: string };
-
-interface MetricValue {
-  /** Catalogue key. */
-  readonly key: string;
-  /** Provider value, or undefined when WHOOP did not report it (optional fields are simply absent). */
-  readonly value: number | undefined;
-  /** Provider unit as a UCUM code. */
-  readonly unit: string;
-}
-
-/** Decimal places kept per catalogue unit: enough for the device's precision, few enough to avoid float noise. */
-const DECIMALS: Readonly<Record<string, number>> = { min: 2, kcal: 1, cm: 1, m: 1, kg: 2 };
-
-function round(value: number, unit: string): number {
-  const decimals = DECIMALS[unit];
-  if (decimals === undefined) {
-    return value;
-  }
-  const factor = 10 ** decimals;
-  return Math.round(value * factor) / factor;
-}
 
 /**
  * @returns both identifiers of one Observation: its own (per metric) and the one its whole record shares
@@ -101,13 +73,7 @@ export function whoopIdentifiers(
   recordId: string,
   metricKey: string
 ): { system: string; value: string }[] {
-  return [
-    {
-      system: providerRecordTypeSystem('whoop', recordType),
-      value: `${patientId}:${whoopUserId}:${recordId}:${metricKey}`,
-    },
-    whoopRecordIdentifier(recordType, patientId, whoopUserId, recordId),
-  ];
+  return observationIdentifiers('whoop', recordType, patientId, whoopUserId, recordId, metricKey);
 }
 
 /**
@@ -119,7 +85,7 @@ export function whoopRecordIdentifier(
   whoopUserId: string,
   recordId: string
 ): { system: string; value: string } {
-  return { system: providerRecordSystem('whoop'), value: `${recordType}:${patientId}:${whoopUserId}:${recordId}` };
+  return recordIdentifier('whoop', recordType, patientId, whoopUserId, recordId);
 }
 
 /** Where and when one WHOOP record's Observations belong; shared by every Observation the record yields. */
@@ -131,105 +97,34 @@ interface RecordScope {
   readonly issued: string | undefined;
 }
 
-function observationFor(scope: RecordScope, metric: Metric): Observation {
-  const observation: Observation = {
-    resourceType: 'Observation',
-    meta: { profile: [WEARABLE_PROFILE] },
-    status: 'final',
-    identifier: whoopIdentifiers(
-      scope.recordType,
-      patientIdOf(scope.ctx.patient),
-      scope.ctx.whoopUserId,
-      scope.recordId,
-      metric.key
-    ),
-    category: [metricCategory(metric)],
-    code: { coding: metricCodings(metric).map((c) => ({ ...c })), text: metric.label },
-    subject: scope.ctx.patient,
+function shared(scope: RecordScope): Parameters<typeof sharedObservationFor>[0] {
+  const ctx: MapContext = {
+    patient: scope.ctx.patient,
     device: scope.ctx.device,
-    ...scope.effective,
+    providerUserId: scope.ctx.whoopUserId,
   };
-  if (scope.issued) {
-    observation.issued = scope.issued;
-  }
-  return observation;
+  return { ...scope, provider: 'whoop', ctx };
 }
 
-function empty(): MapResult {
-  return { observations: [], writeOnce: [], skipped: [] };
+function observationFor(scope: RecordScope, metric: Metric): Observation {
+  return sharedObservationFor(shared(scope), metric);
 }
 
-/** @returns the value in the catalogue unit, or undefined after recording why it was skipped */
-function plausibleValue({ key, value, unit }: MetricValue, result: MapResult): number | undefined {
-  if (value === undefined) {
-    return undefined;
-  }
-  const metric = getMetric(key);
-  const plausible = checkPlausible(key, round(toCatalogueUnit(key, value, unit), metric.unit));
-  if (!plausible.ok) {
-    result.skipped.push({ key, reason: plausible.message });
-    return undefined;
-  }
-  return plausible.value;
-}
+const empty = emptyResult;
 
-function quantityComponent(metric: Metric, value: number): ObservationComponent {
-  return {
-    code: { coding: metricCodings(metric).map((c) => ({ ...c })), text: metric.label },
-    valueQuantity: metricQuantity(metric, value),
-  };
-}
-
-/** One Observation per value, each alone (vital signs an EHR searches by their own code). */
 function buildSingles(scope: RecordScope, values: readonly MetricValue[], result: MapResult): void {
-  for (const entry of values) {
-    const value = plausibleValue(entry, result);
-    if (value !== undefined) {
-      const metric = getMetric(entry.key);
-      result.observations.push({ ...observationFor(scope, metric), valueQuantity: metricQuantity(metric, value) });
-    }
-  }
+  buildSharedSingles(shared(scope), values, result);
 }
 
-/**
- * The members of a record panel as components, in the order given; each must be a catalogue member of the panel.
- * An implausible member is skipped with its reason and the others kept.
- */
-function memberComponents(panel: Metric, members: readonly MetricValue[], result: MapResult): ObservationComponent[] {
-  const component: ObservationComponent[] = [];
-  for (const entry of members) {
-    if (!panel.members?.includes(entry.key)) {
-      throw new Error(`${entry.key} is not a catalogue member of ${panel.key}`);
-    }
-    const value = plausibleValue(entry, result);
-    if (value !== undefined) {
-      component.push(quantityComponent(getMetric(entry.key), value));
-    }
-  }
-  return component;
-}
+const memberComponents = sharedMemberComponents;
 
-/** A record panel whose own value is a Quantity (day strain, sleep duration, HRV). */
 function buildQuantityPanel(
   scope: RecordScope,
   primary: MetricValue,
   members: readonly MetricValue[],
   result: MapResult
 ): void {
-  const metric = getMetric(primary.key);
-  const value = plausibleValue(primary, result);
-  if (value === undefined) {
-    if (primary.value === undefined) {
-      result.skipped.push({ key: metric.key, reason: `${scope.recordType} ${scope.recordId} has no ${metric.key}` });
-    }
-    return;
-  }
-  const component = memberComponents(metric, members, result);
-  result.observations.push({
-    ...observationFor(scope, metric),
-    valueQuantity: metricQuantity(metric, value),
-    ...(component.length > 0 ? { component } : {}),
-  });
+  buildSharedQuantityPanel(shared(scope), primary, members, result);
 }
 
 type ZoneField =
@@ -257,7 +152,7 @@ function zoneComponents(zones: WhoopZoneDurations, result: MapResult): Observati
     if (!field) {
       throw new Error(`No WHOOP zone field for ${metric.key} component ${member.code.code}`);
     }
-    const value = round(toCatalogueUnit(metric.key, zones[field], 'ms'), member.unit);
+    const value = roundToUnit(toCatalogueUnit(metric.key, zones[field], 'ms'), member.unit);
     const plausible = checkPlausible(`${metric.key}.${member.code.code}`, value);
     if (!plausible.ok) {
       result.skipped.push({ key: metric.key, reason: plausible.message });
@@ -269,49 +164,6 @@ function zoneComponents(zones: WhoopZoneDurations, result: MapResult): Observati
     });
   }
   return component;
-}
-
-const OFFSET = /^(?:Z|([+-])(\d{2}):(\d{2}))$/;
-const INSTANT = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
-
-/** @returns the offset in minutes east of UTC, or undefined when it is not a W3C time zone designator */
-function offsetMinutes(offset: string): number | undefined {
-  const match = OFFSET.exec(offset);
-  if (!match) {
-    return undefined;
-  }
-  if (!match[1]) {
-    return 0;
-  }
-  const hours = Number(match[2]);
-  const minutes = Number(match[3]);
-  if (hours > 18 || minutes > 59) {
-    return undefined;
-  }
-  return (match[1] === '-' ? -1 : 1) * (hours * 60 + minutes);
-}
-
-/**
- * The same instant written in the record's own offset. The fractional seconds are copied as WHOOP sent them (a Date
- * round trip would cut them to milliseconds), so nothing about the time is invented, only its notation changed.
- * @param instant - an ISO date-time with offset, as WHOOP sends it (in UTC)
- * @param offset - WHOOP's timezone_offset: 'Z', '+hh:mm' or '-hh:mm'
- * @returns the local date-time with that offset, or undefined when either is malformed
- */
-export function inRecordOffset(instant: string, offset: string): string | undefined {
-  const target = offsetMinutes(offset);
-  const match = INSTANT.exec(instant);
-  const whole = match?.[1];
-  const source = offsetMinutes((match?.[3] ?? '').toUpperCase());
-  if (target === undefined || !whole || source === undefined) {
-    return undefined;
-  }
-  const utc = Date.parse(whole + 'Z') - source * 60_000;
-  if (Number.isNaN(utc)) {
-    return undefined;
-  }
-  const local = new Date(utc + target * 60_000).toISOString().slice(0, 19);
-  return local + (match[2] ?? '') + offset;
 }
 
 /** @returns the record's period in its own offset, or undefined after recording why the record is skipped */

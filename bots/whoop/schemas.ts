@@ -184,7 +184,8 @@ export type WhoopWebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 /** v2 webhook body. `id` is a UUID (for recovery.* the UUID of the recovery's sleep); v1 integer ids are rejected. */
 export const WebhookBodySchema = z.looseObject({
   user_id: Int64,
-  id: z.string().min(1),
+  // Sleep and workout UUIDs (a cycle id is an integer): nothing else, so no search syntax reaches a lookup.
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
   type: z.enum(WEBHOOK_EVENT_TYPES),
   trace_id: z.string().min(1),
 });

@@ -6,6 +6,7 @@
  * its own least-privilege AccessPolicy from BOT_ACCESS_POLICIES (never a role policy, never shared with another bot).
  */
 import type { AccessPolicyResource, Bot } from '@medplum/fhirtypes';
+import { PROVIDER_MODULES } from '../../bots/providers.ts';
 import { TOKEN_STORE_CRITERIA } from '../../bots/shared/connection.ts';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import {
@@ -59,9 +60,15 @@ export interface BotDefinition {
   readonly dist: string;
 }
 
-const WHOOP_SECRETS = ['WHOOP_CLIENT_ID', 'WHOOP_CLIENT_SECRET'] as const;
-/** The WHOOP client defaults to WHOOP's own hosts; these exist to point it at the sandbox. */
-const WHOOP_URL_SECRETS = ['WHOOP_API_BASE_URL', 'WHOOP_AUTH_BASE_URL'] as const;
+/**
+ * Every provider's secrets (bots/providers.ts). They are optional for the bots: a deployment configures the providers
+ * it offers, and deploy reports per provider what is still missing (providerSecretStatus in project.ts). The client
+ * defaults to each provider's own hosts; the URL secrets exist to point it at a sandbox.
+ */
+const PROVIDER_SECRETS: readonly string[] = PROVIDER_MODULES.flatMap((m) => [
+  ...m.requiredSecrets,
+  ...m.optionalSecrets,
+]);
 const TOKEN_SECRETS = ['BASELINE_TOKEN_KEY', 'BASELINE_TOKEN_KEY_ID'] as const;
 
 function bot(def: Omit<BotDefinition, 'runtimeVersion' | 'accessPolicy' | 'dist'> & { dist?: string }): BotDefinition {
@@ -79,8 +86,7 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     identifier: 'connect-start',
     description: 'Owner starts connecting a wearable: mints a single-use OAuth state and returns the consent URL.',
     ownerInvocable: true,
-    secrets: ['WHOOP_CLIENT_ID'],
-    optionalSecrets: ['WHOOP_AUTH_BASE_URL', 'BASELINE_APP_URLS'],
+    optionalSecrets: [...PROVIDER_SECRETS, 'BASELINE_APP_URLS'],
     source: 'bots/connect/connect-start.ts',
   }),
   bot({
@@ -89,8 +95,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     description:
       'Owner finishes connecting: checks the state, exchanges the code, stores encrypted tokens, queues the backfill.',
     ownerInvocable: true,
-    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
-    optionalSecrets: [...WHOOP_URL_SECRETS, 'BASELINE_APP_URLS', 'BASELINE_BACKFILL_DAYS'],
+    secrets: TOKEN_SECRETS,
+    optionalSecrets: [...PROVIDER_SECRETS, 'BASELINE_APP_URLS', 'BASELINE_BACKFILL_DAYS'],
     source: 'bots/connect/connect-callback.ts',
   }),
   bot({
@@ -106,8 +112,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     description:
       'Owner disconnects a wearable: revokes access at the provider, stops syncing, keeps or erases the data.',
     ownerInvocable: true,
-    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
-    optionalSecrets: WHOOP_URL_SECRETS,
+    secrets: TOKEN_SECRETS,
+    optionalSecrets: PROVIDER_SECRETS,
     source: 'bots/connect/disconnect.ts',
   }),
   bot({
@@ -126,24 +132,26 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
     projectAdmin: true,
     source: 'bots/connect/record-expunge.ts',
   }),
-  bot({
-    name: 'whoop-webhook',
-    identifier: 'whoop-webhook',
-    description:
-      'WHOOP webhook receiver: verifies the signature where the raw body is available, else treats the notification as a hint; queues a sync Task, never changes data.',
-    publicWebhook: true,
-    rawBody: true,
-    secrets: ['WHOOP_CLIENT_SECRET'],
-    source: 'bots/whoop/whoop-webhook.ts',
-  }),
+  // One public webhook bot per provider (its protocol lives in the provider's folder).
+  ...PROVIDER_MODULES.map((m) =>
+    bot({
+      name: m.webhookBot.name,
+      identifier: m.webhookBot.name,
+      description: m.webhookBot.description,
+      publicWebhook: true,
+      ...(m.webhookBot.rawBody ? { rawBody: true } : {}),
+      optionalSecrets: [...m.requiredSecrets, ...m.optionalSecrets],
+      source: m.webhookBot.source,
+    })
+  ),
   bot({
     name: 'sync',
     identifier: 'sync',
     description:
       'Runs one sync, backfill or erase Task within the FHIR quota: refreshes the token once, fetches, maps and writes only what changed.',
     timeoutSeconds: 60,
-    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
-    optionalSecrets: WHOOP_URL_SECRETS,
+    secrets: TOKEN_SECRETS,
+    optionalSecrets: PROVIDER_SECRETS,
     source: 'bots/sync/sync.ts',
   }),
   bot({
@@ -153,8 +161,8 @@ export const BOT_DEFINITIONS: readonly BotDefinition[] = [
       'Every 5 minutes: retries failed Tasks, re-queues stuck ones, refreshes expiring tokens, reconciles quiet connections.',
     cronString: '*/5 * * * *',
     timeoutSeconds: 60,
-    secrets: [...WHOOP_SECRETS, ...TOKEN_SECRETS],
-    optionalSecrets: WHOOP_URL_SECRETS,
+    secrets: TOKEN_SECRETS,
+    optionalSecrets: PROVIDER_SECRETS,
     source: 'bots/sync/sweeper.ts',
   }),
   bot({
@@ -241,6 +249,16 @@ const TASKS = (interaction: Interaction[]): AccessPolicyResource => ({
   interaction,
 });
 
+/**
+ * The webhook bots' work items: sync Tasks only. A public endpoint's bot has no business queueing a backfill, an
+ * erase or a recompute, so not even a bug in one could.
+ */
+const SYNC_TASKS = (interaction: Interaction[]): AccessPolicyResource => ({
+  resourceType: 'Task',
+  criteria: `Task?code=${TASK_TYPE_SYSTEM}|sync`,
+  interaction,
+});
+
 /** The analytics bot's work items only. */
 const ANALYTICS_TASKS: AccessPolicyResource = {
   resourceType: 'Task',
@@ -317,13 +335,13 @@ export const BOT_ACCESS_POLICIES: readonly PolicyDefinition[] = [
       { resourceType: 'Device', interaction: RS },
     ],
   },
-  {
-    key: 'bot-whoop-webhook',
-    name: 'Bot whoop-webhook',
-    // A public endpoint anyone can post to: it may find a connection and queue work, nothing else — no token store,
-    // no writes to connections, no Observations.
-    resource: [CONNECTIONS(['search']), TASKS(['create', 'search'])],
-  },
+  // A provider's public endpoint anyone can post to: it may find a connection and queue work, nothing else — no
+  // token store, no writes to connections, no Observations.
+  ...PROVIDER_MODULES.map((m): PolicyDefinition => ({
+    key: `bot-${m.webhookBot.name}`,
+    name: `Bot ${m.webhookBot.name}`,
+    resource: [CONNECTIONS(['search']), SYNC_TASKS(['create', 'search'])],
+  })),
   {
     key: 'bot-sync',
     name: 'Bot sync',

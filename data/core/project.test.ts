@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { BOT_DEFINITIONS } from './bots.ts';
-import { providerUrlProblems, requiredSecrets } from './project.ts';
+import { providerSecretStatus, providerUrlProblems, requiredSecrets } from './project.ts';
 
 describe('providerUrlProblems', () => {
   test("unset, or WHOOP's own host: nothing to say", () => {
@@ -36,10 +36,28 @@ describe('providerUrlProblems', () => {
 });
 
 describe('requiredSecrets', () => {
-  test('provider URLs are optional (they default to the providers), credentials and the token key are not', () => {
-    expect(requiredSecrets(BOT_DEFINITIONS)).toEqual([
-      'BASELINE_TOKEN_KEY',
-      'BASELINE_TOKEN_KEY_ID',
+  test('only the token key is required of every deployment; provider secrets are per provider', () => {
+    expect(requiredSecrets(BOT_DEFINITIONS)).toEqual(['BASELINE_TOKEN_KEY', 'BASELINE_TOKEN_KEY_ID']);
+  });
+});
+
+test("Oura's new-portal token host is Oura's own; a look-alike is not", () => {
+  expect(
+    providerUrlProblems([{ name: 'OURA_TOKEN_URL', valueString: 'https://moi.ouraring.com/oauth/v2/ext/oauth-token' }])
+  ).toEqual([]);
+  expect(
+    providerUrlProblems([{ name: 'OURA_TOKEN_URL', valueString: 'https://moi.ouraring.com.evil.example/oauth/token' }])
+  ).toEqual(['OURA_TOKEN_URL points at https://moi.ouraring.com.evil.example, not https://api.ouraring.com']);
+});
+
+describe('providerSecretStatus', () => {
+  test('a provider is ready when its client credentials are set, and names what is missing otherwise', () => {
+    const status = providerSecretStatus([
+      { name: 'WHOOP_CLIENT_ID', valueString: 'id' },
+      { name: 'WHOOP_CLIENT_SECRET', valueString: 'secret' },
+    ]);
+    expect(status.find((p) => p.provider === 'whoop')).toEqual({ provider: 'whoop', name: 'WHOOP', missing: [] });
+    expect(providerSecretStatus([{ name: 'WHOOP_CLIENT_ID', valueString: '' }])[0]?.missing).toEqual([
       'WHOOP_CLIENT_ID',
       'WHOOP_CLIENT_SECRET',
     ]);

@@ -5,7 +5,7 @@
  */
 import type { Project } from '@medplum/fhirtypes';
 import { APP_URLS_SECRET } from '../../bots/connect/redirect.ts';
-import { DEFAULT_WHOOP_API_BASE_URL, DEFAULT_WHOOP_AUTH_BASE_URL } from '../../bots/whoop/client.ts';
+import { PROVIDER_MODULES } from '../../bots/providers.ts';
 import { SHARE_POLICIES_SECRET, SHARE_POLICY_KEYS } from '../../bots/sharing/reconcile.ts';
 import type { SharePolicyIds } from '../../bots/sharing/reconcile.ts';
 import { POLICY_KEYS } from './access-policies.ts';
@@ -36,10 +36,34 @@ export function requiredSecrets(bots: readonly BotDefinition[]): string[] {
  * Secrets that point a provider client somewhere other than the provider (the local WHOOP sandbox sets them). On a
  * real server they must name the provider's own hosts, or tokens and health data go to whoever runs that host.
  */
-export const PROVIDER_URL_SECRETS: readonly { readonly name: string; readonly defaultUrl: string }[] = [
-  { name: 'WHOOP_API_BASE_URL', defaultUrl: DEFAULT_WHOOP_API_BASE_URL },
-  { name: 'WHOOP_AUTH_BASE_URL', defaultUrl: DEFAULT_WHOOP_AUTH_BASE_URL },
-];
+export const PROVIDER_URL_SECRETS: readonly {
+  readonly name: string;
+  readonly defaultUrl: string;
+  readonly otherHosts?: readonly string[];
+}[] = PROVIDER_MODULES.flatMap((m) => m.urlSecrets);
+
+export interface ProviderSecretStatus {
+  readonly provider: string;
+  readonly name: string;
+  /** Required secrets of this provider that are not set; empty when owners can connect it. */
+  readonly missing: readonly string[];
+}
+
+/**
+ * Which providers this project can offer: a provider whose client credentials are not set cannot be connected (its
+ * connect fails with the missing name), which is fine for a deployment that does not offer it.
+ * @param secrets - Project.secret (names only are compared).
+ */
+export function providerSecretStatus(
+  secrets: readonly { name: string; valueString?: string | undefined }[] | undefined
+): ProviderSecretStatus[] {
+  const set = new Set((secrets ?? []).filter((s) => s.valueString).map((s) => s.name));
+  return PROVIDER_MODULES.map((m) => ({
+    provider: m.key,
+    name: m.name,
+    missing: m.requiredSecrets.filter((name) => !set.has(name)),
+  }));
+}
 
 /**
  * Provider URL secrets that are set to something other than an https URL on the provider's own host.
@@ -50,7 +74,7 @@ export function providerUrlProblems(
   secrets: readonly { name: string; valueString?: string | undefined }[] | undefined
 ): string[] {
   const problems: string[] = [];
-  for (const { name, defaultUrl } of PROVIDER_URL_SECRETS) {
+  for (const { name, defaultUrl, otherHosts } of PROVIDER_URL_SECRETS) {
     const value = (secrets ?? []).find((secret) => secret.name === name)?.valueString?.trim();
     if (!value) {
       continue;
@@ -64,7 +88,7 @@ export function providerUrlProblems(
     }
     if (!url) {
       problems.push(`${name} is not a URL (expected https://${expectedHost}/...)`);
-    } else if (url.protocol !== 'https:' || url.host !== expectedHost) {
+    } else if (url.protocol !== 'https:' || (url.host !== expectedHost && !(otherHosts ?? []).includes(url.host))) {
       problems.push(`${name} points at ${url.protocol}//${url.host}, not https://${expectedHost}`);
     }
   }

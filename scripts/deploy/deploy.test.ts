@@ -414,7 +414,7 @@ describe('the server version decides the plan', () => {
 
     expect(first.server).toMatchObject({ version: '5.0.10-6a4145c', rawBody: false, rawBodyDropped: ['hook'] });
     expect(lines.filter((line) => line.includes('rawBody'))).toEqual([
-      'Medplum 5.0.10-6a4145c has no Bot.rawBody (hook deployed without it): webhook signatures cannot be checked byte-exactly, so WHOOP notifications are only hints that trigger a re-fetch from WHOOP; Medplum 5.2 or newer fixes this.',
+      'Medplum 5.0.10-6a4145c has no Bot.rawBody (hook deployed without it): webhook signatures cannot be checked byte-exactly, so signed notifications (WHOOP, Oura) are only hints that trigger a re-fetch from the provider; Medplum 5.2 or newer fixes this.',
     ]);
     const hook = await medplum.searchOne('Bot', { name: 'hook' }, { cache: 'no-cache' });
     expect(hook?.publicWebhook).toBe(true);

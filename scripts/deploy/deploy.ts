@@ -40,6 +40,7 @@ import {
   sharePolicyIds,
   providerUrlProblems,
   REQUIRED_FEATURES,
+  providerSecretStatus,
   requiredSecrets,
   SUBSCRIPTION_DEFINITIONS,
   toAccessPolicy,
@@ -53,6 +54,7 @@ import type {
   BotDefinition,
   ClientDefinition,
   PolicyDefinition,
+  ProviderSecretStatus,
   SubscriptionDefinition,
 } from '../../data/core/index.ts';
 import {
@@ -158,6 +160,8 @@ export interface DeployReport {
   readonly bots: readonly DeployedBot[];
   /** Required Project secrets that are not set (names only). */
   readonly missingSecrets: readonly string[];
+  /** Per provider, the client secrets still missing (empty: owners can connect it). */
+  readonly providers: readonly ProviderSecretStatus[];
   /** Things an operator should fix that do not stop the deploy (already logged, without the `Warning: ` prefix). */
   readonly warnings: readonly string[];
   /** FHIR quota points this deploy spent, from the server's RateLimit header (undefined when it sends none). */
@@ -938,6 +942,16 @@ export async function deploy(options: DeployOptions): Promise<DeployReport> {
     clients,
     bots: deployedBots,
     missingSecrets,
+    providers: providerSecretStatus(
+      (project.secret ?? []).map((secret) => ({
+        name: secret.name,
+        valueString: Object.entries(secret).some(
+          ([key, value]) => key.startsWith('value') && value !== undefined && value !== ''
+        )
+          ? 'set'
+          : undefined,
+      }))
+    ),
     warnings: run.warnings,
     ...(meter.spent === undefined ? {} : { quotaPointsSpent: meter.spent }),
     ...(meter.lastReading ? { quotaPointsLeft: meter.lastReading.remaining } : {}),

@@ -34,7 +34,7 @@ describe('planForServer', () => {
     const plan = planForServer('5.0.10-6a4145c', [HOOK]);
     expect(plan).toMatchObject({ rawBody: false, rawBodyDropped: ['hook'], localStack: false });
     expect(plan.notes).toEqual([
-      'Medplum 5.0.10-6a4145c has no Bot.rawBody (hook deployed without it): webhook signatures cannot be checked byte-exactly, so WHOOP notifications are only hints that trigger a re-fetch from WHOOP; Medplum 5.2 or newer fixes this.',
+      'Medplum 5.0.10-6a4145c has no Bot.rawBody (hook deployed without it): webhook signatures cannot be checked byte-exactly, so signed notifications (WHOOP, Oura) are only hints that trigger a re-fetch from the provider; Medplum 5.2 or newer fixes this.',
     ]);
   });
 
@@ -47,8 +47,8 @@ describe('planForServer', () => {
     expect(planForServer('6.0.0', [HOOK]).rawBody).toBe(true);
   });
 
-  test('the registry has exactly one rawBody bot, whoop-webhook', () => {
-    expect(planForServer('5.0.10-local', BOT_DEFINITIONS).rawBodyDropped).toEqual(['whoop-webhook']);
+  test('the signed webhooks (WHOOP, Oura) are the rawBody bots; Withings signs nothing', () => {
+    expect(planForServer('5.0.10-local', BOT_DEFINITIONS).rawBodyDropped).toEqual(['whoop-webhook', 'oura-webhook']);
   });
 
   test('older than 5.0', () => {

@@ -73,7 +73,7 @@ export function planForServer(versionText: string, bots: readonly BotDefinition[
   const notes: string[] = [];
   if (rawBodyDropped.length > 0) {
     notes.push(
-      `Medplum ${version.raw} has no Bot.rawBody (${rawBodyDropped.join(', ')} deployed without it): webhook signatures cannot be checked byte-exactly, so WHOOP notifications are only hints that trigger a re-fetch from WHOOP; Medplum ${RAW_BODY_VERSION.major}.${RAW_BODY_VERSION.minor} or newer fixes this.`
+      `Medplum ${version.raw} has no Bot.rawBody (${rawBodyDropped.join(', ')} deployed without it): webhook signatures cannot be checked byte-exactly, so signed notifications (WHOOP, Oura) are only hints that trigger a re-fetch from the provider; Medplum ${RAW_BODY_VERSION.major}.${RAW_BODY_VERSION.minor} or newer fixes this.`
     );
   }
   return { version, localStack: /-local$/.test(version.raw), rawBody, rawBodyDropped, notes };

@@ -11,7 +11,8 @@
  * owner A connects through the sandbox's consent page → the 1-year backfill under the server's quota (exact count
  * from the sandbox's records, 0 failed Tasks) → re-sync of unchanged data (0 writes) → signed webhooks → searchable
  * latency → insights (bands, narratives, an annotation, an alert; insights.ts) → attacks (forged deletion, 100 forged hints, owner B reading A, token material through FHIR) → disconnect
- * with erase (paced, to 0) → reconnect (imports again, exactly once) → disconnect keeping data.
+ * with erase (paced, to 0) → reconnect (imports again, exactly once) → disconnect keeping data → Withings and Oura
+ * through the webhook edge (providers.ts).
  * Exits 1 on the first failed check, printing what it saw.
  */
 import { randomBytes } from 'node:crypto';
@@ -31,6 +32,7 @@ import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
 import { whoopSignature } from '../../bots/whoop/signature.ts';
 import { expectedWhoopObservations } from '../../test/whoop/expected.ts';
 import { insightsStep } from './insights.ts';
+import { providersStep } from './providers.ts';
 import { sharingStep } from './sharing.ts';
 import { loadEnv } from '../deploy/env.ts';
 import { deploy } from '../deploy/index.ts';
@@ -46,7 +48,10 @@ const APP = 'http://127.0.0.1:3000';
 const REDIRECT = APP + WHOOP_CALLBACK_PATH;
 const BACKFILL_TIMEOUT_MS = Number(process.env.E2E_BACKFILL_TIMEOUT_S ?? 1800) * 1000;
 const WEBHOOK_EVENTS = Number(process.env.E2E_WEBHOOK_EVENTS ?? 30);
-/** `E2E_ONLY=sharing`: deploy, the demo people and the sharing step only (~2 minutes). */
+/**
+ * `E2E_ONLY=sharing`: deploy, the demo people and the sharing step only (~2 minutes); `E2E_ONLY=providers`: deploy,
+ * the demo people and the Withings + Oura step only (providers.ts).
+ */
 const ONLY = process.env.E2E_ONLY;
 
 const figures: [string, string][] = [];
@@ -292,6 +297,27 @@ async function main(): Promise<void> {
       console.log('\ne2e:medplum sharing passed');
       return;
     }
+    const providersContext = {
+      baseUrl: t.baseUrl,
+      projectId: t.projectId,
+      admin: t.admin,
+      owner: ownerA,
+      patientId: patientA,
+      appBaseUrl: APP,
+      report: second,
+      check,
+      figure,
+    };
+    if (ONLY === 'providers') {
+      console.log('\n3. Withings and Oura (E2E_ONLY=providers)');
+      await providersStep(providersContext, rawBody);
+      console.log('\nFigures');
+      for (const [name, value] of figures) {
+        console.log(`  | ${name} | ${value} |`);
+      }
+      console.log('\ne2e:medplum providers passed');
+      return;
+    }
     const earlier = await whoopView(ownerA);
     if (earlier && (earlier.status !== 'disconnected' || earlier.erase?.status !== 'completed')) {
       // A previous run that stopped half way: erase it, so this run measures a fresh import (reconnecting after a
@@ -518,6 +544,10 @@ async function main(): Promise<void> {
     console.log(`  disconnect again: ${JSON.stringify(retried)}`);
     const keptCount = await countObservations(t.admin, { subject: `Patient/${patientA}`, status: 'final' });
     check(keptCount >= stored2, 'disconnect keeping data keeps it', keptCount);
+
+    // ---- Withings and Oura
+    console.log('\n8. Withings and Oura: edge, connect, backfill, notifications, renewal, erase');
+    await providersStep(providersContext, rawBody);
 
     console.log('\nFigures');
     for (const [name, value] of figures) {

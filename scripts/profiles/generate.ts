@@ -2,9 +2,16 @@
  * Generates Baseline's FHIR content model into profiles/ from the metric catalogue (bots/shared/catalogue.ts) and
  * the analytics constants (bots/analytics): the CodeSystems, the ValueSets, four Observation StructureDefinitions
  * with snapshots (wearable, derived, narrative, annotation), the Extension definitions and the issue-8 terminology
- * (insights.ts), issue 9's share Consent profile, share-scope terminology and share-ended extension (sharing.ts), and
- * profiles/bundle.json (a batch of conditional PUTs by url that scripts/deploy uploads). It also
- * writes the examples in data/example that the analytics code builds (examples.ts).
+ * (insights.ts), issue 9's share Consent profile, share-scope terminology and share-ended extension (sharing.ts),
+ * issue 10's intraday series profile and its metrics ValueSet (intraday.ts), and profiles/bundle.json (a batch of
+ * conditional PUTs by url that scripts/deploy uploads). It also writes the examples in data/example that the
+ * analytics code builds (examples.ts) and the series example (intraday.ts).
+ *
+ * One shape, one profile: the wearable profile takes single values only (valueQuantity, a coded session's
+ * valueCodeableConcept, or a panel's components); an intraday series (valueSampledData) is valid only under
+ * baseline-intraday-observation. Two profiles that both admit a series would let the same resource be filed either
+ * way, and an EHR searching one would miss the other. The catalogue still lists `SampledData` among a metric's
+ * valueTypes: that is where intraday.ts reads which metrics take a series.
  *
  *   node scripts/profiles/generate.ts           write the files
  *   node scripts/profiles/generate.ts --check   exit 1 if any file differs from what the sources generate
@@ -31,8 +38,8 @@
  * snapshot element, which is why the wearable profile has no valueQuantity type slice: Medplum ignores slice
  * children, bwo-ucum already requires UCUM, and the slice's eight elements cost more than all the constraints.
  *
- * What FHIRPath cannot check is left to bots/shared/validate-observation.ts, which every mapper runs before a write:
- * the samples inside valueSampledData.data (a space-separated string) against the plausible range.
+ * bots/shared/validate-observation.ts, which every mapper runs before a write, gives the same verdicts without a
+ * server, plus what FHIRPath cannot check: the samples inside a series' valueSampledData.data (intraday.ts).
  */
 import { writeFile, readFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +85,7 @@ import {
 } from '../../bots/shared/systems.ts';
 import { EXAMPLE_DIR, renderExampleFiles } from './examples.ts';
 import { buildExtensionDefinitions, buildInsightTerminology } from './insights.ts';
+import { buildIntradayExample, buildIntradayProfile, buildIntradayValueSet } from './intraday.ts';
 import { buildShareConsentProfile, buildShareEndedExtension, buildShareTerminology } from './sharing.ts';
 import { ANNOTATION_PROFILE, CONTENT_VERSION, PUBLISHER, formatJson } from './meta.ts';
 
@@ -324,37 +332,17 @@ function rangeBound(value: number): string {
 }
 
 function categoryConstraint(table: { code: string; metric: Metric }[]): ElementDefinitionConstraint {
-  // Grouped by "category seriesCategory takes-series": a series (heart rate) is checked against the series category.
-  const groups = groupBy(
-    table,
-    (r) => `${r.metric.category} ${categoryCode(r.metric, true)} ${r.metric.valueTypes.includes('SampledData')}`
-  );
-  const coding = (category: string): string =>
-    `%resource.category.coding.where(system = ${literal(OBSERVATION_CATEGORY_SYSTEM)} and code = ${literal(category)})`;
-  const check = (group: string): string => {
-    const [single = '', series = '', takesSeries = ''] = group.split(' ');
-    if (takesSeries !== 'true') {
-      // A series of a metric that takes none is bwo-value-type's to reject.
-      return `${coding(single)}.exists()`;
-    }
-    // The R4 vital-signs profile takes one valueQuantity: a series never claims that category.
-    return (
-      `iif(%resource.value.ofType(SampledData).exists(), ${coding(series)}.exists() and ` +
-      `${coding('vital-signs')}.empty(), ${coding(single)}.exists())`
-    );
-  };
+  // A single value's category; a series' (never vital-signs) is the intraday profile's bio-category.
+  const groups = groupBy(table, (r) => categoryCode(r.metric, false));
+  const has = (category: string): string =>
+    `%resource.category.coding.where(system = ${literal(OBSERVATION_CATEGORY_SYSTEM)} and code = ${literal(category)}).exists()`;
   const entries = [...groups.entries()];
   // Every catalogue code is in some group, so the last group is the iif's final branch.
-  let expression = check(entries.at(-1)?.[0] ?? '');
-  for (const [group, rows] of entries.slice(0, -1).reverse()) {
-    expression = `iif(matches(${literal(`^${anyOf(rows.map((r) => r.code))}$`)}), ${check(group)}, ${expression})`;
+  let expression = has(entries.at(-1)?.[0] ?? '');
+  for (const [category, rows] of entries.slice(0, -1).reverse()) {
+    expression = `iif(matches(${literal(`^${anyOf(rows.map((r) => r.code))}$`)}), ${has(category)}, ${expression})`;
   }
-  const described = new Map<string, string[]>();
-  for (const [group, rows] of entries) {
-    const [single = '', series = '', takesSeries = ''] = group.split(' ');
-    const label = takesSeries === 'true' ? `${single} (a series: ${series}, never vital-signs)` : single;
-    described.set(label, [...(described.get(label) ?? []), ...rows.map((r) => r.code)]);
-  }
+  const described = new Map(entries.map(([category, rows]) => [category, rows.map((r) => r.code)]));
   return {
     key: 'bwo-category',
     severity: 'error',
@@ -369,19 +357,19 @@ function unitConstraint(table: { code: string; metric: Metric }[]): ElementDefin
     [...groupBy(table, (r) => r.metric.unit).entries()].map(([unit, rows]) => [unit, rows.map((r) => r.code)])
   );
   const regex = codeTableRegex(new Map([...groups.entries()].map(([unit, codes]) => [escapeRegex(unit), codes])));
-  const unit = '(%resource.value.ofType(Quantity).code | %resource.value.ofType(SampledData).origin.code)';
   return {
     key: 'bwo-unit',
     severity: 'error',
-    human: `valueQuantity and valueSampledData.origin must be in the metric's UCUM unit: ${describeGroups(groups)}`,
+    human: `valueQuantity must be in the metric's UCUM unit: ${describeGroups(groups)}`,
     expression:
-      '(value.ofType(Quantity) | value.ofType(SampledData)).exists() implies ' +
-      `${catalogueCodes()}.all(($this & ' ' & ${unit}).matches(${literal(regex)}))`,
+      'value.ofType(Quantity).exists() implies ' +
+      `${catalogueCodes()}.all(($this & ' ' & %resource.value.ofType(Quantity).code).matches(${literal(regex)}))`,
     source: WEARABLE_PROFILE,
   };
 }
 
-const VALUE_TYPE_NAMES = ['Quantity', 'SampledData', 'CodeableConcept'] as const;
+/** The value[x] types of the wearable profile; a metric's `SampledData` is the intraday profile's (intraday.ts). */
+const VALUE_TYPE_NAMES = ['Quantity', 'CodeableConcept'] as const;
 
 function valueTypeConstraint(table: { code: string; metric: Metric }[]): ElementDefinitionConstraint {
   const typesOf = (m: Metric): string[] => VALUE_TYPE_NAMES.filter((t) => m.valueTypes.includes(t));
@@ -395,7 +383,7 @@ function valueTypeConstraint(table: { code: string; metric: Metric }[]): Element
       takes.set(types.includes('|') ? `(${types})` : types, codes);
     }
   }
-  // Which of the three value types the Observation has; valueString and friends are bwo-types' business.
+  // Which of the value types the Observation has; valueString, valueSampledData and friends are bwo-types' business.
   let actual = literal(VALUE_TYPE_NAMES.at(-1) ?? '');
   for (const name of VALUE_TYPE_NAMES.slice(0, -1).reverse()) {
     actual = `iif(%resource.value.ofType(${name}).exists(), ${literal(name)}, ${actual})`;
@@ -554,10 +542,8 @@ function wearableConstraints(): ElementDefinitionConstraint[] {
     {
       key: 'bwo-ucum',
       severity: 'error',
-      human: 'every Quantity must carry a value and a UCUM unit code, and a series a UCUM origin',
-      expression:
-        `value.ofType(Quantity).all(${ucum}) and component.value.ofType(Quantity).all(${ucum}) and ` +
-        `value.ofType(SampledData).all(origin.system = ${literal(UCUM)} and origin.code.exists())`,
+      human: 'every Quantity must carry a value and a UCUM unit code',
+      expression: `value.ofType(Quantity).all(${ucum}) and component.value.ofType(Quantity).all(${ucum})`,
       source: WEARABLE_PROFILE,
     },
     {
@@ -826,7 +812,9 @@ export function buildStructureDefinitions(): StructureDefinition[] {
       title: 'Baseline wearable Observation',
       description:
         'A measurement from a WHOOP, Withings or Oura device: a catalogue code, the catalogue UCUM unit, a ' +
-        'plausible value, the Patient, the Device, and a provider-derived identifier.',
+        'plausible value, the Patient, the Device, and a provider-derived identifier. One value (a Quantity, a ' +
+        'coded session or a panel of components); an intraday series (valueSampledData) is a ' +
+        'baseline-intraday-observation, never this profile.',
       constraintPrefix: 'bwo',
       constraints: wearableConstraints(),
       patches: {
@@ -837,7 +825,7 @@ export function buildStructureDefinitions(): StructureDefinition[] {
         },
         'Observation.effective[x]': { min: 1, type: [{ code: 'dateTime' }, { code: 'Period' }] },
         'Observation.device': { min: 1, type: reference(DEVICE_PROFILE) },
-        'Observation.value[x]': { type: [{ code: 'Quantity' }, { code: 'SampledData' }, { code: 'CodeableConcept' }] },
+        'Observation.value[x]': { type: VALUE_TYPE_NAMES.map((code) => ({ code })) },
       },
     }),
     buildStructureDefinition({
@@ -934,7 +922,9 @@ export function buildProfileResources(): CanonicalResource[] {
     ...terminology.filter((r) => r.resourceType === 'CodeSystem'),
     ...buildValueSets(),
     ...terminology.filter((r) => r.resourceType === 'ValueSet'),
+    buildIntradayValueSet(),
     ...buildStructureDefinitions(),
+    buildIntradayProfile(),
     buildShareConsentProfile(),
     ...buildExtensionDefinitions(),
     buildShareEndedExtension(),
@@ -995,6 +985,9 @@ async function sync(dir: string, files: Map<string, string>, check: boolean): Pr
 async function main(check: boolean): Promise<void> {
   const profiles = await renderProfileFiles();
   const examples = await renderExampleFiles();
+  // The series example is written beside the others but kept out of renderExampleFiles (examples.ts's own list).
+  const intraday = buildIntradayExample();
+  examples.set(`Observation-${intraday.id ?? ''}.json`, await formatJson(intraday));
   // Only the examples built here are compared; the hand-written ones in data/example are left alone.
   const stale = [
     ...(await sync(PROFILES_DIR, profiles, check)).map((n) => `profiles/${n}`),

@@ -25,7 +25,8 @@ import { BOT_DEFINITIONS } from '../../data/core/bots.ts';
 const BASE = 'https://a.example/fhir/R4/';
 const OTHER_BASE = 'https://b.example/fhir/R4/';
 const WHOOP = 'https://baseline.health/fhir/identifier/whoop';
-const PROFILE = 'https://baseline.health/fhir/StructureDefinition/baseline-wearable-observation';
+// A minute series, so its profile is the intraday one (the wearable profile takes single values only).
+const PROFILE = 'https://baseline.health/fhir/StructureDefinition/baseline-intraday-observation';
 
 function serverMeta(version: string): Resource['meta'] {
   return {

@@ -17,7 +17,7 @@ let browser: Browser | undefined;
 let context: BrowserContext | undefined;
 
 beforeAll(async () => {
-  stack = await startTestStack({ withApp: true });
+  stack = await startTestStack({ withApp: true, whoop: { days: 2 } });
   browser = await launchBrowser();
 });
 
@@ -80,7 +80,7 @@ test('owner signs in, sees the greeting and the connect-a-device state, and sign
   expect(new URL(page.url()).pathname).toBe('/');
 
   await page.getByRole('heading', { name: 'Connect a device' }).waitFor();
-  // WHOOP is live: its card asks the connections bot, then offers to connect.
+  // WHOOP is set up on this server: its card asks the connections bot, then offers to connect.
   const whoop = page.getByTestId('device-card-WHOOP');
   await whoop.getByRole('button', { name: 'Connect WHOOP' }).waitFor();
   expect(await whoop.getByText('Not connected', { exact: true }).isVisible()).toBe(true);
@@ -88,8 +88,10 @@ test('owner signs in, sees the greeting and the connect-a-device state, and sign
   for (const provider of ['Withings', 'Oura']) {
     const card = page.getByTestId(`device-card-${provider}`);
     expect(await card.getByText('Not connected', { exact: true }).isVisible()).toBe(true);
-    // Not built yet: the button must not pretend it is.
-    expect(await card.getByRole('button', { name: `Connect ${provider} (coming soon)` }).isDisabled()).toBe(true);
+    // This test's server sets up WHOOP only: the card says so instead of a connect button that would fail.
+    expect(
+      await card.getByRole('button', { name: `Connect ${provider} (not offered on this server)` }).isDisabled()
+    ).toBe(true);
   }
   await page.screenshot({ path: `${OUTPUT_DIR}home.png`, fullPage: true });
 

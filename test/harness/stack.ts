@@ -2,6 +2,7 @@
  * Starts a complete local stack for a test file: an empty in-memory (or given) data directory, the real deploy of
  * data/core, the demo people, and optionally the built app — the same steps `npm start` runs.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,9 +20,19 @@ import { startLocalStack } from '../../scripts/local-stack/server.ts';
 import type { LocalStack, LocalStackOptions } from '../../scripts/local-stack/server.ts';
 import { clientCredentialsClient, passwordClient } from '../../scripts/medplum-client.ts';
 import { DEMO_LOGINS, seedDemoPeople } from '../../scripts/seed.ts';
-import { registerWhoopWebhook, startWiredWhoopSandbox } from '../../scripts/sandboxes/wire.ts';
-import type { WiredWhoop } from '../../scripts/sandboxes/wire.ts';
+import { startNodeEdge } from '../../scripts/edge/node-edge.ts';
+import type { NodeEdge } from '../../scripts/edge/node-edge.ts';
+import {
+  registerEdgeWebhooks,
+  registerWhoopWebhook,
+  startWiredOuraSandbox,
+  startWiredWhoopSandbox,
+  startWiredWithingsSandbox,
+} from '../../scripts/sandboxes/wire.ts';
+import type { WiredOura, WiredWhoop, WiredWithings } from '../../scripts/sandboxes/wire.ts';
+import type { OuraSandboxOptions } from '../../scripts/sandboxes/oura/server.ts';
 import type { WhoopSandboxOptions } from '../../scripts/sandboxes/whoop/server.ts';
+import type { WithingsSandboxOptions } from '../../scripts/sandboxes/withings/server.ts';
 
 export interface TestStack {
   baseUrl: string;
@@ -35,6 +46,10 @@ export interface TestStack {
   deployReport: DeployReport;
   signIn(who: keyof typeof DEMO_LOGINS): Promise<MedplumClient>;
   whoop?: WiredWhoop;
+  withings?: WiredWithings;
+  oura?: WiredOura;
+  /** The webhook edge in front of the stack (scripts/edge/node-edge.ts), started with Withings or Oura. */
+  edge?: NodeEdge;
   stop(): Promise<void>;
 }
 
@@ -50,6 +65,10 @@ export interface TestStackOptions {
   dataDir?: string;
   /** Start the WHOOP sandbox and wire it to the project (secrets, redirect URI, webhook URL). */
   whoop?: boolean | Partial<WhoopSandboxOptions>;
+  /** Start the Withings sandbox and wire it (secrets, redirect URI, the edge URL its notifications use). */
+  withings?: boolean | Partial<WithingsSandboxOptions>;
+  /** Start the Oura sandbox and wire it (secrets, redirect URI, the edge URL and verification token). */
+  oura?: boolean | Partial<OuraSandboxOptions>;
   /** Which Medplum release the local stack imitates (default: the stack's default, 5.2). */
   medplumVersion?: LocalStackOptions['medplumVersion'];
   /** The stack's `defaultFhirQuota` (default 50,000 points per membership per minute, as Medplum). */
@@ -92,6 +111,25 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir, overwriteSecrets: true }),
       })
     : undefined;
+  const restart = options.dataDir === undefined ? {} : { dataDir: options.dataDir, overwriteSecrets: true };
+  const withings = options.withings
+    ? await startWiredWithingsSandbox({
+        admin: adminClient,
+        projectId: stack.projectId,
+        appBaseUrls: [appBaseUrl],
+        options: typeof options.withings === 'object' ? options.withings : {},
+        ...restart,
+      })
+    : undefined;
+  const oura = options.oura
+    ? await startWiredOuraSandbox({
+        admin: adminClient,
+        projectId: stack.projectId,
+        appBaseUrls: [appBaseUrl],
+        options: typeof options.oura === 'object' ? options.oura : {},
+        ...restart,
+      })
+    : undefined;
   const deployReport = await deploy({
     client: adminClient,
     projectId: stack.projectId,
@@ -102,6 +140,25 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   });
   if (whoop) {
     registerWhoopWebhook(whoop, deployReport);
+  }
+  // Withings and Oura check a callback URL with HEAD / a GET challenge, which Medplum does not route: they call the
+  // edge, as in a real deployment.
+  const edge =
+    withings || oura
+      ? await startNodeEdge({
+          port: 0,
+          upstream: stack.baseUrl.replace(/\/+$/, ''),
+          // Without Oura no challenge is answered, but the edge still wants a well-formed token.
+          verificationToken: oura?.verificationToken ?? randomBytes(16).toString('hex'),
+        })
+      : undefined;
+  if (edge) {
+    await registerEdgeWebhooks({
+      admin: adminClient,
+      projectId: stack.projectId,
+      report: deployReport,
+      edgeUrl: edge.url,
+    });
   }
   await seedDemoPeople(adminClient, stack.projectId);
   let appUrl = '';
@@ -130,10 +187,16 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     adminClient,
     deployReport,
     whoop,
+    withings,
+    oura,
+    edge,
     signIn: (who) => passwordClient(stack.baseUrl, DEMO_LOGINS[who].email, DEMO_LOGINS[who].password),
     async stop() {
       await stopApp();
       await whoop?.sandbox.close();
+      await withings?.sandbox.close();
+      await oura?.sandbox.close();
+      await edge?.close();
       await stack.close();
       if (!options.dataDir) {
         rmSync(dataDir, { recursive: true, force: true });

@@ -23,6 +23,7 @@ import {
 } from '../../bots/shared/systems.ts';
 import { buildIgFiles, readIgSources, writeIg } from '../../scripts/ig/build.ts';
 import { PROFILES_DIR } from '../../scripts/profiles/generate.ts';
+import { INTRADAY_PROFILE } from '../../scripts/profiles/intraday.ts';
 import { loadFhirPackage, validateResource } from './fhir-package-validator.ts';
 import type { FhirPackage, Issue } from './fhir-package-validator.ts';
 
@@ -137,7 +138,7 @@ describe('the ImplementationGuide and CapabilityStatement', () => {
     const byType = new Map<string, CapabilityStatementRestResource>((rest?.resource ?? []).map((r) => [r.type, r]));
     const observation = byType.get('Observation');
     expect([...(observation?.supportedProfile ?? [])].sort()).toEqual(
-      [ANNOTATION_PROFILE, DERIVED_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort()
+      [ANNOTATION_PROFILE, DERIVED_PROFILE, INTRADAY_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort()
     );
     expect(observation?.searchParam?.map((p) => p.name)).toEqual(
       expect.arrayContaining(['code', 'date', 'patient', 'component-code', 'identifier', 'category'])
@@ -173,7 +174,7 @@ describe('the examples, validated with fhirpath.js against the package', () => {
       }
     }
     expect([...claimed].sort()).toEqual(
-      [ANNOTATION_PROFILE, DERIVED_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort()
+      [ANNOTATION_PROFILE, DERIVED_PROFILE, INTRADAY_PROFILE, NARRATIVE_PROFILE, WEARABLE_PROFILE].sort()
     );
   });
 

@@ -14,6 +14,7 @@ import { TOKEN_STORE_BLOB_EXTENSION } from '../../bots/shared/connection.ts';
 import { CONNECTION_EXTENSION } from '../../bots/shared/extensions.ts';
 import { buildKeyring, keyringFromSecrets } from '../../bots/shared/token-crypto.ts';
 import { readTokens, reencryptStaleTokens } from '../../bots/shared/tokens.ts';
+import { buildTask } from '../../bots/shared/tasks.ts';
 import { parseConnection } from '../../bots/shared/connection.ts';
 import { clientCredentialsClient } from '../../scripts/medplum-client.ts';
 import { startTestStack } from '../harness/stack.ts';
@@ -227,9 +228,32 @@ describe('no token readable through FHIR (positive: the searches return resource
     });
     expect(found.entry?.length ?? 0).toBeGreaterThan(0);
     expectNoTokenMaterial(found);
+    // The webhook bot's Tasks are sync Tasks only (the one it would queue): a finished one to look at.
+    const basicForTask = await connection();
+    const synced = parseConnection(basicForTask);
+    await env.adminClient.createResource({
+      ...buildTask({
+        kind: 'sync',
+        patient: synced.patient,
+        connection: { reference: `Basic/${basicForTask.id}` },
+        provider: 'whoop',
+        dedupeKey: `whoop:trace:probe-${randomBytes(4).toString('hex')}`,
+        recordType: 'workout',
+        recordId: 'probe',
+        eventType: 'workout.updated',
+      }),
+      status: 'completed',
+    });
     const tasks = await probe.search('Task', { _count: '100', _include: 'Task:focus' });
     expect(tasks.entry?.length ?? 0).toBeGreaterThan(0);
     expectNoTokenMaterial(tasks);
+    // …and nothing else: no backfill, erase or recompute work is visible to (or creatable by) a public endpoint.
+    const kinds = new Set(
+      (tasks.entry ?? [])
+        .flatMap((e) => (e.resource?.resourceType === 'Task' ? (e.resource.code?.coding ?? []) : []))
+        .map((c) => c.code)
+    );
+    expect([...kinds]).toEqual(['sync']);
     const store = await probe
       .search('Basic', { code: 'https://baseline.health/fhir/CodeSystem/basic-resource-type|wearable-tokens' })
       .catch(() => undefined);

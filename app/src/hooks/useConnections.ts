@@ -3,7 +3,7 @@ import { useMedplum } from '@medplum/react';
 import { useCallback, useEffect, useState } from 'react';
 import { executeOwnerBot } from '../lib/bots.ts';
 import { ConnectionsResponseSchema, isBusy } from '../lib/connections.ts';
-import type { ConnectionView } from '../lib/connections.ts';
+import type { ConnectionView, ProviderAvailability } from '../lib/connections.ts';
 
 /** How often the page asks again while a backfill or sync is running. */
 export const CONNECTIONS_POLL_MS = 5_000;
@@ -11,6 +11,8 @@ export const CONNECTIONS_POLL_MS = 5_000;
 export interface ConnectionsState {
   /** Undefined until the first answer arrives. */
   readonly connections: ConnectionView[] | undefined;
+  /** Which providers this server offers; undefined until the first answer (or from an older server). */
+  readonly providers: ProviderAvailability[] | undefined;
   /** Why the last request failed; cleared by the next success. */
   readonly error: string | undefined;
   readonly loading: boolean;
@@ -27,6 +29,7 @@ export interface ConnectionsState {
 export function useConnections(): ConnectionsState {
   const medplum = useMedplum();
   const [connections, setConnections] = useState<ConnectionView[]>();
+  const [providers, setProviders] = useState<ProviderAvailability[]>();
   const [error, setError] = useState<string>();
   const [loading, setLoading] = useState(true);
   // Each increment is one request; the polling effect bumps it, and so does reload().
@@ -40,6 +43,7 @@ export function useConnections(): ConnectionsState {
       .then((response) => {
         if (active) {
           setConnections(response.connections);
+          setProviders(response.providers);
           setError(undefined);
         }
       })
@@ -72,5 +76,5 @@ export function useConnections(): ConnectionsState {
 
   const reload = useCallback(() => setGeneration((g) => g + 1), []);
 
-  return { connections, error, loading, reload };
+  return { connections, providers, error, loading, reload };
 }

@@ -43,7 +43,14 @@ export const ConnectionViewSchema = z.object({
 
 export type ConnectionView = z.output<typeof ConnectionViewSchema>;
 
-export const ConnectionsResponseSchema = z.object({ connections: z.array(ConnectionViewSchema) });
+export const ProviderAvailabilitySchema = z.object({ key: z.string(), available: z.boolean() });
+export type ProviderAvailability = z.infer<typeof ProviderAvailabilitySchema>;
+
+export const ConnectionsResponseSchema = z.object({
+  connections: z.array(ConnectionViewSchema),
+  // Absent from a server whose bots predate it: then every provider is offered.
+  providers: z.array(ProviderAvailabilitySchema).optional(),
+});
 
 // The app navigates the whole window to this URL, so it must be a web URL: never `javascript:` or `data:`.
 export const ConnectStartResponseSchema = z.object({

@@ -1,6 +1,6 @@
 /**
- * Wearable providers Baseline knows, in the order the app shows them. `live` is true only for a provider whose
- * connect flow and bots exist; the others are listed honestly as coming soon, with nothing to click.
+ * Wearable providers Baseline supports, in the order the app shows them. Whether this server offers one (its client
+ * credentials are set) comes from the `connections` bot at run time.
  */
 import type { ProviderId } from '../../../bots/shared/catalogue.ts';
 
@@ -9,7 +9,6 @@ export interface ProviderInfo {
   readonly key: ProviderId;
   readonly name: string;
   readonly summary: string;
-  readonly live: boolean;
 }
 
 export const PROVIDERS: readonly ProviderInfo[] = [
@@ -17,14 +16,16 @@ export const PROVIDERS: readonly ProviderInfo[] = [
     key: 'whoop',
     name: 'WHOOP',
     summary: 'Recovery, strain, sleep, heart rate variability and resting heart rate.',
-    live: true,
   },
-  { key: 'withings', name: 'Withings', summary: 'Weight, body composition, blood pressure and sleep.', live: false },
+  {
+    key: 'withings',
+    name: 'Withings',
+    summary: 'Weight, body composition, blood pressure, sleep, activity and minute-by-minute heart rate.',
+  },
   {
     key: 'oura',
     name: 'Oura',
-    summary: 'Sleep, readiness, activity, heart rate and temperature deviation.',
-    live: false,
+    summary: 'Sleep, readiness, activity, heart rate through the day and temperature deviation.',
   },
 ];
 

@@ -8,8 +8,8 @@ export interface DeviceCardProps {
 }
 
 /**
- * A provider Baseline cannot connect yet (no bots for it). The button is disabled and says so rather than pretending
- * to connect; live providers use ConnectionCard instead.
+ * A provider this server does not offer (its administrator has not set up the provider's app credentials). The
+ * button is disabled and says why rather than pretending to connect; offered providers use ConnectionCard.
  * @param props - the provider's display name and what it measures.
  * @returns The card.
  */
@@ -26,8 +26,11 @@ export function DeviceCard(props: DeviceCardProps): JSX.Element {
       <Text size="sm" c="dimmed" className={classes.summary}>
         {summary}
       </Text>
-      <Button fullWidth mt="md" disabled aria-label={`Connect ${name} (coming soon)`}>
-        Connect — coming soon
+      <Text size="xs" c="dimmed" mt="sm">
+        This server does not offer {name} yet: ask your administrator to set it up.
+      </Text>
+      <Button fullWidth mt="md" disabled aria-label={`Connect ${name} (not offered on this server)`}>
+        Not offered here
       </Button>
     </Card>
   );

@@ -14,23 +14,26 @@ export interface ProviderGridProps {
 }
 
 /**
- * A card per provider: live providers with their connection, the others as "coming soon".
+ * A card per provider with its connection; a provider this server does not offer (and the owner never connected)
+ * says so instead of offering a connect button that would fail.
  * @param props - the connections state from useConnections.
  * @returns The grid of cards.
  */
 export function ProviderGrid(props: ProviderGridProps): JSX.Element {
-  const { connections, error, reload } = props.state;
+  const { connections, providers, error, reload } = props.state;
   const { connect, connecting } = useConnectProvider();
   const now = useNow();
 
   return (
     <SimpleGrid cols={{ base: 1, sm: 3 }}>
-      {PROVIDERS.map((p) =>
-        p.live ? (
+      {PROVIDERS.map((p) => {
+        const connection = connections ? connectionFor(connections, p.key) : undefined;
+        const offered = providers?.find((a) => a.key === p.key)?.available ?? true;
+        return offered || connection ? (
           <ConnectionCard
             key={p.key}
             provider={p}
-            connection={connections ? connectionFor(connections, p.key) : undefined}
+            connection={connection}
             known={connections !== undefined}
             loadError={error}
             onRetry={reload}
@@ -41,8 +44,8 @@ export function ProviderGrid(props: ProviderGridProps): JSX.Element {
           />
         ) : (
           <DeviceCard key={p.key} name={p.name} summary={p.summary} />
-        )
-      )}
+        );
+      })}
     </SimpleGrid>
   );
 }

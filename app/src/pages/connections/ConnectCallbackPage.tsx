@@ -26,7 +26,7 @@ import { showSuccessNotification } from '../../utils/notifications.ts';
 export function ConnectCallbackPage(): JSX.Element {
   const { provider: providerKey } = useParams();
   const provider = providerByKey(providerKey);
-  if (!provider?.live) {
+  if (!provider) {
     return (
       <CallbackShell title="Unknown connection">
         <Alert color="red" title="Baseline cannot connect this provider">

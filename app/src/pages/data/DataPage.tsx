@@ -20,6 +20,7 @@ import { Link } from 'react-router';
 import { z } from 'zod';
 import { getMetric } from '../../../../bots/shared/catalogue.ts';
 import type { Metric } from '../../../../bots/shared/catalogue.ts';
+import { IntradaySection } from '../../components/IntradayChart/IntradaySection.tsx';
 import { useNow } from '../../hooks/useNow.ts';
 import { readCached, writeCached } from '../../lib/data-cache.ts';
 import { formatDateTime, formatRelativeTime } from '../../lib/time.ts';
@@ -180,6 +181,8 @@ function LoadedData(props: LoadedDataProps): JSX.Element {
           </Stack>
         </Card>
       )}
+
+      <IntradaySection patientId={patientId} />
 
       {groups.map((group) => (
         <Stack key={group.group} gap="xs">
