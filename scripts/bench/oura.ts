@@ -153,9 +153,10 @@ try {
   const stored = (await seriesObservations(env)).map(decodeSeries);
   const windows = windowsOf(tasks);
   const range = { start: windows.start - OVERLAP_MS, end: windows.end };
-  // The collections are read by padded dates (sync-plan.ts): a day either side of the range.
+  // Sleep periods are listed from the range start's date (`start_date` is exclusive for sleep, and sync-plan.ts pads
+  // it by one day) to a day after its end.
   const sleepDays = {
-    from: new Date(range.start - DAY_MS).toISOString().slice(0, 10),
+    from: new Date(range.start).toISOString().slice(0, 10),
     to: new Date(range.end + DAY_MS).toISOString().slice(0, 10),
   };
   const ground = ouraTruth(sandbox, range.start, range.end, sleepDays);
