@@ -109,7 +109,6 @@ async function main(): Promise<void> {
     upstream: stack.baseUrl.replace(/\/+$/, ''),
     verificationToken: oura.verificationToken,
   });
-  step('sandboxes', `WHOOP, Withings and Oura stand-ins; webhook edge ${edge.url}`);
   const episode = whoop.sandbox.users.find((u) => u.email === DEMO_LOGINS.owner.email)?.recentEpisodeStart;
   // The episode is placed once, when the sandbox's history is first generated; a history from before it has none.
   step(

@@ -63,13 +63,17 @@ function dataCalls(): number {
     .reduce((n, [, v]) => n + v, 0);
 }
 
-/** Calls one window needs: getmeas, getactivity, getworkouts, getsummary, and one intraday call per UTC day. */
+/**
+ * Calls one window needs: getmeas, getactivity, getworkouts, getsummary, and one intraday call per UTC day whose
+ * minute slots the window touches — each day read from 30 s before its midnight (a day's first minute slot starts
+ * there), so a window ending at midnight also reads the next day.
+ */
 function neededCalls(task: Task, overlapMs = 48 * 3600_000): number {
   const input = (code: string): number =>
     Date.parse(task.input?.find((i) => i.type.coding?.[0]?.code === code)?.valueDateTime ?? '');
   const start = Math.floor((input('window-start') - overlapMs) / 1000);
   const end = Math.floor(input('window-end') / 1000);
-  const days = Math.floor((end - 1) / 86_400) - Math.floor(start / 86_400) + 1;
+  const days = Math.floor((end - 1 + 30) / 86_400) - Math.floor((start + 30) / 86_400) + 1;
   return 4 + days;
 }
 
