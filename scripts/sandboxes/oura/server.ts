@@ -13,7 +13,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { createPerson, dateOfDay, dayNumberOf, offsetMinutesOn, todayUtc } from '../whoop/data.ts';
+import { dateOfDay, dayNumberOf, offsetMinutesOn, todayUtc } from '../whoop/data.ts';
+import { sandboxPeople, sandboxUser } from '../people.ts';
 import type { PersonTraits } from '../whoop/data.ts';
 import type { SandboxPersonName } from '../whoop/server.ts';
 import { localMidnight, OURA_DOCUMENT_TYPES, OuraGenerator } from './data.ts';
@@ -397,54 +398,24 @@ export async function startOuraSandbox(options: OuraSandboxOptions): Promise<Our
   let clockOffsetMs = saved?.clockOffsetMs ?? 0;
   const now = (): number => baseNow() + clockOffsetMs;
   const seed = options.seed ?? DEFAULT_SEED;
-  const names = typeof options.people === 'object' ? options.people : undefined;
-  const count = typeof options.people === 'number' ? options.people : (names?.length ?? 1);
-  if (!Number.isInteger(count) || count < 1) {
-    throw new Error('people must be at least 1');
-  }
 
   // Documents: regenerated from the seed as first generated, then the logged edits replayed (a log made with
   // another seed names documents that do not exist, so it starts over), then the days that passed while stopped.
   const configuredEndDate = options.endDate ?? todayUtc(now());
   const savedRecords = saved?.records.seed === seed ? saved.records : undefined;
   const baseEndDate = savedRecords?.baseEndDate ?? configuredEndDate;
-  const episodeStarts = new Map<number, string>();
-  if (savedRecords) {
-    for (const episode of savedRecords.episodes ?? []) {
-      episodeStarts.set(episode.index, episode.startDate);
-    }
-  } else {
-    for (let index = 0; index < count; index++) {
-      const wanted = names?.[index]?.recentEpisode;
-      if (wanted !== undefined) {
-        if (!Number.isInteger(wanted.startDaysBeforeCurrent) || wanted.startDaysBeforeCurrent < 0) {
-          throw new Error('recentEpisode.startDaysBeforeCurrent must be an integer ≥ 0');
-        }
-        episodeStarts.set(index, dateOfDay(dayNumberOf(baseEndDate) - wanted.startDaysBeforeCurrent));
-      }
-    }
-  }
-  const people: PersonTraits[] = Array.from({ length: count }, (_, index) => {
-    const { recentEpisode: _episode, ...name } = names?.[index] ?? {};
-    const person: PersonTraits = { ...createPerson(seed, index), ...name };
-    const start = episodeStarts.get(index);
-    if (start !== undefined) {
-      person.recentEpisode = { startDay: dayNumberOf(start) };
-    }
-    return person;
+  const savedEpisodes = new Map((savedRecords?.episodes ?? []).map((e) => [e.index, e.startDate]));
+  const people: PersonTraits[] = sandboxPeople({
+    seed,
+    people: options.people,
+    baseEndDate,
+    ...(savedRecords ? { savedStart: (_person: PersonTraits, index: number) => savedEpisodes.get(index) } : {}),
   });
-  const episodes = [...episodeStarts].map(([index, startDate]) => ({ index, startDate }));
+  const episodes = people.flatMap((person, index) =>
+    person.recentEpisode ? [{ index, startDate: dateOfDay(person.recentEpisode.startDay) }] : []
+  );
   const generators = people.map((person) => new OuraGenerator(person));
-  const users: SandboxUser[] = generators.map((generator) => ({
-    userId: generator.userId,
-    email: generator.person.email,
-    firstName: generator.person.firstName,
-    lastName: generator.person.lastName,
-    timeZone: generator.person.zone.name,
-    ...(generator.person.recentEpisode
-      ? { recentEpisodeStart: dateOfDay(generator.person.recentEpisode.startDay) }
-      : {}),
-  }));
+  const users: SandboxUser[] = generators.map((generator) => sandboxUser(generator.person, generator.userId));
   const defaultUser = users[0];
   if (!defaultUser) {
     throw new Error('people must be at least 1');

@@ -15,7 +15,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { createPerson, dateOfDay, dayNumberOf, todayUtc } from '../whoop/data.ts';
+import { dateOfDay, dayNumberOf, todayUtc } from '../whoop/data.ts';
+import { sandboxPeople, sandboxUser } from '../people.ts';
 import type { PersonTraits } from '../whoop/data.ts';
 import type { SandboxPersonName } from '../whoop/server.ts';
 import type { Activity, IntradayEntry, MeasureGroup, SleepSegment, SleepSummary, Workout } from './data.ts';
@@ -365,8 +366,6 @@ export async function startWithingsSandbox(options: WithingsSandboxOptions): Pro
   const nowSeconds = (): number => Math.floor(now() / 1000);
   const seed = options.seed ?? DEFAULT_SEED;
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
-  const names = typeof options.people === 'object' ? options.people : undefined;
-  const count = typeof options.people === 'number' ? options.people : (names?.length ?? 1);
   const dataDir = options.dataDir;
   if (dataDir !== undefined) {
     mkdirSync(dataDir, { recursive: true });
@@ -378,44 +377,18 @@ export async function startWithingsSandbox(options: WithingsSandboxOptions): Pro
   const configuredEndDate = options.endDate ?? todayUtc(now());
   const savedRecords = saved?.records.seed === seed ? saved.records : undefined;
   const baseEndDate = savedRecords?.baseEndDate ?? configuredEndDate;
-  const people: PersonTraits[] = Array.from({ length: count }, (_, index) => {
-    const { recentEpisode: _episode, ...name } = names?.[index] ?? {};
-    return { ...createPerson(seed, index), ...name };
-  });
   // Demo episodes: placed exactly as the WHOOP sandbox places them, so both sandboxes show the same illness.
-  const episodeStarts = new Map<number, string>();
-  if (savedRecords) {
-    for (const episode of savedRecords.episodes ?? []) {
-      episodeStarts.set(episode.userId, episode.startDate);
-    }
-  } else {
-    for (const [index, person] of people.entries()) {
-      const wanted = names?.[index]?.recentEpisode;
-      if (wanted !== undefined) {
-        if (!Number.isInteger(wanted.startDaysBeforeCurrent) || wanted.startDaysBeforeCurrent < 0) {
-          throw new Error('recentEpisode.startDaysBeforeCurrent must be an integer ≥ 0');
-        }
-        episodeStarts.set(person.userId, dateOfDay(dayNumberOf(baseEndDate) - wanted.startDaysBeforeCurrent));
-      }
-    }
-  }
-  for (const person of people) {
-    const start = episodeStarts.get(person.userId);
-    if (start !== undefined) {
-      person.recentEpisode = { startDay: dayNumberOf(start) };
-    }
-  }
+  const savedEpisodes = new Map((savedRecords?.episodes ?? []).map((e) => [e.userId, e.startDate]));
+  const people: PersonTraits[] = sandboxPeople({
+    seed,
+    people: options.people,
+    baseEndDate,
+    ...(savedRecords ? { savedStart: (person: PersonTraits) => savedEpisodes.get(person.userId) } : {}),
+  });
   const episodes = people.flatMap((person) =>
     person.recentEpisode ? [{ userId: person.userId, startDate: dateOfDay(person.recentEpisode.startDay) }] : []
   );
-  const users: SandboxUser[] = people.map((person) => ({
-    userId: person.userId,
-    email: person.email,
-    firstName: person.firstName,
-    lastName: person.lastName,
-    timeZone: person.zone.name,
-    ...(person.recentEpisode ? { recentEpisodeStart: dateOfDay(person.recentEpisode.startDay) } : {}),
-  }));
+  const users: SandboxUser[] = people.map((person) => sandboxUser(person, person.userId));
   const personById = new Map(people.map((person) => [person.userId, person]));
   const defaultUserId = people[0]?.userId;
   if (defaultUserId === undefined) {
