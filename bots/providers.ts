@@ -1,7 +1,8 @@
 /**
  * The provider registry: which module serves a provider key. The connect, disconnect, sync and sweeper bots see only
  * the ProviderModule interface (bots/shared/provider.ts); deploy derives each provider's webhook bot, its policy and
- * its secrets from this list. Adding a provider is one folder (bots/<key>/ with its provider.ts) and one line here.
+ * its secrets from this list. Adding a provider is one folder (bots/<key>/ with about.ts, provider.ts and its webhook
+ * bot) and one line here, plus its key and metric rows in the catalogue (README, "Adding a provider").
  */
 import { z } from 'zod';
 import type { ProviderId } from './shared/catalogue.ts';

@@ -17,7 +17,8 @@
  *   hence `FORBIDDEN_BOT_GLOBALS`, wired into eslint for bots/**.
  * - `node:*` built-ins stay external; the sandbox's `require` resolves them.
  *
- * CLI: `node scripts/build-bots.ts [name ...]` builds all (or the named) bots and prints name, dist, sha256.
+ * CLI: `node scripts/build-bots.ts [name ...]` first writes medplum.config.json from data/core/bots.ts (the bot list is
+ * derived from the provider registry), then builds all (or the named) bots and prints name, dist, sha256.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -281,6 +282,13 @@ export async function buildBots(options: BuildBotsOptions = {}): Promise<BuiltBo
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const names = process.argv.slice(2);
   try {
+    // Loaded here, not at the top: eslint's config imports this module for the bot globals and must not load every bot.
+    const { BOT_DEFINITIONS, botConfigText } = await import('../data/core/bots.ts');
+    const wanted = botConfigText(BOT_DEFINITIONS);
+    if (!existsSync(DEFAULT_CONFIG_PATH) || readFileSync(DEFAULT_CONFIG_PATH, 'utf8') !== wanted) {
+      writeFileSync(DEFAULT_CONFIG_PATH, wanted);
+      console.log('medplum.config.json: rewritten from data/core/bots.ts');
+    }
     const built = await buildBots(names.length > 0 ? { only: names } : {});
     for (const bot of built) {
       console.log(`${bot.name}\t${path.relative(REPO_ROOT, bot.dist)}\t${bot.sha256}`);

@@ -8,8 +8,7 @@
  * Pure: no I/O and no Node built-ins.
  */
 import { z } from 'zod';
-import { METRICS } from '../shared/catalogue.ts';
-import type { ProviderId } from '../shared/catalogue.ts';
+import { METRICS, PROVIDER_IDS } from '../shared/catalogue.ts';
 import { AlertRuleSchema } from './alerts.ts';
 import { ANNOTATION_KIND_CODES } from './annotation-kinds.ts';
 
@@ -54,8 +53,7 @@ export type AnnotateResult = z.infer<typeof AnnotateResultSchema>;
 // ---------------------------------------------------------------------------------------------------------------
 // preferences: alert rules and source ladders
 
-const PROVIDERS = ['whoop', 'withings', 'oura'] as const satisfies readonly ProviderId[];
-export const ProviderSchema = z.enum(PROVIDERS);
+export const ProviderSchema = z.enum(PROVIDER_IDS);
 
 /** Metrics whose daily series can come from more than one provider: the ones a source ladder means anything for. */
 export const LADDER_METRICS: readonly string[] = METRICS.filter((m) => m.providers.length > 1).map((m) => m.key);

@@ -9,7 +9,7 @@
  */
 import type { Basic, Patient, Reference } from '@medplum/fhirtypes';
 import { z } from 'zod';
-import { getMetric } from '../shared/catalogue.ts';
+import { getMetric, PROVIDER_IDS } from '../shared/catalogue.ts';
 import { BASIC_TYPE_SYSTEM } from '../shared/extensions.ts';
 import { PATIENT_REFERENCE, patientIdOf } from '../shared/requester.ts';
 import { IDENTIFIER_BASE, PROFILE_BASE } from '../shared/systems.ts';
@@ -20,7 +20,7 @@ export const SOURCE_PRIORITY_CRITERIA = `Basic?code=${SOURCE_PRIORITY_CODE_TOKEN
 export const SOURCE_PRIORITY_IDENTIFIER_SYSTEM = IDENTIFIER_BASE + '/source-priority';
 export const SOURCE_PRIORITY_EXTENSION = PROFILE_BASE + '/source-priority';
 
-const Provider = z.enum(['whoop', 'withings', 'oura']);
+const Provider = z.enum(PROVIDER_IDS);
 
 function isMetricKey(key: string): boolean {
   try {

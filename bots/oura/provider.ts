@@ -10,6 +10,7 @@ import { SIGNED_ONLY_SECRET } from './signature.ts';
 import { ouraNotificationHooks, VERIFICATION_TOKEN_SECRET, WEBHOOK_URL_SECRET } from './subscriptions.ts';
 import { confirmOuraDeletion, fetchOuraPlan, groupOuraRecords, planOuraSync } from './sync-plan.ts';
 import type { OuraFetchPlan } from './sync-plan.ts';
+import { PROVIDER_ABOUT } from './about.ts';
 
 /** `OURA_TIMEOUT_MS` (optional secret) bounds each Oura request; 15 s by default. */
 export function ouraClientFor(secrets: BotSecrets | undefined, options: { rateLimitWaitMs?: number } = {}): OuraClient {
@@ -43,8 +44,7 @@ function ouraSync(secrets: BotSecrets | undefined): ProviderSync<OuraFetchPlan> 
 }
 
 export const OURA_PROVIDER_MODULE: ProviderModule = {
-  key: 'oura',
-  name: 'Oura',
+  ...PROVIDER_ABOUT,
   requiredSecrets: ['OURA_CLIENT_ID', 'OURA_CLIENT_SECRET'],
   optionalSecrets: [
     'OURA_API_BASE_URL',

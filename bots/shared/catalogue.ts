@@ -18,7 +18,12 @@
  */
 import { CODE_SYSTEM, LOINC, OBSERVATION_CATEGORY_SYSTEM, UCUM } from './systems.ts';
 
-export type ProviderId = 'whoop' | 'withings' | 'oura';
+/**
+ * Every provider a metric row may name: a fourth provider's key joins here with its metric rows (the registry,
+ * bots/providers.ts, serves its module; bots/providers.test.ts keeps the two lists equal).
+ */
+export const PROVIDER_IDS = ['whoop', 'withings', 'oura'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
 export type MetricGroup = 'heart' | 'sleep' | 'activity' | 'body' | 'respiratory' | 'temperature' | 'scores';
 /** Codes from http://terminology.hl7.org/CodeSystem/observation-category; vital-signs only for true vital signs. */
 export type ObservationCategory = 'vital-signs' | 'activity' | 'exam';

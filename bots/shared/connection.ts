@@ -27,6 +27,7 @@ import {
   TASK_TYPE_SYSTEM,
   providerUserIdSystem,
 } from './extensions.ts';
+import { PROVIDER_IDS } from './catalogue.ts';
 import type { ProviderKey } from './provider.ts';
 import { patientIdOf } from './requester.ts';
 import { IDENTIFIER_BASE, PROFILE_BASE } from './systems.ts';
@@ -53,7 +54,6 @@ export const TOKEN_STORE_BLOB_EXTENSION = PROFILE_BASE + '/token-store-blob';
 
 export const CONNECTION_STATUSES = ['active', 'credentials-expired', 'disconnected'] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
-const PROVIDERS = ['whoop', 'withings', 'oura'] as const satisfies readonly ProviderKey[];
 
 export interface Connection {
   readonly id: string | undefined;
@@ -169,7 +169,7 @@ export function buildConnection(params: BuildConnectionParams): Basic {
 
 const Instant = z.iso.datetime({ offset: true });
 const ConnectionSchema = z.object({
-  provider: z.enum(PROVIDERS),
+  provider: z.enum(PROVIDER_IDS),
   status: z.enum(CONNECTION_STATUSES),
   patient: z.string().regex(/^Patient\/[^/]+$/, 'subject must be a Patient reference'),
   providerUserId: z.string().min(1),

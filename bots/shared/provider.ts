@@ -156,10 +156,16 @@ export interface MaintenanceResult {
   readonly detail?: string;
 }
 
-export interface ProviderModule {
+/** A provider's identity as people see it (bots/<key>/about.ts; the app reads these files directly). */
+export interface ProviderAbout {
   readonly key: ProviderKey;
   /** Display name: 'WHOOP', 'Withings', 'Oura'. */
   readonly name: string;
+  /** One sentence: what the provider brings into the record. */
+  readonly summary: string;
+}
+
+export interface ProviderModule extends ProviderAbout {
   /** Project secrets without which the provider cannot be connected (client id and secret). */
   readonly requiredSecrets: readonly string[];
   /** Project secrets read when set (base URLs for a sandbox, timeouts, the public webhook URL). */

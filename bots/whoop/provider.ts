@@ -8,6 +8,7 @@ import type { BotSecrets } from '../shared/secrets.ts';
 import { DEFAULT_WHOOP_API_BASE_URL, DEFAULT_WHOOP_AUTH_BASE_URL, WhoopClient } from './client.ts';
 import { confirmWhoopDeletion, fetchWhoopPlan, groupWhoopRecords, planWhoopSync } from './sync-plan.ts';
 import type { WhoopSyncPlan } from './sync-plan.ts';
+import { PROVIDER_ABOUT } from './about.ts';
 
 type WhoopFetchPlan = Exclude<WhoopSyncPlan, { kind: 'retract' }>;
 
@@ -36,8 +37,7 @@ function whoopSync(secrets: BotSecrets | undefined): ProviderSync<WhoopFetchPlan
 }
 
 export const WHOOP_PROVIDER_MODULE: ProviderModule = {
-  key: 'whoop',
-  name: 'WHOOP',
+  ...PROVIDER_ABOUT,
   requiredSecrets: ['WHOOP_CLIENT_ID', 'WHOOP_CLIENT_SECRET'],
   optionalSecrets: ['WHOOP_API_BASE_URL', 'WHOOP_AUTH_BASE_URL', 'WHOOP_TIMEOUT_MS'],
   urlSecrets: [

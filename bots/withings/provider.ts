@@ -27,6 +27,7 @@ import { DEFAULT_WITHINGS_API_BASE_URL, DEFAULT_WITHINGS_AUTH_BASE_URL, Withings
 import { SUBSCRIBED_APPLIS } from './schemas.ts';
 import { fetchWithingsPlan, groupWithingsRecords, planWithingsSync } from './sync-plan.ts';
 import type { WithingsFetchPlan } from './sync-plan.ts';
+import { PROVIDER_ABOUT } from './about.ts';
 
 export const WEBHOOK_URL_SECRET = 'WITHINGS_WEBHOOK_URL';
 /** The `comment` Withings keeps on each subscription (shown in its partner dashboard). */
@@ -138,8 +139,7 @@ export function withingsNotifications(secrets: BotSecrets | undefined): Notifica
 }
 
 export const WITHINGS_PROVIDER_MODULE: ProviderModule = {
-  key: 'withings',
-  name: 'Withings',
+  ...PROVIDER_ABOUT,
   requiredSecrets: ['WITHINGS_CLIENT_ID', 'WITHINGS_CLIENT_SECRET'],
   optionalSecrets: [
     'WITHINGS_API_BASE_URL',

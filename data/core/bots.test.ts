@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import type { BotDefinition } from './bots.ts';
-import { BOT_DEFINITIONS, checkBotConfig, toBotResource } from './bots.ts';
+import { BOT_DEFINITIONS, botConfigText, checkBotConfig, toBotResource } from './bots.ts';
 
 const BOT: BotDefinition = {
   name: 'whoop-webhook',
@@ -29,8 +29,8 @@ describe('checkBotConfig', () => {
     ).toEqual([
       'Bot whoop-webhook: medplum.config.json source bots/whoop/other.ts differs from bots/whoop/webhook.ts',
       'Bot whoop-webhook: medplum.config.json dist bots/dist/x.js differs from bots/dist/whoop-webhook.js',
-      'Bot missing is missing from medplum.config.json',
-      'medplum.config.json lists stray, which is not in data/core/bots.ts',
+      'Bot missing is missing from medplum.config.json (npm run build:bots writes it)',
+      'medplum.config.json lists stray, which is not in data/core/bots.ts (npm run build:bots writes it)',
     ]);
   });
 
@@ -39,6 +39,14 @@ describe('checkBotConfig', () => {
       bots: { name: string; source: string; dist: string }[];
     };
     expect(checkBotConfig(BOT_DEFINITIONS, config.bots)).toEqual([]);
+  });
+
+  test('the committed file is exactly what npm run build:bots writes (webhook bots come from the provider registry)', () => {
+    const text = readFileSync(new URL('../../medplum.config.json', import.meta.url), 'utf8');
+    expect(text).toBe(botConfigText(BOT_DEFINITIONS));
+    for (const name of ['whoop-webhook', 'withings-webhook', 'oura-webhook']) {
+      expect(text).toContain(`"name": "${name}"`);
+    }
   });
 });
 

@@ -492,7 +492,7 @@ export function checkBotConfig(defs: readonly BotDefinition[], config: readonly 
   for (const def of defs) {
     const entry = byName.get(def.name);
     if (!entry) {
-      problems.push(`Bot ${def.name} is missing from medplum.config.json`);
+      problems.push(`Bot ${def.name} is missing from medplum.config.json (npm run build:bots writes it)`);
       continue;
     }
     if (entry.source !== def.source) {
@@ -505,8 +505,21 @@ export function checkBotConfig(defs: readonly BotDefinition[], config: readonly 
   const names = new Set(defs.map((def) => def.name));
   for (const entry of config) {
     if (!names.has(entry.name)) {
-      problems.push(`medplum.config.json lists ${entry.name}, which is not in data/core/bots.ts`);
+      problems.push(
+        `medplum.config.json lists ${entry.name}, which is not in data/core/bots.ts (npm run build:bots writes it)`
+      );
     }
   }
   return problems;
+}
+
+/**
+ * What medplum.config.json holds, derived from the definitions (so a provider's webhook bot arrives with its registry
+ * line): `npm run build:bots` writes it, and checkBotConfig keeps a stale committed copy from passing.
+ * @param defs - the bot definitions, in order.
+ * @returns The file's text.
+ */
+export function botConfigText(defs: readonly BotDefinition[]): string {
+  const bots: BotConfigEntry[] = defs.map((d) => ({ name: d.name, source: d.source, dist: d.dist }));
+  return JSON.stringify({ bots }, null, 2) + '\n';
 }

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MedplumClient } from '@medplum/core';
 import { afterAll, expect, test } from 'vitest';
 import { TASK_TYPE_SYSTEM } from '../../bots/shared/extensions.ts';
+import { WEARABLE_PROFILE } from '../../bots/shared/systems.ts';
 import { deploy } from '../../scripts/deploy/index.ts';
 import { clientCredentialsClient, passwordClient } from '../../scripts/medplum-client.ts';
 import { bot, finishConnect, startConnect } from '../../scripts/sandboxes/connect-flow.ts';
@@ -119,7 +120,8 @@ test('kill -9 mid-backfill, restart, sweep: the backfill completes with exact co
   expect(await backfillCounts(admin2)).toEqual({ completed: queuedWindows });
 
   const patient = (await owner.getProfileAsync())?.id ?? '';
-  const observations = await allObservations(admin2, { subject: `Patient/${patient}` });
+  // Wearable records only: sync queues an analytics recompute, whose derived Observations may land at any moment.
+  const observations = await allObservations(admin2, { subject: `Patient/${patient}`, _profile: WEARABLE_PROFILE });
   const ids = observations.map((o) => `${o.identifier?.[0]?.system}|${o.identifier?.[0]?.value}`);
   expect(new Set(ids).size).toBe(ids.length);
   // Exact count from the sandbox's own records (not from the mappers under test), plus height and weight.

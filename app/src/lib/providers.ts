@@ -1,38 +1,29 @@
+/// <reference types="vite/client" />
 /**
- * Wearable providers Baseline supports, in the order the app shows them. Whether this server offers one (its client
- * credentials are set) comes from the `connections` bot at run time.
+ * The wearable providers the app can show. Each provider's folder names itself in `bots/<key>/about.ts`; the app
+ * collects those files at build time, so adding a provider (one folder, one line in bots/providers.ts) needs no edit
+ * here. Whether this server offers one (its client credentials are set) comes from the `connections` bot at run time;
+ * the clinician view, which cannot ask that bot, still names sources from these files. The app lists them by name, so
+ * the order never jumps when the server answers.
  */
-import type { ProviderId } from '../../../bots/shared/catalogue.ts';
+import type { ProviderAbout } from '../../../bots/shared/provider.ts';
 
-export interface ProviderInfo {
-  /** Stable key, the same one the bots use for the provider's folder, identifiers and `ConnectionView.provider`. */
-  readonly key: ProviderId;
-  readonly name: string;
-  readonly summary: string;
-}
+export type ProviderInfo = ProviderAbout;
 
-export const PROVIDERS: readonly ProviderInfo[] = [
-  {
-    key: 'whoop',
-    name: 'WHOOP',
-    summary: 'Recovery, strain, sleep, heart rate variability and resting heart rate.',
-  },
-  {
-    key: 'withings',
-    name: 'Withings',
-    summary: 'Weight, body composition, blood pressure, sleep, activity and minute-by-minute heart rate.',
-  },
-  {
-    key: 'oura',
-    name: 'Oura',
-    summary: 'Sleep, readiness, activity, heart rate through the day and temperature deviation.',
-  },
-];
+const ABOUT_FILES = import.meta.glob<ProviderAbout>('../../../bots/*/about.ts', {
+  eager: true,
+  import: 'PROVIDER_ABOUT',
+});
+
+/** Every provider this build of the app knows, by name. */
+export const KNOWN_PROVIDERS: readonly ProviderInfo[] = Object.values(ABOUT_FILES).sort((a, b) =>
+  a.name.localeCompare(b.name)
+);
 
 /**
  * @param key - a provider key from a route or a bot response.
- * @returns The provider, or undefined when Baseline has no such provider.
+ * @returns The provider, or undefined when this build has no such provider.
  */
 export function providerByKey(key: string | undefined): ProviderInfo | undefined {
-  return PROVIDERS.find((p) => p.key === key);
+  return KNOWN_PROVIDERS.find((p) => p.key === key);
 }

@@ -4,7 +4,7 @@ import type { ConnectionsState } from '../../hooks/useConnections.ts';
 import { useConnectProvider } from '../../hooks/useConnectProvider.ts';
 import { useNow } from '../../hooks/useNow.ts';
 import { connectionFor } from '../../lib/connections.ts';
-import { PROVIDERS } from '../../lib/providers.ts';
+import { KNOWN_PROVIDERS } from '../../lib/providers.ts';
 import { ConnectionCard } from '../ConnectionCard/ConnectionCard.tsx';
 import { DeviceCard } from '../DeviceCard/DeviceCard.tsx';
 
@@ -26,7 +26,7 @@ export function ProviderGrid(props: ProviderGridProps): JSX.Element {
 
   return (
     <SimpleGrid cols={{ base: 1, sm: 3 }}>
-      {PROVIDERS.map((p) => {
+      {KNOWN_PROVIDERS.map((p) => {
         const connection = connections ? connectionFor(connections, p.key) : undefined;
         const offered = providers?.find((a) => a.key === p.key)?.available ?? true;
         return offered || connection ? (

@@ -13,7 +13,7 @@ import { useObservationCount } from '../../hooks/useObservationCount.ts';
 import { backfillProgress, connectionFor, connectionState } from '../../lib/connections.ts';
 import type { ConnectionView } from '../../lib/connections.ts';
 import { describeLoadFailure } from '../../lib/human-errors.ts';
-import { PROVIDERS } from '../../lib/providers.ts';
+import { KNOWN_PROVIDERS } from '../../lib/providers.ts';
 import type { ProviderInfo } from '../../lib/providers.ts';
 import { formatDateTime, formatRelativeTime } from '../../lib/time.ts';
 import { useInsightsVersion } from './useInsightsVersion.ts';
@@ -42,7 +42,7 @@ export function HomePage(props: HomePageProps): JSX.Element {
   const connectionsState = useConnections();
   const { connections, error, reload } = connectionsState;
   const connected: Connected[] | undefined = connections
-    ? PROVIDERS.flatMap((provider) => {
+    ? KNOWN_PROVIDERS.flatMap((provider) => {
         const connection = connectionFor(connections, provider.key);
         return connection && connectionState(connection) !== 'not-connected' ? [{ provider, connection }] : [];
       })
