@@ -59,3 +59,52 @@ export function sandboxUser<Id extends number | string>(
     ...(person.recentEpisode ? { recentEpisodeStart: dateOfDay(person.recentEpisode.startDay) } : {}),
   };
 }
+
+export interface SavedEpisode {
+  readonly userId: number;
+  readonly startDate: string;
+}
+
+/**
+ * The people of a sandbox that serves them under their own user ids (WHOOP, Withings), with the demo episodes its
+ * saved state must keep: placed when the history is first generated, replayed from the saved state after.
+ * @param params.seed - the sandbox seed
+ * @param params.people - how many people, or a name for each
+ * @param params.baseEndDate - the current day of the records' history
+ * @param params.saved - the episodes a resumed history recorded; absent for a new history
+ * @returns the people, their episodes (for the saved state), their user listing, and the first person's id
+ */
+export function sandboxPopulation(params: {
+  seed: number;
+  people: number | readonly SandboxPersonName[] | undefined;
+  baseEndDate: string;
+  saved?: readonly SavedEpisode[];
+}): {
+  people: PersonTraits[];
+  episodes: SavedEpisode[];
+  users: ReturnType<typeof sandboxUser<number>>[];
+  personById: Map<number, PersonTraits>;
+  defaultUserId: number;
+} {
+  const { saved } = params;
+  const savedStart = new Map((saved ?? []).map((e) => [e.userId, e.startDate]));
+  const people = sandboxPeople({
+    seed: params.seed,
+    people: params.people,
+    baseEndDate: params.baseEndDate,
+    ...(saved ? { savedStart: (person: PersonTraits) => savedStart.get(person.userId) } : {}),
+  });
+  const defaultUserId = people[0]?.userId;
+  if (defaultUserId === undefined) {
+    throw new Error('people must be at least 1');
+  }
+  return {
+    people,
+    episodes: people.flatMap((person) =>
+      person.recentEpisode ? [{ userId: person.userId, startDate: dateOfDay(person.recentEpisode.startDay) }] : []
+    ),
+    users: people.map((person) => sandboxUser(person, person.userId)),
+    personById: new Map(people.map((person) => [person.userId, person])),
+    defaultUserId,
+  };
+}

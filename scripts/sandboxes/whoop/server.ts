@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { bodyOf, dateOfDay, dayNumberOf, profileOf, todayUtc } from './data.ts';
-import { sandboxPeople, sandboxUser } from '../people.ts';
+import { sandboxPopulation } from '../people.ts';
 import type { PersonTraits, RecordType, WhoopRecord } from './data.ts';
 import { OAuthServer, SCOPE_DESCRIPTIONS } from './oauth.ts';
 import type { AccessContext, IssuedTokens, SandboxClient, WhoopScope } from './oauth.ts';
@@ -353,22 +353,12 @@ export async function startWhoopSandbox(options: WhoopSandboxOptions): Promise<W
   const savedRecords = saved?.records.seed === seed ? saved.records : undefined;
   const baseEndDate = savedRecords?.baseEndDate ?? configuredEndDate;
   // Demo episodes belong to the records' history: placed when it is first generated, replayed from the state after.
-  const savedEpisodes = new Map((savedRecords?.episodes ?? []).map((e) => [e.userId, e.startDate]));
-  const people: PersonTraits[] = sandboxPeople({
+  const { people, episodes, users, personById, defaultUserId } = sandboxPopulation({
     seed,
     people: options.people,
     baseEndDate,
-    ...(savedRecords ? { savedStart: (person: PersonTraits) => savedEpisodes.get(person.userId) } : {}),
+    ...(savedRecords ? { saved: savedRecords.episodes ?? [] } : {}),
   });
-  const episodes = people.flatMap((person) =>
-    person.recentEpisode ? [{ userId: person.userId, startDate: dateOfDay(person.recentEpisode.startDay) }] : []
-  );
-  const users: SandboxUser[] = people.map((person) => sandboxUser(person, person.userId));
-  const personById = new Map(people.map((person) => [person.userId, person]));
-  const defaultUserId = people[0]?.userId;
-  if (defaultUserId === undefined) {
-    throw new Error('people must be at least 1');
-  }
   const recordLog: RecordOp[] = [];
   const store = new WhoopStore({ people, endDate: baseEndDate, days: options.days ?? DEFAULT_DAYS });
   for (const op of savedRecords?.log ?? []) {
