@@ -14,7 +14,7 @@
  * so the first owner's data flows at once. Neither throws for an Oura failure: they report it (the sweeper retries
  * next run, and the data still arrives through reconcile windows meanwhile).
  */
-import { ProviderHttpError } from '../shared/http.ts';
+import { ProviderHttpError, sameUrl } from '../shared/http.ts';
 import type { MaintenanceResult, NotificationHooks, NotificationOutcome } from '../shared/provider.ts';
 import { readOptionalSecret } from '../shared/secrets.ts';
 import type { BotSecrets } from '../shared/secrets.ts';
@@ -46,22 +46,6 @@ export type UpkeepAction =
 export const WANTED_KINDS: readonly SubscriptionKind[] = WEBHOOK_EVENT_TYPES.flatMap((eventType) =>
   MAPPED_DATA_TYPES.map((dataType) => ({ eventType, dataType }))
 );
-
-/**
- * The same callback URL however Oura writes it back: scheme and host case, a default port, a trailing slash. A
- * mismatch here would make every subscription of ours look foreign, so none would ever be renewed.
- */
-export function sameUrl(a: string, b: string): boolean {
-  const norm = (value: string): string => {
-    try {
-      const url = new URL(value);
-      return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}`;
-    } catch {
-      return value.replace(/\/+$/, '');
-    }
-  };
-  return norm(a) === norm(b);
-}
 
 /**
  * @param existing - what GET /v2/webhook/subscription lists

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { ProviderHttpError, RateLimitWaiter, fetchJson, parseResponse, retryAfterSeconds } from './http.ts';
+import { ProviderHttpError, RateLimitWaiter, fetchJson, parseResponse, retryAfterSeconds, sameUrl } from './http.ts';
 
 const URL_WITH_SECRET = 'https://api.example.test/v2/cycle?code=SECRET-CODE&token=SECRET-TOKEN';
 
@@ -177,4 +177,10 @@ describe('RateLimitWaiter', () => {
     );
     await expect(new RateLimitWaiter(0).run(() => Promise.reject(limited()))).rejects.toThrow('rate-limited');
   });
+});
+
+test('sameUrl: a callback URL is recognised however a provider writes it back; another URL is not ours', () => {
+  expect(sameUrl('https://Edge.Example.org:443/webhook/abc/', 'https://edge.example.org/webhook/abc')).toBe(true);
+  expect(sameUrl('https://edge.example.org/webhook/abc', 'https://edge.example.org/webhook/abd')).toBe(false);
+  expect(sameUrl('https://edge.example.org:8443/webhook/abc', 'https://edge.example.org/webhook/abc')).toBe(false);
 });

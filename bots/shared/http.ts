@@ -298,3 +298,20 @@ export class RateLimitWaiter {
     }
   }
 }
+
+/**
+ * The same callback URL however a provider writes it back when listing subscriptions: scheme and host case, a
+ * default port, a trailing slash. A mismatch would make every subscription of ours look foreign (Oura would never
+ * renew one; Withings would be re-subscribed every day).
+ */
+export function sameUrl(a: string, b: string): boolean {
+  const norm = (value: string): string => {
+    try {
+      const url = new URL(value);
+      return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}${url.search}`;
+    } catch {
+      return value.replace(/\/+$/, '');
+    }
+  };
+  return norm(a) === norm(b);
+}

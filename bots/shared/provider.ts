@@ -145,6 +145,16 @@ export interface NotificationHooks {
   ): Promise<NotificationOutcome>;
   /** Before a disconnect revokes the grant: remove this user's subscriptions where revoking does not. */
   onDisconnect?(accessToken: string, ctx: { readonly providerUserId: string }): Promise<NotificationOutcome>;
+  /**
+   * During the sweeper's daily reconcile of a connection that sent no verified notification for a day — the one time
+   * a user's token is at hand without a notification to answer: make sure this user's subscriptions still exist
+   * (Withings removes one after repeated failed deliveries and says nothing). Must not throw for a provider-side
+   * failure: return a warning.
+   */
+  onReconcile?(
+    accessToken: string,
+    ctx: { readonly providerUserId: string; readonly now: Date }
+  ): Promise<NotificationOutcome>;
   /** Cron upkeep with app credentials (Oura: renew subscriptions before `expiration_time`, recreate lost ones). */
   maintain?(ctx: { readonly now: Date }): Promise<MaintenanceResult>;
 }

@@ -33,7 +33,7 @@ import type { ParsedTaskInput, TaskCounts } from '../shared/tasks.ts';
 import { keyringFromSecrets } from '../shared/token-crypto.ts';
 import { CredentialsExpiredError, freshAccessToken } from '../shared/tokens.ts';
 import { writeChanged } from '../shared/write-changed.ts';
-import type { RetractPlan } from '../shared/provider.ts';
+import type { NotificationOutcome, RetractPlan } from '../shared/provider.ts';
 
 /**
  * Points a backfill window leaves for fresh work: 10 % of a default membership budget, room for ~7 webhook syncs
@@ -134,6 +134,11 @@ export async function handler(medplum: MedplumClient, event: BotEvent<unknown>):
   await queueRecompute(medplum, pacer, input, counts, promoted);
   console.log(JSON.stringify({ bot: 'sync', task: claimed.id, kind: input.kind, ...counts }));
   return { task: claimed.id, status: 'completed', counts };
+}
+
+/** The sweeper's daily reconcile of a quiet connection (sweeper.ts keys it `<provider>:reconcile:…`). */
+function isReconcileTask(input: ParsedTaskInput): boolean {
+  return input.dedupeKey.split(':')[1] === 'reconcile';
 }
 
 /** A Task queued from an unverifiable notification (queue.ts queueHint keys them `<provider>:hint:…`). */
@@ -269,6 +274,16 @@ async function run(
         failures: result.failures,
       })
     );
+  }
+  const upkeep = module.notifications?.(event.secrets).onReconcile;
+  if (upkeep && isReconcileTask(input)) {
+    // After the data, and never failing the Task: the reconcile has already made up for lost notifications.
+    const outcome: NotificationOutcome = await withToken((accessToken) =>
+      upkeep(accessToken, { providerUserId: connection.providerUserId, now })
+    ).catch((err: unknown) => ({ warning: err instanceof Error ? err.message : String(err) }));
+    if (outcome.subscribed?.length || outcome.warning) {
+      console.log(JSON.stringify({ bot: 'sync', connection: connectionId, notifications: outcome }));
+    }
   }
   return {
     created: result.created,

@@ -141,6 +141,59 @@ describe('notifications', () => {
     expect(fake.calls.every((c) => c.params.get('action') === 'revoke')).toBe(true);
   });
 
+  describe('onReconcile (the daily reconcile of a quiet connection)', () => {
+    const listed = (profiles: { appli: number; callbackurl: string }[]): unknown => ok({ profiles });
+    const URL_AS_LISTED = 'https://EDGE.example:443/withings/notify/';
+
+    test('all five categories still subscribed (however Withings writes the URL back): one list call, nothing else', async () => {
+      const fake = stubFetch([listed([1, 2, 4, 16, 44].map((appli) => ({ appli, callbackurl: URL_AS_LISTED })))]);
+      const outcome = await WITHINGS_PROVIDER_MODULE.notifications?.(WITH_URL).onReconcile?.('tok', ctx);
+      expect(outcome).toEqual({});
+      expect(fake.calls.map((c) => c.params.get('action'))).toEqual(['list']);
+    });
+
+    test('re-subscribes exactly the categories Withings dropped (one at another URL is not ours)', async () => {
+      const fake = stubFetch([
+        listed([
+          { appli: 1, callbackurl: URL_AS_LISTED },
+          { appli: 2, callbackurl: URL_AS_LISTED },
+          { appli: 4, callbackurl: 'https://elsewhere.example/notify' },
+          { appli: 16, callbackurl: URL_AS_LISTED },
+        ]),
+        ok({}),
+      ]);
+      const outcome = await WITHINGS_PROVIDER_MODULE.notifications?.(WITH_URL).onReconcile?.('tok', ctx);
+      expect(outcome).toEqual({ subscribed: ['appli-4', 'appli-44'] });
+      expect(
+        fake.calls.map((c) => [c.params.get('action'), c.params.get('appli'), c.params.get('callbackurl')])
+      ).toEqual([
+        ['list', null, null],
+        ['subscribe', '4', 'https://edge.example/withings/notify'],
+        ['subscribe', '44', 'https://edge.example/withings/notify'],
+      ]);
+    });
+
+    test('a refused re-subscription is a warning; a failed listing throws for the sync to log', async () => {
+      stubFetch([listed([]), fail(293, 'callback URL did not answer HEAD'), ok({})]);
+      const outcome = await WITHINGS_PROVIDER_MODULE.notifications?.(WITH_URL).onReconcile?.('tok', ctx);
+      expect(outcome).toEqual({
+        subscribed: ['appli-2', 'appli-4', 'appli-16', 'appli-44'],
+        warning:
+          'Withings refused notifications for appli 1 (bad-request): that data arrives by the periodic reconcile',
+      });
+      stubFetch([fail(401, 'invalid_token')]);
+      await expect(WITHINGS_PROVIDER_MODULE.notifications?.(WITH_URL).onReconcile?.('tok', ctx)).rejects.toThrow(
+        'POST /notify list'
+      );
+    });
+
+    test('without WITHINGS_WEBHOOK_URL there is nothing to keep: no call', async () => {
+      const fake = stubFetch([]);
+      expect(await WITHINGS_PROVIDER_MODULE.notifications?.(secrets(BASE)).onReconcile?.('tok', ctx)).toEqual({});
+      expect(fake.calls).toEqual([]);
+    });
+  });
+
   test('no cron upkeep: Withings subscriptions do not expire', () => {
     expect(WITHINGS_PROVIDER_MODULE.notifications?.(WITH_URL).maintain).toBeUndefined();
   });

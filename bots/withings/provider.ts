@@ -9,10 +9,11 @@
  * → no subscriptions and a warning: data then arrives by the sweeper's reconcile windows only. A refused
  * subscription is a warning, never an error (the connection works without it). On disconnect each category is
  * revoked before the grant is (revoking the grant drops them too; revoking first also covers a failed grant revoke).
- * Withings subscriptions do not expire, so there is no cron upkeep (`maintain` is absent); the per-user token needed
- * to list or re-subscribe is only at hand during a sync.
+ * Withings subscriptions do not expire, so there is no cron upkeep (`maintain` is absent), but Withings removes one
+ * after repeated failed deliveries without telling anyone: the sweeper's daily reconcile sync (the per-user token is
+ * at hand only during a sync) lists the user's subscriptions and re-subscribes the missing categories (`onReconcile`).
  */
-import { ProviderHttpError } from '../shared/http.ts';
+import { ProviderHttpError, sameUrl } from '../shared/http.ts';
 import type {
   NotificationHooks,
   NotificationOutcome,
@@ -83,8 +84,51 @@ function failures(failed: readonly { appli: number; reason: string }[]): string 
 }
 
 /**
+ * Runs one notify call per category, one after another (Withings' 120/min is app-wide), collecting what failed.
+ * @returns the categories done (`appli-<n>`) and the failures with their kind
+ */
+async function eachCategory(
+  applis: readonly number[],
+  call: (appli: number) => Promise<void>
+): Promise<{ done: string[]; failed: { appli: number; reason: string }[] }> {
+  const done: string[] = [];
+  const failed: { appli: number; reason: string }[] = [];
+  for (const appli of applis) {
+    try {
+      await call(appli);
+      done.push(`appli-${appli}`);
+    } catch (err) {
+      failed.push({ appli, reason: describe(err) });
+    }
+  }
+  return { done, failed };
+}
+
+/**
+ * Subscribes each category to the callback URL (Withings HEAD-checks the URL each time).
+ * @returns the categories subscribed, and a warning naming each refused one
+ */
+async function subscribeEach(
+  client: WithingsClient,
+  accessToken: string,
+  callbackUrl: string,
+  applis: readonly number[]
+): Promise<NotificationOutcome> {
+  const { done, failed } = await eachCategory(applis, (appli) =>
+    client.subscribe(accessToken, appli, callbackUrl, SUBSCRIPTION_COMMENT)
+  );
+  return failed.length === 0
+    ? { subscribed: done }
+    : {
+        subscribed: done,
+        warning: `Withings refused notifications for ${failures(failed)}: that data arrives by the periodic reconcile`,
+      };
+}
+
+/**
  * @param secrets - the run's secrets (client, base URLs, WITHINGS_WEBHOOK_URL)
- * @returns subscribe on connect, revoke on disconnect; both report problems as warnings and never throw
+ * @returns subscribe on connect, re-subscribe what Withings dropped on the daily reconcile, revoke on disconnect;
+ *   problems are warnings (a failed listing on reconcile throws, and the sync logs it)
  */
 export function withingsNotifications(secrets: BotSecrets | undefined): NotificationHooks {
   const callbackUrl = readOptionalSecret(secrets, WEBHOOK_URL_SECRET);
@@ -95,43 +139,31 @@ export function withingsNotifications(secrets: BotSecrets | undefined): Notifica
           warning: `${WEBHOOK_URL_SECRET} is not set: Withings notifications are off; data arrives by the periodic reconcile`,
         };
       }
-      const client = withingsClientFor(secrets);
-      const subscribed: string[] = [];
-      const failed: { appli: number; reason: string }[] = [];
-      for (const appli of SUBSCRIBED_APPLIS) {
-        try {
-          await client.subscribe(accessToken, appli, callbackUrl, SUBSCRIPTION_COMMENT);
-          subscribed.push(`appli-${appli}`);
-        } catch (err) {
-          failed.push({ appli, reason: describe(err) });
-        }
+      return subscribeEach(withingsClientFor(secrets), accessToken, callbackUrl, SUBSCRIBED_APPLIS);
+    },
+    onReconcile: async (accessToken): Promise<NotificationOutcome> => {
+      if (!callbackUrl) {
+        return {};
       }
-      return failed.length === 0
-        ? { subscribed }
-        : {
-            subscribed,
-            warning: `Withings refused notifications for ${failures(failed)}: that data arrives by the periodic reconcile`,
-          };
+      const client = withingsClientFor(secrets);
+      const listed = await client.listSubscriptions(accessToken);
+      const missing = SUBSCRIBED_APPLIS.filter(
+        (appli) => !listed.some((s) => s.appli === appli && sameUrl(s.callbackurl, callbackUrl))
+      );
+      return missing.length === 0 ? {} : subscribeEach(client, accessToken, callbackUrl, missing);
     },
     onDisconnect: async (accessToken): Promise<NotificationOutcome> => {
       if (!callbackUrl) {
         return {};
       }
       const client = withingsClientFor(secrets);
-      const unsubscribed: string[] = [];
-      const failed: { appli: number; reason: string }[] = [];
-      for (const appli of SUBSCRIBED_APPLIS) {
-        try {
-          await client.unsubscribe(accessToken, appli, callbackUrl);
-          unsubscribed.push(`appli-${appli}`);
-        } catch (err) {
-          failed.push({ appli, reason: describe(err) });
-        }
-      }
+      const { done, failed } = await eachCategory(SUBSCRIBED_APPLIS, (appli) =>
+        client.unsubscribe(accessToken, appli, callbackUrl)
+      );
       return failed.length === 0
-        ? { unsubscribed }
+        ? { unsubscribed: done }
         : {
-            unsubscribed,
+            unsubscribed: done,
             warning: `Withings did not revoke notifications for ${failures(failed)} (revoking the grant removes them)`,
           };
     },

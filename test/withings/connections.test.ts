@@ -30,12 +30,15 @@ import {
   key,
   output,
   projectSecret,
+  quiet,
   sandboxOf,
   setSecrets,
   startWithingsStack,
+  sweep,
   tasksOf,
   tokenRecordOf,
   until,
+  withingsCalls,
   withingsConnection,
   withingsObservations,
 } from './helpers.ts';
@@ -232,6 +235,26 @@ describe('disconnect keep / erase, reconnect exactly once', () => {
     expect(result.queuedWindows).toBeGreaterThan(0);
     await waitForBackfill(owner, 'withings');
     await settle(env);
+    expect(await expectExactlyTheSandboxRecords(ownerPatient)).toBe(expectedCount);
+  }, 120_000);
+
+  test('categories Withings dropped silently come back with the next daily reconcile, and only those', async () => {
+    const userId = sandbox().userId;
+    expect(sandbox().control.subscriptions(userId)).toHaveLength(SUBSCRIBED_APPLIS.length);
+    expect(sandbox().control.dropSubscriptions(userId, [1, 44])).toBe(2);
+    const subscribes = withingsCalls(sandbox(), 'notify subscribe');
+    const lists = withingsCalls(sandbox(), 'notify list');
+    const basic = await withingsConnection(env, ownerPatient);
+    // A day on, the connection counts as quiet (a Withings notification is a hint, never "heard"): the sweeper
+    // queues its reconcile sync, which re-reads the data and then checks the subscriptions.
+    await sweep(env, { asOf: new Date(Date.now() + 2 * 86_400_000).toISOString() });
+    const tasks = await quiet(env, basic.id);
+    expect(tasks.filter((t) => t.identifier?.some((i) => i.value?.startsWith('withings:reconcile:')))).toHaveLength(1);
+    const subs = sandbox().control.subscriptions(userId);
+    expect(subs.map((s) => s.appli).sort((a, b) => a - b)).toEqual([...SUBSCRIBED_APPLIS].sort((a, b) => a - b));
+    expect(subs.every((s) => s.callbackurl === edgeCallback)).toBe(true);
+    expect(withingsCalls(sandbox(), 'notify list') - lists).toBe(1);
+    expect(withingsCalls(sandbox(), 'notify subscribe') - subscribes).toBe(2);
     expect(await expectExactlyTheSandboxRecords(ownerPatient)).toBe(expectedCount);
   }, 120_000);
 

@@ -147,6 +147,12 @@ export class Notifier {
     return removed;
   }
 
+  /** Removes the matching subscriptions the way Withings drops failing ones: silently, counted as dropped. */
+  drop(match: (subscription: Subscription) => boolean): number {
+    this.dropped.push(...this.subscriptionList.filter(match).map((subscription) => ({ ...subscription })));
+    return this.remove(match);
+  }
+
   replaceAll(subscriptions: readonly Subscription[]): void {
     this.subscriptionList = subscriptions.map((subscription) => ({ ...subscription }));
   }

@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { dateOfDay, dayNumberOf, todayUtc } from '../whoop/data.ts';
-import { sandboxPeople, sandboxUser } from '../people.ts';
+import { sandboxPopulation } from '../people.ts';
 import type { PersonTraits } from '../whoop/data.ts';
 import type { SandboxPersonName } from '../whoop/server.ts';
 import type { Activity, IntradayEntry, MeasureGroup, SleepSegment, SleepSummary, Workout } from './data.ts';
@@ -135,6 +135,11 @@ export interface SandboxControl {
     window: { startdate: number; enddate: number }
   ): Promise<NotificationResult>;
   subscriptions(userId?: number): Subscription[];
+  /**
+   * Withings removes a subscription after repeated failed deliveries and tells no one (notify.ts models the rule);
+   * this does it at once. @returns how many went
+   */
+  dropSubscriptions(userId: number, applis: readonly number[]): number;
   stats(): SandboxStats;
   tokensFor(userId: number): IssuedTokens[];
   /** The person removes every app in Health Mate: grants, tokens and subscriptions go. */
@@ -378,22 +383,12 @@ export async function startWithingsSandbox(options: WithingsSandboxOptions): Pro
   const savedRecords = saved?.records.seed === seed ? saved.records : undefined;
   const baseEndDate = savedRecords?.baseEndDate ?? configuredEndDate;
   // Demo episodes: placed exactly as the WHOOP sandbox places them, so both sandboxes show the same illness.
-  const savedEpisodes = new Map((savedRecords?.episodes ?? []).map((e) => [e.userId, e.startDate]));
-  const people: PersonTraits[] = sandboxPeople({
+  const { people, episodes, users, personById, defaultUserId } = sandboxPopulation({
     seed,
     people: options.people,
     baseEndDate,
-    ...(savedRecords ? { savedStart: (person: PersonTraits) => savedEpisodes.get(person.userId) } : {}),
+    ...(savedRecords ? { saved: savedRecords.episodes ?? [] } : {}),
   });
-  const episodes = people.flatMap((person) =>
-    person.recentEpisode ? [{ userId: person.userId, startDate: dateOfDay(person.recentEpisode.startDay) }] : []
-  );
-  const users: SandboxUser[] = people.map((person) => sandboxUser(person, person.userId));
-  const personById = new Map(people.map((person) => [person.userId, person]));
-  const defaultUserId = people[0]?.userId;
-  if (defaultUserId === undefined) {
-    throw new Error('people must be at least 1');
-  }
   const store = new WithingsStore({ people, endDate: baseEndDate, days: options.days ?? DEFAULT_DAYS });
   const recordLog: RecordOp[] = [];
   for (const op of savedRecords?.log ?? []) {
@@ -1071,6 +1066,7 @@ export async function startWithingsSandbox(options: WithingsSandboxOptions): Pro
       return result ?? { change, outcomes: [] };
     },
     subscriptions: (userId) => notifier.list(userId === undefined ? {} : { userId }),
+    dropSubscriptions: (userId, applis) => notifier.drop((s) => s.userId === userId && applis.includes(s.appli)),
     stats: () => ({
       calls: { ...stats.calls },
       statuses: { ...stats.statuses },
