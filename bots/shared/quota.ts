@@ -72,6 +72,26 @@ export function isThrottledEntry(entry: BundleEntry | undefined): boolean {
   return entry?.response?.status?.startsWith('429') === true;
 }
 
+/**
+ * A batch entry that lost a race between concurrent database transactions: Medplum runs a write in a serializable
+ * transaction and answers Postgres' serialization failure (SQLSTATE 40001) with a 409 `conflict` outcome coded 40001,
+ * "could not serialize access …".
+ * Seen on a real Medplum 5.0.10 when a recompute and a sync wrote for the same owner at once; the same entry sent
+ * again succeeds, which is what Postgres prescribes for it.
+ * @param entry - a batch-response entry
+ * @returns whether re-sending the entry is the remedy
+ */
+export function isSerializationConflict(entry: BundleEntry | undefined): boolean {
+  if (entry?.response?.status?.startsWith('409') !== true) {
+    return false;
+  }
+  return (entry.response.outcome?.issue ?? []).some(
+    (issue) =>
+      issue.details?.coding?.some((c) => c.code === '40001') === true ||
+      /could not serialize access/i.test(`${issue.details?.text ?? ''} ${issue.diagnostics ?? ''}`)
+  );
+}
+
 export interface QuotaPacerOptions {
   /**
    * Points this work leaves untouched for others (see the module comment). Bulk work (backfill windows, erase)
@@ -155,6 +175,12 @@ export class QuotaPacer {
     await this.sleep(ms);
     this.spend.waitedMs += ms;
     this.stale = true;
+  }
+
+  /** Waits a short while that has nothing to do with the quota (before re-sending an entry that lost a race). */
+  async pause(ms: number): Promise<void> {
+    await this.sleep(ms);
+    this.spend.waitedMs += ms;
   }
 
   /**

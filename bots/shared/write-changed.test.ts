@@ -43,6 +43,26 @@ function stored(o: Observation, id: string, version = '1'): WithId<Observation> 
   };
 }
 
+/** What Medplum 5.0.10 answered for a batch entry whose transaction lost a race (seen on the real server). */
+const SERIALIZATION_FAILURE: BundleEntry = {
+  response: {
+    status: '409',
+    outcome: {
+      resourceType: 'OperationOutcome',
+      issue: [
+        {
+          severity: 'error',
+          code: 'conflict',
+          details: {
+            coding: [{ code: '40001' }],
+            text: 'could not serialize access due to read/write dependencies among transactions',
+          },
+        },
+      ],
+    },
+  },
+};
+
 /** A tiny in-memory server: searches by identifier, batch writes, and a per-entry quota like Medplum's. */
 class FakeServer {
   readonly rows = new Map<string, WithId<Observation>>();
@@ -207,6 +227,60 @@ describe('writeChanged', () => {
     expect(result).toMatchObject({ created: 30, failures: [] });
     expect(server.rows.size).toBe(30);
     expect(resets).toBeGreaterThan(0);
+  });
+
+  it('re-sends entries that lost a transaction race (409 "could not serialize access") and loses nothing', async () => {
+    const server = new FakeServer(1_000_000);
+    const pauses: number[] = [];
+    const pacer = new QuotaPacer(server, { sleep: async (ms: number) => void pauses.push(ms) });
+    const original = server.executeBatch.bind(server);
+    // Real Medplum 5.0.10 under a concurrent recompute: some entries of a batch fail, twice in a row for one of them.
+    let round = 0;
+    server.executeBatch = async (bundle: Bundle) => {
+      round++;
+      const entries = bundle.entry ?? [];
+      const losing = new Set(round === 1 ? [0, 3] : round === 2 ? [0] : []);
+      const sent = await original({ ...bundle, entry: entries.filter((_, i) => !losing.has(i)) });
+      const answers = [...(sent.entry ?? [])];
+      return {
+        ...sent,
+        entry: entries.map((_, i) => (losing.has(i) ? SERIALIZATION_FAILURE : (answers.shift() ?? {}))),
+      };
+    };
+    const records = Array.from({ length: 5 }, (_, i) => ({
+      record: { system: RECORD, value: `r${i}` },
+      observations: [obs(`r${i}`, 'deep', i)],
+    }));
+    const result = await writeChanged(server, pacer, { records });
+    expect(result).toMatchObject({ created: 5, failures: [] });
+    expect(server.rows.size).toBe(5);
+    expect(server.batches).toEqual([3, 1, 1]);
+    expect(pauses).toEqual([250, 500]);
+  });
+
+  it('gives up on an entry that keeps losing after three re-sends, with the server’s message', async () => {
+    const server = new FakeServer(1_000_000);
+    const original = server.executeBatch.bind(server);
+    server.executeBatch = async (bundle: Bundle) => {
+      const [, ...others] = bundle.entry ?? [];
+      const sent = others.length > 0 ? await original({ ...bundle, entry: others }) : { entry: [] };
+      return { resourceType: 'Bundle', type: 'batch-response', entry: [SERIALIZATION_FAILURE, ...(sent.entry ?? [])] };
+    };
+    const result = await writeChanged(server, new QuotaPacer(server, noWait), {
+      records: [0, 1].map((i) => ({
+        record: { system: RECORD, value: `r${i}` },
+        observations: [obs(`r${i}`, 'deep', i)],
+      })),
+    });
+    expect(result.created).toBe(1);
+    expect(result.failures).toEqual([
+      {
+        identifier: { system: KEY, value: 'r0:deep' },
+        status: '409',
+        message: 'could not serialize access due to read/write dependencies among transactions',
+      },
+    ]);
+    expect(server.batches).toEqual([1]);
   });
 
   it('reports a version conflict as a failure with its status', async () => {

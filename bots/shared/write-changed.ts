@@ -23,21 +23,25 @@
  * re-fetch must not erase minutes); and a lost race (412 on the PUT, or a conditional create that found one another
  * run just wrote) re-reads that Observation and merges again, up to MERGE_ATTEMPTS times, instead of failing or
  * dropping the minutes. The same key twice in one sync (a UTC day fetched in two local-day chunks) is merged too.
- * Throttled entries (`"status": "429"` inside a 200 batch) are re-sent after the quota window resets; any other
- * failed entry is reported, so the caller fails the Task with a reason and the sweeper retries it. Re-running a
+ * Throttled entries (`"status": "429"` inside a 200 batch) are re-sent after the quota window resets, and entries that
+ * lost a transaction race (409 "could not serialize access", quota.ts) after a short pause, up to CONFLICT_RESENDS
+ * times; any other failed entry is reported, so the caller fails the Task with a reason and the sweeper retries it. Re-running a
  * sync of unchanged data therefore costs searches only and writes nothing.
  */
 import type { WithId } from '@medplum/core';
 import type { Bundle, BundleEntry, Observation } from '@medplum/fhirtypes';
 import { identifierQuery } from './fhir-batch.ts';
 import type { UpsertFailure, UpsertIdentifier } from './fhir-batch.ts';
-import { batchSizeFor, isThrottledEntry, QUOTA_POINTS } from './quota.ts';
+import { batchSizeFor, isSerializationConflict, isThrottledEntry, QUOTA_POINTS } from './quota.ts';
 import type { QuotaPacer } from './quota.ts';
 
 /** Records whose Observations one search reads; ~3 Observations a record stays far below a 1000-row page. */
 export const RECORDS_PER_SEARCH = 40;
 /** Largest write batch, in entries. */
 export const MAX_BATCH = 200;
+/** Times one entry is re-sent after a serialization conflict, each after CONFLICT_PAUSE_MS × the attempt. */
+export const CONFLICT_RESENDS = 3;
+export const CONFLICT_PAUSE_MS = 250;
 /**
  * Largest write batch body, in UTF-8 bytes: below Medplum's default `maxJsonSize` (1 MB), which refuses the whole
  * request ("File too large"). A wearable Observation is ~1 kB, but a narrative with its beats is up to ~100 kB, so
@@ -533,6 +537,7 @@ async function remerge(
  */
 async function send(medplum: Client, pacer: QuotaPacer, ops: Op[], result: WriteChangedResult): Promise<LostOp[]> {
   const lost: LostOp[] = [];
+  const resends = new Map<Op, number>();
   let pending = ops;
   let throttledRounds = 0;
   while (pending.length > 0) {
@@ -555,11 +560,16 @@ async function send(medplum: Client, pacer: QuotaPacer, ops: Op[], result: Write
     const response = await pacer.run(cost, () => medplum.executeBatch(bundle));
     result.requests++;
     const retry: Op[] = [];
+    const conflicted: Op[] = [];
     batch.forEach((op, index) => {
       const entry = response.entry?.[index];
       const status = Number.parseInt(entry?.response?.status ?? '', 10);
+      const resent = resends.get(op) ?? 0;
       if (isThrottledEntry(entry)) {
         retry.push(op);
+      } else if (isSerializationConflict(entry) && resent < CONFLICT_RESENDS) {
+        resends.set(op, resent + 1);
+        conflicted.push(op);
       } else if (op.kind !== 'retract' && op.retry && (status === 412 || (op.kind === 'create' && status === 200))) {
         // A series must not lose its minutes to the other run's: read what it wrote and merge again.
         lost.push({ ...op, retry: op.retry });
@@ -582,14 +592,16 @@ async function send(medplum: Client, pacer: QuotaPacer, ops: Op[], result: Write
       pacer.spend.throttled += retry.length;
       throttledRounds = retry.length === batch.length ? throttledRounds + 1 : 0;
       if (throttledRounds > 5) {
-        for (const op of [...retry, ...rest]) {
+        for (const op of [...retry, ...conflicted, ...rest]) {
           result.failures.push({ identifier: op.key, status: '429', message: 'Too Many Requests (quota)' });
         }
         break;
       }
       await pacer.waitForReset();
+    } else if (conflicted.length > 0) {
+      await pacer.pause(CONFLICT_PAUSE_MS * Math.max(...conflicted.map((op) => resends.get(op) ?? 1)));
     }
-    pending = [...retry, ...rest];
+    pending = [...retry, ...conflicted, ...rest];
   }
   return lost;
 }

@@ -24,6 +24,7 @@ import type { MedplumClient } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
 import {
   CONNECTION_CODE_TOKEN,
+  parseConnection,
   TOKEN_STORE_CODE_TOKEN,
   TOKEN_STORE_IDENTIFIER_SYSTEM,
 } from '../../bots/shared/connection.ts';
@@ -126,11 +127,14 @@ async function whoopView(client: MedplumClient): Promise<ConnectionView | undefi
 
 /** The id of a patient's WHOOP token-store record, as the admin sees it (undefined: none). */
 async function tokenRecordId(admin: MedplumClient, patientId: string): Promise<string | undefined> {
-  const connection = await admin.searchOne(
-    'Basic',
-    { code: CONNECTION_CODE_TOKEN, subject: `Patient/${patientId}` },
-    { cache: 'no-cache' }
-  );
+  // The owner's WHOOP connection: on a server that already ran the providers step, they have others as well.
+  const connection = (
+    await admin.searchResources(
+      'Basic',
+      { code: CONNECTION_CODE_TOKEN, subject: `Patient/${patientId}` },
+      { cache: 'no-cache' }
+    )
+  ).find((basic) => parseConnection(basic).provider === 'whoop');
   if (!connection) {
     return undefined;
   }

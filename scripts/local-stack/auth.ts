@@ -105,6 +105,7 @@ export async function callerForLogin(ctx: StackContext, login: WithId<Login>, ex
   const request = currentRequest();
   const repo = new LocalRepository(ctx.store, {
     rateLimiter,
+    conflicts: ctx.conflicts,
     saveAuditEvents: ctx.saveAuditEvents,
     // Medplum records the address of the sign-in (Login.remoteAddress), not of each request.
     remoteAddress: login.remoteAddress,

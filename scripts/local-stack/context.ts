@@ -8,6 +8,7 @@ import type { WithId } from '@medplum/core';
 import type { JwtKeys } from './jwt.ts';
 import type { LocalRepository, ResourceStore } from './fhir/index.ts';
 import type { FhirRateLimiter, QuotaLedger, RequestRateLimiter } from './quota.ts';
+import type { SerializationConflicts } from './conflicts.ts';
 
 /** Which Medplum release the stand-in imitates where their behaviour differs (see README "Server versions"). */
 export type MedplumVersion = '5.0' | '5.2';
@@ -32,6 +33,8 @@ export interface StackContext {
   requestLimiter: RequestRateLimiter;
   /** The server's `saveAuditEvents`: persist an AuditEvent per interaction of a non-system author (see audit.ts). */
   saveAuditEvents: boolean;
+  /** Armed serialization failures (conflicts.ts): off unless a test arms them. */
+  conflicts: SerializationConflicts;
 }
 
 export interface StackStats {

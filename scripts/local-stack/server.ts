@@ -41,6 +41,7 @@ import { loadOrCreateKeys, publicJwks } from './jwt.ts';
 import { z } from 'zod';
 import { hashPassword } from './passwords.ts';
 import { DEFAULT_FHIR_QUOTA, QuotaLedger, RequestRateLimiter } from './quota.ts';
+import { SerializationConflicts } from './conflicts.ts';
 
 export const REQUIRED_FEATURES = ['bots', 'cron', 'transaction-bundles', 'websocket-subscriptions'] as const;
 export const DEFAULT_SEARCH_COUNT = 20;
@@ -125,6 +126,11 @@ export interface LocalStack {
    * the override). Counters already spent in the current minute are kept, as on Medplum.
    */
   setFhirQuota(limits: { user?: number; total?: number }): Promise<void>;
+  /**
+   * The next `count` creates and updates of `resourceType` by a caller fail as Medplum fails a write that lost a
+   * transaction race (409, conflicts.ts); the stand-in never loses one by itself.
+   */
+  injectSerializationConflicts(resourceType: string, count: number): void;
   close(): Promise<void>;
 }
 
@@ -446,6 +452,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     quota: new QuotaLedger(),
     requestLimiter: new RequestRateLimiter(),
     saveAuditEvents: options.saveAuditEvents ?? env.saveAuditEvents ?? true,
+    conflicts: new SerializationConflicts(),
   };
   const subscriptions = new SubscriptionDispatcher(ctx);
   store.onCommit((changes) => subscriptions.onCommit(changes));
@@ -496,6 +503,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ...(limits.total === undefined ? [] : [{ name: 'totalFhirQuota', valueInteger: limits.total }]),
       ];
       await ctx.system.updateResource<Project>({ ...project, systemSetting: settings });
+    },
+    injectSerializationConflicts(resourceType, count) {
+      ctx.conflicts.arm(resourceType, count);
     },
     async close() {
       cron.stop();

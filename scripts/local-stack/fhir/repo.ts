@@ -119,6 +119,8 @@ export interface RepoContext {
    * which Medplum exempts. Charged before the interaction runs, so refused or invalid interactions still cost.
    */
   rateLimiter?: QuotaRecorder;
+  /** Armed serialization failures (../conflicts.ts): a create or update of an armed type fails with Medplum's 409. */
+  conflicts?: { check(resourceType: string): void };
   /**
    * Properties the imitated server version does not know, per resource type (e.g. `Bot.rawBody` before Medplum 5.2):
    * a write carrying one is refused as that server's validator refuses it.
@@ -203,6 +205,7 @@ export class LocalRepository extends FhirRepository {
 
   override async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
     this.quota?.recordWrite();
+    this.ctx.conflicts?.check(resource.resourceType);
     const started = Date.now();
     return this.run(() => {
       const assigned = options?.assignedId && resource.id ? resource.id : undefined;
@@ -223,6 +226,7 @@ export class LocalRepository extends FhirRepository {
 
   override async updateResource<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
     this.quota?.recordWrite();
+    this.ctx.conflicts?.check(resource.resourceType);
     const started = Date.now();
     return this.run(() => {
       try {
