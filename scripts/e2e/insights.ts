@@ -40,15 +40,24 @@ async function all(client: MedplumClient, query: Record<string, string>): Promis
   return out;
 }
 
+/** When this e2e run began: the server keeps earlier runs' Tasks of the same owners, and they are not this run's. */
+const RUN_STARTED = new Date().toISOString();
+
 async function analyticsTasks(admin: MedplumClient, patientId: string): Promise<Task[]> {
   return admin.searchResources(
     'Task',
-    { code: `${TASK_TYPE_SYSTEM}|analytics`, subject: `Patient/${patientId}`, _count: '200', _sort: '-_lastUpdated' },
+    {
+      code: `${TASK_TYPE_SYSTEM}|analytics`,
+      subject: `Patient/${patientId}`,
+      _lastUpdated: `ge${RUN_STARTED}`,
+      _count: '200',
+      _sort: '-_lastUpdated',
+    },
     { cache: 'no-cache' }
   );
 }
 
-/** Until the owner has analytics Tasks, none waiting or running; throws on a failed one. */
+/** Until the owner has analytics Tasks of this run, none waiting or running; throws on a failed one. */
 async function analyticsIdle(admin: MedplumClient, patientId: string, timeoutMs: number): Promise<Task[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
