@@ -25,8 +25,8 @@
  * dropping the minutes. The same key twice in one sync (a UTC day fetched in two local-day chunks) is merged too.
  * Throttled entries (`"status": "429"` inside a 200 batch) are re-sent after the quota window resets, and entries that
  * lost a transaction race (409 "could not serialize access", quota.ts) after a short pause, up to CONFLICT_RESENDS
- * times; any other failed entry is reported, so the caller fails the Task with a reason and the sweeper retries it. Re-running a
- * sync of unchanged data therefore costs searches only and writes nothing.
+ * times; any other failed entry is reported, so the caller fails the Task with a reason and the sweeper retries it.
+ * Re-running a sync of unchanged data therefore costs searches only and writes nothing.
  */
 import type { WithId } from '@medplum/core';
 import type { Bundle, BundleEntry, Observation } from '@medplum/fhirtypes';
