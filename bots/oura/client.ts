@@ -28,6 +28,7 @@
 import type { z } from 'zod';
 import { fetchJson, parseResponse, ProviderHttpError, RateLimitWaiter } from '../shared/http.ts';
 import type { AuthorizeParams, OAuthProvider, TokenSet } from '../shared/provider.ts';
+import { authorizationCodeUrl } from '../shared/provider.ts';
 import { readOptionalSecret, readSecret } from '../shared/secrets.ts';
 import type { BotSecrets } from '../shared/secrets.ts';
 import {
@@ -227,13 +228,7 @@ export class OuraClient implements OAuthProvider {
 
   /** https://cloud.ouraring.com/docs/authentication — response_type=code, space-separated scopes, state echoed. */
   authorizeUrl(params: AuthorizeParams): string {
-    const url = new URL(`${this.authBaseUrl}/oauth/authorize`);
-    url.searchParams.set('response_type', 'code');
-    url.searchParams.set('client_id', params.clientId);
-    url.searchParams.set('redirect_uri', params.redirectUri);
-    url.searchParams.set('scope', (params.scopes ?? OURA_SCOPES).join(' '));
-    url.searchParams.set('state', params.state);
-    return url.toString();
+    return authorizationCodeUrl(`${this.authBaseUrl}/oauth/authorize`, params, OURA_SCOPES);
   }
 
   /** POST token grant_type=authorization_code (codes live 10 minutes and are single-use). */

@@ -54,6 +54,30 @@ export interface OAuthProvider {
 }
 
 /**
+ * The OAuth 2 authorization-code request every provider uses (RFC 6749 §4.1.1); providers differ only in the endpoint,
+ * their scope names and how scopes are joined (space, Withings: comma).
+ * @param endpoint - the provider's authorize URL
+ * @param params - client, redirect URI, state and optional scopes
+ * @param defaultScopes - the provider's full read scope set
+ * @param separator - how the provider joins scopes
+ * @returns the URL to send the owner to
+ */
+export function authorizationCodeUrl(
+  endpoint: string,
+  params: AuthorizeParams,
+  defaultScopes: readonly string[],
+  separator = ' '
+): string {
+  const url = new URL(endpoint);
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('client_id', params.clientId);
+  url.searchParams.set('redirect_uri', params.redirectUri);
+  url.searchParams.set('scope', (params.scopes ?? defaultScopes).join(separator));
+  url.searchParams.set('state', params.state);
+  return url.toString();
+}
+
+/**
  * @param previous - the stored token set
  * @param refreshed - the refresh response
  * @returns the refreshed set, keeping the previous refresh token when the provider sent none

@@ -13,6 +13,7 @@
 import type { z } from 'zod';
 import { ProviderHttpError, fetchJson, parseResponse } from '../shared/http.ts';
 import type { AuthorizeParams, OAuthProvider, TokenSet } from '../shared/provider.ts';
+import { authorizationCodeUrl } from '../shared/provider.ts';
 import { readOptionalSecret, readSecret } from '../shared/secrets.ts';
 import type { BotSecrets } from '../shared/secrets.ts';
 import {
@@ -119,13 +120,7 @@ export class WhoopClient implements OAuthProvider {
 
   /** https://developer.whoop.com/docs/developing/oauth — `state` must be ≥ 8 chars (ours are 43). */
   authorizeUrl(params: AuthorizeParams): string {
-    const url = new URL(`${this.authBaseUrl}/oauth2/auth`);
-    url.searchParams.set('response_type', 'code');
-    url.searchParams.set('client_id', params.clientId);
-    url.searchParams.set('redirect_uri', params.redirectUri);
-    url.searchParams.set('scope', (params.scopes ?? WHOOP_SCOPES).join(' '));
-    url.searchParams.set('state', params.state);
-    return url.toString();
+    return authorizationCodeUrl(`${this.authBaseUrl}/oauth2/auth`, params, WHOOP_SCOPES);
   }
 
   /** POST /oauth2/token grant_type=authorization_code (client_secret_post). */

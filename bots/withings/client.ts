@@ -28,6 +28,7 @@ import type { z } from 'zod';
 import { ProviderHttpError, RateLimitWaiter, fetchJson, parseResponse } from '../shared/http.ts';
 import type { ProviderHttpErrorKind } from '../shared/http.ts';
 import type { AuthorizeParams, OAuthProvider, TokenSet } from '../shared/provider.ts';
+import { authorizationCodeUrl } from '../shared/provider.ts';
 import { readOptionalSecret, readSecret } from '../shared/secrets.ts';
 import type { BotSecrets } from '../shared/secrets.ts';
 import {
@@ -247,13 +248,7 @@ export class WithingsClient implements OAuthProvider {
 
   /** https://developer.withings.com/api-reference#operation/oauth2-authorize — comma-separated scopes. */
   authorizeUrl(params: AuthorizeParams): string {
-    const url = new URL(`${this.authBaseUrl}/oauth2_user/authorize2`);
-    url.searchParams.set('response_type', 'code');
-    url.searchParams.set('client_id', params.clientId);
-    url.searchParams.set('redirect_uri', params.redirectUri);
-    url.searchParams.set('scope', (params.scopes ?? WITHINGS_SCOPES).join(','));
-    url.searchParams.set('state', params.state);
-    return url.toString();
+    return authorizationCodeUrl(`${this.authBaseUrl}/oauth2_user/authorize2`, params, WITHINGS_SCOPES, ',');
   }
 
   /** POST /v2/oauth2 action=requesttoken grant_type=authorization_code. */
